@@ -1,0 +1,2 @@
+let n = 0;
+export default { fetch(req: Request) { n++; return new Response("emu " + n + " " + req.url); } };
