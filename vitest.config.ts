@@ -2,16 +2,50 @@ import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { buildSync } from "esbuild";
 import { defineConfig } from "vitest/config";
 
-buildSync({ entryPoints: ["emulator/worker.ts"], bundle: true, format: "esm", platform: "neutral", outfile: ".build/emulator-worker.js" });
+// The Stream emulator runs inside workerd as an auxiliary worker. Every outbound fetch of the
+// coordinator (the Cloudflare SDK) and of the tests themselves lands on it, whatever the hostname.
+buildSync({
+  entryPoints: ["emulator/worker.ts"],
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  outfile: ".build/emulator-worker.js",
+  logLevel: "warning",
+});
+
+export const TEST_BINDINGS = {
+  CLOUDFLARE_API_BASE_URL: "http://stream-emulator.test/client/v4",
+  CLOUDFLARE_API_TOKEN: "local-dev-token",
+  CLOUDFLARE_ACCOUNT_ID: "local-account",
+  CLOUDFLARE_TIMEOUT_MS: "1500",
+  STREAM_CUSTOMER_CODE: "testcode",
+  ADMIN_TOKEN: "test-admin-token",
+  DEVICE_TOKEN_SECRET: "test-device-token-secret-0123456789",
+  WEBHOOK_SECRET: "test-webhook-secret",
+};
 
 export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.jsonc" },
       miniflare: {
+        bindings: TEST_BINDINGS,
         outboundService: "stream-emulator",
-        workers: [{ name: "stream-emulator", modules: true, scriptPath: ".build/emulator-worker.js", compatibilityDate: "2026-08-01" }],
+        workers: [
+          {
+            name: "stream-emulator",
+            modules: true,
+            scriptPath: ".build/emulator-worker.js",
+            compatibilityDate: "2026-08-01",
+          },
+        ],
       },
     }),
   ],
+  test: {
+    // One emulator serves every file: run files one at a time so one file's reset cannot hit another.
+    fileParallelism: false,
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+  },
 });

@@ -1,5 +1,12 @@
-import { DurableObject } from "cloudflare:workers";
-export class StreamCoordinator extends DurableObject {
-  async hello() { const r = await fetch("http://emu.local/x"); return r.text(); }
-}
-export default { async fetch(req: Request, env: any) { return new Response(await env.STREAMS.getByName("a").hello()); } };
+import type { Env } from "./env";
+import { router } from "./http/router";
+
+export { AppAccount } from "./apps/app-account";
+export { StreamCoordinator } from "./stream/stream-coordinator";
+export { UserStreams } from "./users/user-streams";
+
+export default {
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    return router.fetch(request, env, ctx);
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,91 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env";
+import { fail, type Result } from "../http/errors";
+import { Sql } from "../stream/sql";
+import { hashKey, keyMatches, newApiKey } from "./credentials";
+
+/**
+ * One object per app (keyed by package name): its credentials and its per-app limits. Keeping both
+ * here means authenticating an app and counting its usage never needs a global table.
+ */
+export class AppAccount extends DurableObject<Env> {
+  private readonly sql: Sql;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = new Sql(ctx.storage.sql);
+    this.sql.run(`CREATE TABLE IF NOT EXISTS account (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      package_name TEXT NOT NULL,
+      key_salt TEXT NOT NULL,
+      key_hash TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      rotated_at INTEGER
+    )`);
+    this.sql.run(`CREATE TABLE IF NOT EXISTS stream_starts (at INTEGER NOT NULL)`);
+  }
+
+  async register(packageName: string): Promise<Result<{ apiKey: string }>> {
+    if (this.account()) return fail(409, "APP_EXISTS", `App ${packageName} is already registered`);
+    const apiKey = newApiKey();
+    const stored = await hashKey(apiKey);
+    // Re-check after the await: a concurrent register may have won.
+    if (this.account()) return fail(409, "APP_EXISTS", `App ${packageName} is already registered`);
+    this.sql.run(
+      `INSERT INTO account (id, package_name, key_salt, key_hash, created_at) VALUES (1, ?, ?, ?, ?)`,
+      packageName,
+      stored.salt,
+      stored.hash,
+      Date.now(),
+    );
+    return { ok: true, apiKey };
+  }
+
+  async rotateKey(): Promise<Result<{ apiKey: string }>> {
+    if (!this.account()) return appNotFound();
+    const apiKey = newApiKey();
+    const stored = await hashKey(apiKey);
+    const changed = this.sql.run(
+      `UPDATE account SET key_salt = ?, key_hash = ?, rotated_at = ? WHERE id = 1`,
+      stored.salt,
+      stored.hash,
+      Date.now(),
+    );
+    return changed ? { ok: true, apiKey } : appNotFound();
+  }
+
+  async remove(): Promise<Result<object>> {
+    if (!this.account()) return appNotFound();
+    this.sql.run(`DELETE FROM account`);
+    this.sql.run(`DELETE FROM stream_starts`);
+    return { ok: true };
+  }
+
+  async verifyKey(apiKey: string): Promise<boolean> {
+    const account = this.account();
+    if (!account) return false;
+    return keyMatches(apiKey, { salt: account.key_salt, hash: account.key_hash });
+  }
+
+  /** Sliding one-minute window of stream starts (seed 004: 10 per minute per app). */
+  async consumeStreamStart(limitPerMinute: number): Promise<Result<object>> {
+    const now = Date.now();
+    const windowStart = now - 60_000;
+    this.sql.run(`DELETE FROM stream_starts WHERE at <= ?`, windowStart);
+    const rows = this.sql.all<{ at: number }>(`SELECT at FROM stream_starts ORDER BY at`);
+    if (rows.length >= limitPerMinute) {
+      const retryAfter = Math.ceil((rows[0]!.at + 60_000 - now) / 1000);
+      return fail(429, "RATE_LIMITED", `Too many stream starts: at most ${limitPerMinute} per minute per app`, Math.max(1, retryAfter));
+    }
+    this.sql.run(`INSERT INTO stream_starts (at) VALUES (?)`, now);
+    return { ok: true };
+  }
+
+  private account() {
+    return this.sql.one<{ package_name: string; key_salt: string; key_hash: string }>(`SELECT * FROM account WHERE id = 1`);
+  }
+}
+
+function appNotFound() {
+  return fail(404, "APP_NOT_FOUND", "App is not registered");
+}

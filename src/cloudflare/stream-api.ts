@@ -1,0 +1,251 @@
+import Cloudflare, { APIError, APIConnectionError, NotFoundError } from "cloudflare";
+import type { Config } from "../config";
+import { ApiError } from "../http/errors";
+
+/**
+ * The only module that talks to Cloudflare Stream, always through the official SDK.
+ *
+ * SDK retries are off (`maxRetries: 0`) on purpose: its retry loop knows nothing of our shared API
+ * budget, and blindly retrying a non-idempotent POST (output create) after a timeout can create a
+ * duplicate. Callers decide: user-facing mutations fail fast and clean up; background work is retried
+ * from the object's alarm schedule with backoff.
+ */
+
+/** Marks live inputs as ours so the leak sweep can find them without any other index. */
+export const META_MARKER = "stream-coordinator";
+
+export interface IngestCredentials {
+  rtmpsUrl: string;
+  rtmpsStreamKey: string;
+  srtUrl: string | null;
+  srtStreamId: string | null;
+  srtPassphrase: string | null;
+  whipUrl: string | null;
+}
+
+export interface CreatedLiveInput {
+  uid: string;
+  ingest: IngestCredentials;
+}
+
+export type IngestState = "connected" | "disconnected" | "idle";
+
+export interface RemoteOutput {
+  uid: string;
+  url: string;
+  streamKey: string;
+  enabled: boolean;
+  /** Emulator-only relay state; real Cloudflare has no per-output status. */
+  relay?: { state: string; lastError: string | null };
+}
+
+export interface RecordingSettings {
+  mode: "off" | "automatic";
+  timeoutSeconds?: number;
+  requireSignedURLs?: boolean;
+  allowedOrigins?: string[];
+}
+
+export class StreamApi {
+  private readonly client: Cloudflare;
+  private readonly accountId: string;
+
+  constructor(config: Config) {
+    this.client = new Cloudflare({
+      apiToken: config.cloudflareApiToken || "unset",
+      baseURL: config.cloudflareApiBaseUrl,
+      maxRetries: 0,
+      timeout: config.cloudflareTimeoutMs,
+    });
+    this.accountId = config.cloudflareAccountId || "unset";
+  }
+
+  async createLiveInput(input: {
+    streamId: string;
+    recording: RecordingSettings;
+    deleteRecordingAfterDays: number | null;
+  }): Promise<CreatedLiveInput> {
+    const created = await call(() =>
+      this.client.stream.liveInputs.create({
+        account_id: this.accountId,
+        meta: { name: `${META_MARKER}:${input.streamId}`, managedBy: META_MARKER, streamId: input.streamId },
+        recording: input.recording,
+        ...(input.deleteRecordingAfterDays !== null ? { deleteRecordingAfterDays: input.deleteRecordingAfterDays } : {}),
+        enabled: true,
+        // A retried create for the same stream returns the same input instead of making a second one.
+        "Idempotency-Key": input.streamId,
+      }),
+    );
+    if (!created.uid || !created.rtmps?.url || !created.rtmps.streamKey) {
+      throw new ApiError(502, "CLOUDFLARE_ERROR", "Cloudflare returned a live input without ingest credentials");
+    }
+    return {
+      uid: created.uid,
+      ingest: {
+        rtmpsUrl: created.rtmps.url,
+        rtmpsStreamKey: created.rtmps.streamKey,
+        srtUrl: created.srt?.url ?? null,
+        srtStreamId: created.srt?.streamId ?? null,
+        srtPassphrase: created.srt?.passphrase ?? null,
+        whipUrl: created.webRTC?.url ?? null,
+      },
+    };
+  }
+
+  async getIngestState(uid: string): Promise<IngestState> {
+    const input = await call(() => this.client.stream.liveInputs.get(uid, { account_id: this.accountId }));
+    return parseIngestState((input as { status?: unknown }).status);
+  }
+
+  /** Deletes a live input; one that is already gone counts as deleted. */
+  async deleteLiveInput(uid: string): Promise<void> {
+    await callIgnoringNotFound(() => this.client.stream.liveInputs.delete(uid, { account_id: this.accountId }));
+  }
+
+  /** Our live inputs (by meta marker), for reconciliation and the leak sweep. */
+  async listOurLiveInputs(): Promise<Array<{ uid: string; streamId: string | null; created: string | null }>> {
+    const listed = await call(() => this.client.stream.liveInputs.list({ account_id: this.accountId }));
+    return (listed.liveInputs ?? [])
+      .filter((input) => isOurs(input.meta))
+      .map((input) => ({
+        uid: input.uid ?? "",
+        streamId: streamIdFromMeta(input.meta),
+        created: input.created ?? null,
+      }))
+      .filter((input) => input.uid !== "");
+  }
+
+  async createOutput(liveInputUid: string, output: { url: string; streamKey: string; enabled: boolean }): Promise<RemoteOutput> {
+    const created = await call(() =>
+      this.client.stream.liveInputs.outputs.create(liveInputUid, { account_id: this.accountId, ...output }),
+    );
+    return toRemoteOutput(created);
+  }
+
+  async listOutputs(liveInputUid: string): Promise<RemoteOutput[]> {
+    const outputs: RemoteOutput[] = [];
+    const page = await call(() => this.client.stream.liveInputs.outputs.list(liveInputUid, { account_id: this.accountId }));
+    for (const output of page.result) outputs.push(toRemoteOutput(output));
+    return outputs;
+  }
+
+  async setOutputEnabled(liveInputUid: string, outputUid: string, enabled: boolean): Promise<RemoteOutput> {
+    const updated = await call(() =>
+      this.client.stream.liveInputs.outputs.update(outputUid, {
+        account_id: this.accountId,
+        live_input_identifier: liveInputUid,
+        enabled,
+      }),
+    );
+    return toRemoteOutput(updated);
+  }
+
+  async deleteOutput(liveInputUid: string, outputUid: string): Promise<void> {
+    await callIgnoringNotFound(() =>
+      this.client.stream.liveInputs.outputs.delete(outputUid, { account_id: this.accountId, live_input_identifier: liveInputUid }),
+    );
+  }
+}
+
+/**
+ * Live input status comes in two shapes (BRIEF §1): a flat string (SDK/spec) or
+ * `{current:{state}}` (seed 000). Both are read; null or absent means the input never connected.
+ */
+export function parseIngestState(status: unknown): IngestState {
+  if (status === null || status === undefined) return "idle";
+  const label =
+    typeof status === "string"
+      ? status
+      : typeof status === "object" && status !== null
+        ? String((status as { current?: { state?: unknown } }).current?.state ?? "")
+        : "";
+  switch (label) {
+    case "connected":
+    case "reconnected":
+      return "connected";
+    case "":
+      return "idle";
+    default:
+      // reconnecting, client_disconnect, ttl_exceeded, failed_to_*, disconnected, new_configuration_accepted
+      return "disconnected";
+  }
+}
+
+function isOurs(meta: unknown): boolean {
+  return typeof meta === "object" && meta !== null && (meta as Record<string, unknown>).managedBy === META_MARKER;
+}
+
+function streamIdFromMeta(meta: unknown): string | null {
+  const value = typeof meta === "object" && meta !== null ? (meta as Record<string, unknown>).streamId : null;
+  return typeof value === "string" ? value : null;
+}
+
+function toRemoteOutput(output: unknown): RemoteOutput {
+  const o = (output ?? {}) as Record<string, unknown>;
+  const relay = o.relay as RemoteOutput["relay"] | undefined;
+  return {
+    uid: String(o.uid ?? ""),
+    url: String(o.url ?? ""),
+    streamKey: String(o.streamKey ?? ""),
+    enabled: o.enabled !== false,
+    ...(relay && typeof relay === "object" ? { relay } : {}),
+  };
+}
+
+/** Runs an SDK call and converts every failure into a 502 CLOUDFLARE_ERROR (never a 500). */
+async function call<T>(fn: () => PromiseLike<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw toCloudflareError(error);
+  }
+}
+
+async function callIgnoringNotFound(fn: () => PromiseLike<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (error) {
+    if (error instanceof NotFoundError) return;
+    throw toCloudflareError(error);
+  }
+}
+
+export class CloudflareCallError extends ApiError {
+  constructor(
+    message: string,
+    /** HTTP status from Cloudflare, or undefined for timeouts and dropped connections. */
+    readonly upstreamStatus: number | undefined,
+    retryAfter?: number,
+  ) {
+    super(502, "CLOUDFLARE_ERROR", message, retryAfter);
+  }
+
+  /** A 4xx other than 408/429 means Cloudflare refused the request itself: retrying will not help. */
+  get isPermanent(): boolean {
+    const s = this.upstreamStatus;
+    return s !== undefined && s >= 400 && s < 500 && s !== 408 && s !== 429;
+  }
+}
+
+export function toCloudflareError(error: unknown): CloudflareCallError {
+  if (error instanceof CloudflareCallError) return error;
+  if (error instanceof APIConnectionError) {
+    return new CloudflareCallError(`Cloudflare Stream unreachable: ${error.message}`, undefined);
+  }
+  if (error instanceof APIError) {
+    const retryAfter = Number(error.headers?.get?.("retry-after") ?? NaN);
+    const detail = firstErrorMessage(error.errors) ?? error.message;
+    return new CloudflareCallError(
+      `Cloudflare Stream returned ${error.status ?? "an error"}: ${detail}`,
+      error.status,
+      Number.isFinite(retryAfter) ? retryAfter : undefined,
+    );
+  }
+  return new CloudflareCallError(`Cloudflare Stream call failed: ${error instanceof Error ? error.message : String(error)}`, undefined);
+}
+
+function firstErrorMessage(errors: unknown): string | undefined {
+  if (!Array.isArray(errors) || errors.length === 0) return undefined;
+  const first = errors[0] as { code?: unknown; message?: unknown };
+  return typeof first.message === "string" ? `${first.message}${first.code !== undefined ? ` (code ${first.code})` : ""}` : undefined;
+}

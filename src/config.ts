@@ -1,0 +1,37 @@
+import { z } from "zod";
+import type { Env } from "./env";
+
+/**
+ * Typed configuration derived from the environment. Every knob has a default that suits production,
+ * so a deployment needs only its secrets; `npm start` overrides the Cloudflare ones to reach the emulator.
+ */
+const intVar = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).catch(fallback).default(fallback);
+
+const ConfigSchema = z.object({
+  cloudflareApiBaseUrl: z.string().url().default("https://api.cloudflare.com/client/v4"),
+  cloudflareApiToken: z.string().default(""),
+  cloudflareAccountId: z.string().default(""),
+  cloudflareTimeoutMs: intVar(10_000, 100, 120_000),
+  playbackBaseUrl: z.string().optional(),
+  customerCode: z.string().optional(),
+  streamStartsPerMinute: intVar(10, 1, 10_000),
+  joinWindowSeconds: intVar(30, 1, 3_600),
+  viewerGraceSeconds: intVar(60, 0, 3_600),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export function loadConfig(env: Env): Config {
+  return ConfigSchema.parse({
+    cloudflareApiBaseUrl: env.CLOUDFLARE_API_BASE_URL || undefined,
+    cloudflareApiToken: env.CLOUDFLARE_API_TOKEN || undefined,
+    cloudflareAccountId: env.CLOUDFLARE_ACCOUNT_ID || undefined,
+    cloudflareTimeoutMs: env.CLOUDFLARE_TIMEOUT_MS,
+    playbackBaseUrl: env.STREAM_PLAYBACK_BASE_URL || undefined,
+    customerCode: env.STREAM_CUSTOMER_CODE || undefined,
+    streamStartsPerMinute: env.STREAM_STARTS_PER_MINUTE,
+    joinWindowSeconds: env.JOIN_WINDOW_SECONDS,
+    viewerGraceSeconds: env.VIEWER_GRACE_SECONDS,
+  });
+}

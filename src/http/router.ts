@@ -1,0 +1,140 @@
+import { Router, type IRequest } from "itty-router";
+import type { Env } from "../env";
+import { loadConfig } from "../config";
+import { DeviceTokenBody, RegisterAppBody, StartStreamBody, StreamId, PackageName } from "../schemas/api";
+import { PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
+import { authenticateAdmin, authenticateApp, authenticateDevice, mintDeviceToken } from "./auth";
+import { parseJson } from "./body";
+import { ApiError, errorResponse, json, unwrap } from "./errors";
+
+/**
+ * The stateless Worker: authenticate, validate, route to the owning Durable Object. No state here.
+ * Routing is a plain function of the request (the partyserver pattern), separate from the objects.
+ */
+type Args = [Env, ExecutionContext];
+
+export const router = Router<IRequest, Args>({
+  catch: (error: unknown) => errorResponse(error),
+});
+
+router.get("/healthz", () => json({ ok: true }));
+
+// ── Admin ────────────────────────────────────────────────────────────────────────────────────────
+
+router.post("/api/admin/apps", async (request, env) => {
+  await authenticateAdmin(request, env);
+  const { packageName } = await parseJson(request, RegisterAppBody);
+  const { apiKey } = unwrap(await env.APPS.getByName(packageName).register(packageName));
+  return json({ packageName, apiKey }, 201);
+});
+
+router.post("/api/admin/apps/:packageName/rotate-key", async (request, env) => {
+  await authenticateAdmin(request, env);
+  const packageName = pathPackage(request);
+  const { apiKey } = unwrap(await env.APPS.getByName(packageName).rotateKey());
+  return json({ packageName, apiKey });
+});
+
+router.delete("/api/admin/apps/:packageName", async (request, env) => {
+  await authenticateAdmin(request, env);
+  const packageName = pathPackage(request);
+  unwrap(await env.APPS.getByName(packageName).remove());
+  return json({ success: true, packageName });
+});
+
+router.post("/api/admin/device-tokens", async (request, env) => {
+  await authenticateAdmin(request, env);
+  const { userId, ttlSeconds } = await parseJson(request, DeviceTokenBody);
+  return json({ userId, ...(await mintDeviceToken(env, userId, ttlSeconds)) }, 201);
+});
+
+router.post("/api/admin/streams/:streamId/stop", async (request, env) => {
+  await authenticateAdmin(request, env);
+  const { snapshot } = unwrap(await streamStub(request, env).forceStop());
+  return json(snapshot);
+});
+
+// ── Apps ─────────────────────────────────────────────────────────────────────────────────────────
+
+router.post("/api/streams", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  const body = await parseJson(request, StartStreamBody);
+  const config = loadConfig(env);
+  unwrap(await env.APPS.getByName(app.packageName).consumeStreamStart(config.streamStartsPerMinute));
+  const result = unwrap(
+    await env.USERS.getByName(body.userId).startOrJoin(body.userId, app.packageName, {
+      recording: body.recording ?? { mode: "automatic", timeoutSeconds: 30 },
+      deleteRecordingAfterDays: body.deleteRecordingAfterDays === undefined ? 30 : body.deleteRecordingAfterDays,
+    }),
+  );
+  return json({ ...result.snapshot, created: result.created }, result.created ? 201 : 200);
+});
+
+router.get("/api/streams/:streamId", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  const { snapshot } = unwrap(await streamStub(request, env).getSnapshot(app.packageName));
+  return json(snapshot);
+});
+
+/** The app leaves the stream (like `managed_stream_stop`); the stream goes on for other apps. */
+router.delete("/api/streams/:streamId", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  const { snapshot } = unwrap(await streamStub(request, env).leave(app.packageName));
+  return json(snapshot);
+});
+
+router.post("/api/streams/:streamId/tickets", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  const { ticket, expiresAt } = unwrap(await streamStub(request, env).issueTicket(app.packageName));
+  return json({ ticket, expiresAt: new Date(expiresAt).toISOString() }, 201);
+});
+
+router.get("/api/streams/:streamId/ws", async (request, env) => {
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    throw new ApiError(426, "UPGRADE_REQUIRED", "This endpoint accepts WebSocket upgrades only");
+  }
+  const stub = streamStub(request, env);
+  const url = new URL(request.url);
+  // Only headers we set reach the object: identity is never taken from the client's own x-sc-* headers.
+  const headers = new Headers({ upgrade: "websocket" });
+  const ticket = url.searchParams.get("ticket");
+  if (request.headers.has("x-api-key") || request.headers.has("x-package-name")) {
+    const app = await authenticateApp(request, env);
+    headers.set(ROLE_HEADER, "app");
+    headers.set(PACKAGE_HEADER, app.packageName);
+  } else if (ticket) {
+    if (ticket.length > 128) throw new ApiError(401, "UNAUTHORIZED", "Ticket is invalid, expired or already used");
+    headers.set(ROLE_HEADER, "app");
+    headers.set(TICKET_HEADER, ticket);
+  } else {
+    const userId = await authenticateDevice(request, env);
+    headers.set(ROLE_HEADER, "device");
+    headers.set(USER_HEADER, userId);
+  }
+  return stub.fetch(new Request(url.origin + url.pathname, { headers }));
+});
+
+// ── Devices ──────────────────────────────────────────────────────────────────────────────────────
+
+/** The user's device fetches its ingest credentials here (or receives them as `start_rtmp_stream`). */
+router.get("/api/device/stream", async (request, env) => {
+  const userId = await authenticateDevice(request, env);
+  const { info } = unwrap(await env.USERS.getByName(userId).deviceStream(userId));
+  return json(info);
+});
+
+router.all("*", (request) => {
+  throw new ApiError(404, "NOT_FOUND", `No route for ${request.method} ${new URL(request.url).pathname}`);
+});
+
+function streamStub(request: IRequest, env: Env) {
+  const streamId = request.params.streamId ?? "";
+  if (!StreamId.safeParse(streamId).success) throw new ApiError(404, "STREAM_NOT_FOUND", "Managed stream not found");
+  return env.STREAMS.getByName(streamId);
+}
+
+function pathPackage(request: IRequest): string {
+  const packageName = decodeURIComponent(request.params.packageName ?? "");
+  if (!PackageName.safeParse(packageName).success) throw new ApiError(404, "APP_NOT_FOUND", "App is not registered");
+  return packageName;
+}

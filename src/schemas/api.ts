@@ -1,0 +1,50 @@
+import { z } from "zod";
+
+/** REST request schemas: the single source for validation, TypeScript types and docs/api.md. */
+
+export const PackageName = z
+  .string()
+  .min(3)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be letters, digits, dots, dashes or underscores (e.g. com.example.app)");
+
+export const UserId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:@+-]+$/, "must be letters, digits or ._:@+-");
+
+/** nanoid(21) alphabet; anything else cannot be one of our stream ids. */
+export const StreamId = z.string().regex(/^[A-Za-z0-9_-]{21}$/);
+
+export const RestreamDestination = z.object({
+  url: z.string(),
+  name: z.string().max(100).optional(),
+});
+
+export const Recording = z.object({
+  mode: z.enum(["off", "automatic"]),
+  timeoutSeconds: z.number().int().min(0).max(3_600).optional(),
+  requireSignedURLs: z.boolean().optional(),
+  allowedOrigins: z.array(z.string().max(253)).max(20).optional(),
+});
+
+export const StartStreamBody = z.object({
+  userId: UserId,
+  restreamDestinations: z.array(RestreamDestination).max(10).optional(),
+  /** Default as in seed 000: record automatically, stop 30 s after the input goes idle. */
+  recording: Recording.optional(),
+  deleteRecordingAfterDays: z.number().int().min(30).max(1096).nullable().optional(),
+  /** MentraOS SDK fields, accepted for compatibility. */
+  packageName: z.string().optional(),
+  quality: z.enum(["720p", "1080p"]).optional(),
+  enableWebRTC: z.boolean().optional(),
+});
+export type StartStreamBody = z.infer<typeof StartStreamBody>;
+
+export const RegisterAppBody = z.object({ packageName: PackageName });
+
+export const DeviceTokenBody = z.object({
+  userId: UserId,
+  ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(24 * 3600),
+});

@@ -1,0 +1,102 @@
+import type { Sql } from "./sql";
+
+/**
+ * One physical alarm multiplexed over a schedule table (the `cloudflare/agents` pattern): each named
+ * timer is a row; the alarm is always set to the earliest due row, overdue rows included. A handler
+ * that throws is retried with exponential backoff instead of being lost.
+ */
+export type TimerHandler = (name: string, now: number) => Promise<void> | void;
+
+const RETRY_BASE_MS = 2_000;
+const RETRY_MAX_MS = 5 * 60_000;
+
+export class Schedule {
+  constructor(
+    private readonly sql: Sql,
+    private readonly storage: DurableObjectStorage,
+  ) {
+    sql.run(`CREATE TABLE IF NOT EXISTS schedule (
+      name TEXT PRIMARY KEY,
+      due_at INTEGER NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0
+    )`);
+  }
+
+  /** Sets (or moves) a named timer. Call `arm()` afterwards, once per batch of changes. */
+  set(name: string, dueAt: number): void {
+    this.sql.run(
+      `INSERT INTO schedule (name, due_at, attempts) VALUES (?, ?, 0)
+       ON CONFLICT(name) DO UPDATE SET due_at = excluded.due_at, attempts = 0`,
+      name,
+      Math.floor(dueAt),
+    );
+  }
+
+  /** Sets the timer only if it is absent or due later than `dueAt`. */
+  setEarliest(name: string, dueAt: number): void {
+    const existing = this.dueAt(name);
+    if (existing === null || existing > dueAt) this.set(name, dueAt);
+  }
+
+  cancel(name: string): void {
+    this.sql.run(`DELETE FROM schedule WHERE name = ?`, name);
+  }
+
+  cancelPrefix(prefix: string): void {
+    this.sql.run(`DELETE FROM schedule WHERE substr(name, 1, ?) = ?`, prefix.length, prefix);
+  }
+
+  dueAt(name: string): number | null {
+    return this.sql.one<{ due_at: number }>(`SELECT due_at FROM schedule WHERE name = ?`, name)?.due_at ?? null;
+  }
+
+  names(): string[] {
+    return this.sql.all<{ name: string }>(`SELECT name FROM schedule ORDER BY due_at`).map((r) => r.name);
+  }
+
+  clear(): void {
+    this.sql.run(`DELETE FROM schedule`);
+  }
+
+  /** Points the single physical alarm at the earliest row (or removes it when nothing is scheduled). */
+  async arm(): Promise<void> {
+    const next = this.sql.one<{ due_at: number }>(`SELECT due_at FROM schedule ORDER BY due_at LIMIT 1`);
+    if (next === null) {
+      await this.storage.deleteAlarm();
+      return;
+    }
+    const current = await this.storage.getAlarm();
+    if (current !== next.due_at) await this.storage.setAlarm(next.due_at);
+  }
+
+  /**
+   * Runs every due timer, earliest first. A row is removed before its handler runs, so a handler may
+   * re-schedule itself; if the handler throws and did not re-schedule, the row comes back with backoff.
+   */
+  async runDue(handler: TimerHandler, now: number): Promise<void> {
+    const due = this.sql.all<{ name: string; attempts: number }>(
+      `SELECT name, attempts FROM schedule WHERE due_at <= ? ORDER BY due_at`,
+      now,
+    );
+    for (const row of due) {
+      // It may have been cancelled or moved by an earlier handler in this batch.
+      const dueAt = this.dueAt(row.name);
+      if (dueAt === null || dueAt > now) continue;
+      this.cancel(row.name);
+      try {
+        await handler(row.name, now);
+      } catch (error) {
+        console.error(`timer ${row.name} failed (attempt ${row.attempts + 1})`, error instanceof Error ? error.message : error);
+        if (this.dueAt(row.name) === null) {
+          const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** row.attempts) * (0.8 + Math.random() * 0.4);
+          this.sql.run(
+            `INSERT INTO schedule (name, due_at, attempts) VALUES (?, ?, ?)`,
+            row.name,
+            Math.floor(Date.now() + delay),
+            row.attempts + 1,
+          );
+        }
+      }
+    }
+  }
+}

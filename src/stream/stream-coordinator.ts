@@ -1,0 +1,509 @@
+import { DurableObject } from "cloudflare:workers";
+import { playbackUrls } from "../cloudflare/playback";
+import { StreamApi } from "../cloudflare/stream-api";
+import { loadConfig } from "../config";
+import type { Env } from "../env";
+import { fail, type Failure, type Result } from "../http/errors";
+import { AppMessage, DeviceMessage, MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_SECOND, type ManagedStreamStatus } from "../schemas/protocol";
+import { StreamMeta, type StreamContext } from "./context";
+import { DeviceChannel, KEEPALIVE_TIMER, startMessage } from "./device";
+import { IngestSync, POLL_TIMER } from "./ingest-sync";
+import { CLEANUP_TIMER, CREATE_WATCHDOG_TIMER, Lifecycle, type CreateInput } from "./lifecycle";
+import { GRACE_TIMER, Presence } from "./presence";
+import { Schedule } from "./schedule";
+import { attach, closeQuietly, identityOf, send, tagsFor, type SocketIdentity } from "./sockets";
+import { Sql } from "./sql";
+import { deriveStatus, toSdkStatus, type DeviceCondition, type IngestState, type StreamStatus } from "./status";
+import { StreamStore, type StreamRecord } from "./store";
+
+/** What apps see of a stream over REST. Ingest credentials are never part of it. */
+export interface StreamSnapshot {
+  streamId: string;
+  status: ReturnType<typeof toSdkStatus>;
+  state: StreamStatus;
+  message: string;
+  hlsUrl: string | null;
+  dashUrl: string | null;
+  webrtcUrl: string | null;
+  previewUrl: string | null;
+  thumbnailUrl: string | null;
+  ingest: IngestState;
+  viewers: number;
+  deviceConnected: boolean;
+  createdAt: string;
+  stoppedAt: string | null;
+}
+
+export interface DeviceStreamInfo {
+  streamId: string;
+  status: StreamStatus;
+  start: ReturnType<typeof startMessage> | null;
+}
+
+/** Headers the Worker sets after authenticating a WebSocket upgrade; never trusted from outside. */
+export const ROLE_HEADER = "x-sc-role";
+export const PACKAGE_HEADER = "x-sc-package";
+export const USER_HEADER = "x-sc-user";
+export const TICKET_HEADER = "x-sc-ticket";
+
+const CREATE_WATCHDOG_MS = 60_000;
+const PUSH_FINGERPRINT_KEY = "lastPushed";
+
+/**
+ * One object per stream. A thin shell: it owns the storage and the sockets, and delegates each
+ * concern to a module — presence, the device channel, lifecycle (Cloudflare resources), ingest sync
+ * and the timer schedule.
+ */
+export class StreamCoordinator extends DurableObject<Env> {
+  private readonly s: StreamContext;
+  private readonly presence: Presence;
+  private readonly device: DeviceChannel;
+  private readonly lifecycle: Lifecycle;
+  private readonly sync: IngestSync;
+  private readonly meta: StreamMeta;
+  /** In-flight create/stop, so concurrent callers wait for the same work instead of repeating it. */
+  private creating: Promise<Failure | null> | null = null;
+  private stopping: Promise<void> | null = null;
+  /** Per-socket inbound rate counters; losing them on hibernation only resets a 1 s window. */
+  private readonly rates = new WeakMap<WebSocket, { windowStart: number; count: number }>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const config = loadConfig(env);
+    const sql = new Sql(ctx.storage.sql);
+    this.s = {
+      ctx,
+      env,
+      config,
+      sql,
+      store: new StreamStore(sql),
+      schedule: new Schedule(sql, ctx.storage),
+      api: new StreamApi(config),
+    };
+    this.meta = new StreamMeta(sql);
+    this.presence = new Presence(this.s);
+    this.device = new DeviceChannel(this.s);
+    this.lifecycle = new Lifecycle(this.s);
+    this.sync = new IngestSync(this.s);
+    // Ping/pong without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+  }
+
+  // ── RPC: lifecycle ─────────────────────────────────────────────────────────────────────────────
+
+  /** Creates the stream and its live input; idempotent for the same streamId. */
+  async create(input: CreateInput): Promise<Result<{ snapshot: StreamSnapshot }>> {
+    if (this.creating) await this.creating;
+    const existing = this.s.store.get();
+    if (existing) return this.joinExisting(existing, input.packageName);
+
+    const now = Date.now();
+    const initial = deriveStatus({ phase: "initializing", ingestState: "idle", everConnected: false, device: "ok", deviceDetail: null, inputError: null });
+    this.s.store.insert({
+      streamId: input.streamId,
+      userId: input.userId,
+      createdBy: input.packageName,
+      phase: "initializing",
+      ...initial,
+      liveInputUid: null,
+      ingest: null,
+      ingestState: "idle",
+      everConnected: false,
+      device: "ok",
+      deviceDetail: null,
+      inputError: null,
+      recording: input.recording,
+      deleteRecordingAfterDays: input.deleteRecordingAfterDays,
+      createdAt: now,
+      updatedAt: now,
+      stoppedAt: null,
+    });
+    this.s.store.addParticipant(input.packageName, now);
+    // If this object dies mid-create, the watchdog cleans up what Cloudflare may hold.
+    this.s.schedule.set(CREATE_WATCHDOG_TIMER, now + CREATE_WATCHDOG_MS);
+    await this.s.schedule.arm();
+
+    this.creating = this.lifecycle.createLiveInput(input);
+    const failure = await this.creating.finally(() => {
+      this.creating = null;
+    });
+    if (failure) {
+      this.wipe();
+      await this.s.schedule.arm();
+      return failure;
+    }
+    this.s.schedule.cancel(CREATE_WATCHDOG_TIMER);
+    this.presence.hold(input.packageName, Date.now());
+    this.refresh();
+    this.sync.scheduleNext(Date.now(), true, false);
+    await this.s.schedule.arm();
+    // A device that connected during creation gets its credentials now.
+    const record = this.s.store.get()!;
+    for (const ws of this.device.sockets()) send(ws, startMessage(record));
+    return { ok: true, snapshot: this.snapshot(record) };
+  }
+
+  /** An app joins a running stream. Fails with STREAM_ENDED when it is stopping or gone. */
+  async join(packageName: string): Promise<Result<{ snapshot: StreamSnapshot }>> {
+    if (this.creating) await this.creating;
+    const record = this.s.store.get();
+    if (!record) return fail(404, "STREAM_ENDED", "Stream does not exist");
+    return this.joinExisting(record, packageName);
+  }
+
+  private async joinExisting(record: StreamRecord, packageName: string): Promise<Result<{ snapshot: StreamSnapshot }>> {
+    if (record.phase !== "running") return fail(409, "STREAM_ENDED", `Stream is ${record.phase}`);
+    const now = Date.now();
+    this.s.store.addParticipant(packageName, now);
+    if (!this.presence.isViewing(packageName)) this.presence.hold(packageName, now);
+    this.presence.evaluate(now);
+    this.pushIfChanged();
+    await this.s.schedule.arm();
+    return { ok: true, snapshot: this.snapshot(record) };
+  }
+
+  async getSnapshot(packageName: string): Promise<Result<{ snapshot: StreamSnapshot }>> {
+    if (this.creating) await this.creating;
+    const record = this.s.store.get();
+    if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
+    return { ok: true, snapshot: this.snapshot(record) };
+  }
+
+  /** The app leaves (REST or `managed_stream_stop`): its hold and sockets go; others are unaffected. */
+  async leave(packageName: string): Promise<Result<{ snapshot: StreamSnapshot }>> {
+    const record = this.s.store.get();
+    if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
+    this.presence.releaseHold(packageName);
+    for (const ws of this.ctx.getWebSockets(`app:${packageName}`)) closeQuietly(ws, 1000, "left the stream");
+    await this.afterPresenceChange(Date.now());
+    return { ok: true, snapshot: this.snapshot(this.s.store.get()!) };
+  }
+
+  /** Stops the stream now (operators). Idempotent. */
+  async forceStop(): Promise<Result<{ snapshot: StreamSnapshot }>> {
+    if (this.creating) await this.creating;
+    if (!this.s.store.get()) return streamNotFound();
+    await this.stop("Stream stopped by an operator");
+    return { ok: true, snapshot: this.snapshot(this.s.store.get()!) };
+  }
+
+  async issueTicket(packageName: string): Promise<Result<{ ticket: string; expiresAt: number }>> {
+    const record = this.s.store.get();
+    if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
+    if (record.phase !== "running") return fail(409, "STREAM_ENDED", `Stream is ${record.phase}`);
+    return { ok: true, ...this.presence.issueTicket(packageName, Date.now()) };
+  }
+
+  /** What the user's device needs to start streaming: the ingest credentials. Device-only. */
+  async deviceInfo(userId: string): Promise<Result<{ info: DeviceStreamInfo }>> {
+    if (this.creating) await this.creating;
+    const record = this.s.store.get();
+    if (!record || record.userId !== userId) return streamNotFound();
+    const start = record.phase === "running" && record.ingest ? startMessage(record) : null;
+    return { ok: true, info: { streamId: record.streamId, status: record.status, start } };
+  }
+
+  // ── WebSockets ─────────────────────────────────────────────────────────────────────────────────
+
+  /** Accepts an upgrade the Worker has already authenticated (role headers) — or refuses it with JSON. */
+  override async fetch(request: Request): Promise<Response> {
+    if (this.creating) await this.creating;
+    const record = this.s.store.get();
+    if (!record) return jsonFailure(streamNotFound());
+    if (record.phase !== "running") return jsonFailure(fail(410, "STREAM_ENDED", `Stream is ${record.phase}`));
+
+    const now = Date.now();
+    const role = request.headers.get(ROLE_HEADER);
+    let identity: SocketIdentity;
+    if (role === "device") {
+      if (request.headers.get(USER_HEADER) !== record.userId) {
+        return jsonFailure(fail(403, "FORBIDDEN", "This device token belongs to another user"));
+      }
+      identity = { role: "device", userId: record.userId, connectedAt: now };
+    } else if (role === "app") {
+      const ticket = request.headers.get(TICKET_HEADER);
+      const packageName = ticket ? this.presence.redeemTicket(ticket, now) : request.headers.get(PACKAGE_HEADER);
+      if (!packageName) return jsonFailure(fail(401, "UNAUTHORIZED", "Ticket is invalid, expired or already used"));
+      identity = { role: "app", packageName, connectedAt: now };
+      this.s.store.addParticipant(packageName, now);
+    } else {
+      return jsonFailure(fail(400, "INVALID_REQUEST", "Unknown connection role"));
+    }
+
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, tagsFor(identity));
+    attach(server, identity);
+
+    if (identity.role === "app") {
+      this.presence.releaseHold(identity.packageName);
+      this.presence.evaluate(now);
+      // The current status goes to every (re)connecting viewer at once, never de-duplicated away.
+      send(server, this.statusMessage(record));
+      this.pushIfChanged(server);
+    } else {
+      this.device.onConnect(server, record, now);
+    }
+    this.sync.scheduleNext(now, true, record.everConnected);
+    await this.s.schedule.arm();
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const size = typeof raw === "string" ? new TextEncoder().encode(raw).byteLength : raw.byteLength;
+    if (size > MAX_MESSAGE_BYTES) return closeQuietly(ws, 1009, "Message too large");
+    if (!this.withinRate(ws)) return closeQuietly(ws, 1008, "Too many messages");
+
+    const identity = identityOf(ws);
+    if (!identity) return closeQuietly(ws, 1011, "Unknown connection");
+    let data: unknown;
+    try {
+      data = JSON.parse(typeof raw === "string" ? raw : new TextDecoder().decode(raw));
+    } catch {
+      send(ws, { type: "error", error: "INVALID_JSON", message: "Message is not valid JSON" });
+      return;
+    }
+    const schema = identity.role === "app" ? AppMessage : DeviceMessage;
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) {
+      const type = typeof data === "object" && data !== null ? (data as { type?: unknown }).type : undefined;
+      const known = identity.role === "app" ? ["managed_stream_stop", "stream_status_check"] : ["keep_alive_ack", "rtmp_stream_status"];
+      const unknownType = typeof type !== "string" || !known.includes(type);
+      send(ws, {
+        type: "error",
+        error: unknownType ? "UNKNOWN_MESSAGE_TYPE" : "INVALID_MESSAGE",
+        message: unknownType ? `Unknown message type: ${String(type).slice(0, 64)}` : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+      });
+      return;
+    }
+
+    const record = this.s.store.get();
+    if (!record) return;
+    if (identity.role === "app") {
+      const message = parsed.data as AppMessage;
+      if (message.type === "stream_status_check") send(ws, this.statusMessage(record));
+      else await this.leave(identity.packageName);
+      return;
+    }
+    const change = this.device.onMessage(parsed.data as DeviceMessage, record);
+    if (change) this.applyDevice(change.device, change.detail);
+    await this.s.schedule.arm();
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    closeQuietly(ws, code === 1005 || code === 1006 ? 1000 : code, reason);
+    await this.onSocketGone(ws);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.onSocketGone(ws);
+  }
+
+  private async onSocketGone(ws: WebSocket): Promise<void> {
+    const identity = identityOf(ws);
+    const record = this.s.store.get();
+    if (!identity || !record || record.phase !== "running") return;
+    if (identity.role === "device") this.device.onDisconnect(ws);
+    await this.afterPresenceChange(Date.now(), ws);
+  }
+
+  private async afterPresenceChange(now: number, closing?: WebSocket): Promise<void> {
+    this.presence.evaluate(now, closing);
+    this.pushIfChanged(undefined, closing);
+    await this.s.schedule.arm();
+  }
+
+  private withinRate(ws: WebSocket): boolean {
+    const now = Date.now();
+    const rate = this.rates.get(ws);
+    if (!rate || now - rate.windowStart >= 1000) {
+      this.rates.set(ws, { windowStart: now, count: 1 });
+      return true;
+    }
+    rate.count += 1;
+    return rate.count <= MAX_MESSAGES_PER_SECOND;
+  }
+
+  // ── Alarm: every timer of this stream ──────────────────────────────────────────────────────────
+
+  override async alarm(): Promise<void> {
+    await this.s.schedule.runDue((name, now) => this.onTimer(name, now), Date.now());
+    await this.s.schedule.arm();
+  }
+
+  private async onTimer(name: string, now: number): Promise<void> {
+    const record = this.s.store.get();
+    if (!record) return;
+    const heldApp = this.presence.isHoldTimer(name);
+    if (heldApp !== null) {
+      this.presence.releaseHold(heldApp);
+      this.presence.evaluate(now);
+      this.pushIfChanged();
+      return;
+    }
+    switch (name) {
+      case GRACE_TIMER:
+        if (record.phase === "running" && this.presence.presentApps(now).size === 0) {
+          await this.stop("No app is watching any more");
+        }
+        return;
+      case KEEPALIVE_TIMER: {
+        const change = this.device.tick(record, now);
+        if (change) this.applyDevice(change, null);
+        return;
+      }
+      case POLL_TIMER: {
+        const state = await this.sync.poll(now, this.hasClients());
+        if (state) this.applyIngest(state);
+        return;
+      }
+      case CLEANUP_TIMER:
+        await this.stop(record.message);
+        return;
+      case CREATE_WATCHDOG_TIMER:
+        if (record.phase === "initializing" && !this.creating) {
+          await this.lifecycle.deleteInputsOf(record.streamId);
+          this.wipe();
+        }
+        return;
+    }
+  }
+
+  // ── State changes ──────────────────────────────────────────────────────────────────────────────
+
+  /** Applies an ingest state observed at Cloudflare (poll or webhook). */
+  applyIngest(state: IngestState): void {
+    const record = this.s.store.get();
+    if (!record || record.phase !== "running" || record.ingestState === state) return;
+    const connected = state === "connected";
+    this.s.store.update({
+      ingestState: state,
+      everConnected: record.everConnected || connected,
+      ...(connected ? { inputError: null } : {}),
+    });
+    this.refresh();
+  }
+
+  private applyDevice(device: DeviceCondition, detail: string | null): void {
+    this.s.store.update({ device, deviceDetail: detail });
+    this.refresh();
+  }
+
+  /** Re-derives the status from the facts, persists it if it changed, and pushes to clients. */
+  private refresh(): void {
+    const record = this.s.store.get();
+    if (!record) return;
+    const derived = deriveStatus(record);
+    if (derived.status !== record.status || derived.message !== record.message) this.s.store.update(derived);
+    this.pushIfChanged();
+  }
+
+  /**
+   * Pushes the status to every viewer when anything they see changed since the last push.
+   * `fresh` was just sent the status directly; `closing` is leaving.
+   */
+  private pushIfChanged(fresh?: WebSocket, closing?: WebSocket): void {
+    const record = this.s.store.get();
+    if (!record) return;
+    const message = this.statusMessage(record, closing);
+    const { timestamp: _ignored, ...visible } = message;
+    const fingerprint = JSON.stringify(visible);
+    if (this.meta.get(PUSH_FINGERPRINT_KEY) === fingerprint) return;
+    this.meta.set(PUSH_FINGERPRINT_KEY, fingerprint);
+    for (const ws of this.ctx.getWebSockets("app")) {
+      if (ws !== fresh && ws !== closing && ws.readyState === WebSocket.OPEN) send(ws, message);
+    }
+  }
+
+  private async stop(reason: string): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.stopping = this.runStop(reason).finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  private async runStop(reason: string): Promise<void> {
+    const record = this.s.store.get();
+    if (!record || record.phase === "stopped") return;
+    if (record.phase !== "stopping") {
+      this.s.store.update({ phase: "stopping" });
+      this.refresh();
+      this.device.sendStop(record.streamId);
+      this.presence.clearAll();
+      for (const name of [POLL_TIMER, KEEPALIVE_TIMER, CREATE_WATCHDOG_TIMER]) this.s.schedule.cancel(name);
+      await this.s.schedule.arm();
+    }
+    try {
+      if (record.liveInputUid) await this.lifecycle.deleteInputWithOutputs(record.liveInputUid);
+    } catch (error) {
+      // Keep `stopping` and retry from the alarm until Cloudflare confirms the deletion.
+      console.error("stream cleanup failed; will retry", error instanceof Error ? error.message : error);
+      this.s.schedule.set(CLEANUP_TIMER, Date.now() + 5_000);
+      await this.s.schedule.arm();
+      return;
+    }
+    this.s.schedule.clear();
+    this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt: Date.now() });
+    const derived = deriveStatus({ ...this.s.store.get()!, phase: "stopped" });
+    this.s.store.update({ ...derived, message: `${derived.message}: ${reason}` });
+    this.pushIfChanged();
+    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 1000, "Stream stopped");
+    await this.s.schedule.arm();
+    await this.env.USERS.getByName(record.userId)
+      .streamEnded(record.streamId)
+      .catch((error: unknown) => console.error("could not release the user's stream", error instanceof Error ? error.message : error));
+  }
+
+  /** Removes all state after a failed create, so nothing half-made remains. */
+  private wipe(): void {
+    for (const table of ["stream", "participants", "join_holds", "tickets", "meta", "schedule"]) {
+      this.s.sql.run(`DELETE FROM ${table}`);
+    }
+  }
+
+  // ── Views ──────────────────────────────────────────────────────────────────────────────────────
+
+  private hasClients(): boolean {
+    return this.ctx.getWebSockets().length > 0;
+  }
+
+  private snapshot(record: StreamRecord): StreamSnapshot {
+    return {
+      streamId: record.streamId,
+      status: toSdkStatus(record.status),
+      state: record.status,
+      message: record.message,
+      ...playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null),
+      ingest: record.ingestState,
+      viewers: this.presence.viewerCount(),
+      deviceConnected: this.device.isConnected(),
+      createdAt: new Date(record.createdAt).toISOString(),
+      stoppedAt: record.stoppedAt ? new Date(record.stoppedAt).toISOString() : null,
+    };
+  }
+
+  private statusMessage(record: StreamRecord, closing?: WebSocket): ManagedStreamStatus {
+    return {
+      type: "managed_stream_status",
+      status: toSdkStatus(record.status),
+      streamId: record.streamId,
+      ...playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null),
+      message: record.message,
+      outputs: [],
+      viewers: this.presence.viewerCount(closing),
+      timestamp: new Date().toISOString(),
+    };
+  }
+}
+
+function streamNotFound(): Failure {
+  return fail(404, "STREAM_NOT_FOUND", "Managed stream not found");
+}
+
+function jsonFailure(failure: Failure): Response {
+  return new Response(JSON.stringify({ error: failure.error, message: failure.message }), {
+    status: failure.status,
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}

@@ -1,0 +1,92 @@
+import { DurableObject } from "cloudflare:workers";
+import { nanoid } from "nanoid";
+import type { Env } from "../env";
+import { fail, type Result } from "../http/errors";
+import type { CreateInput } from "../stream/lifecycle";
+import { Sql } from "../stream/sql";
+import type { DeviceStreamInfo, StreamSnapshot } from "../stream/stream-coordinator";
+
+export type StartOptions = Omit<CreateInput, "streamId" | "userId" | "packageName">;
+
+/**
+ * One object per user: the index of the user's running managed stream. Because it serializes every
+ * start for the user, ten apps starting at once get exactly one stream (MentraOS defect 4).
+ */
+export class UserStreams extends DurableObject<Env> {
+  private readonly sql: Sql;
+  /** The create in flight, so concurrent starts join it instead of creating a second stream. */
+  private creating: Promise<unknown> | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = new Sql(ctx.storage.sql);
+    this.sql.run(`CREATE TABLE IF NOT EXISTS current_stream (id INTEGER PRIMARY KEY CHECK (id = 1), stream_id TEXT NOT NULL)`);
+  }
+
+  async startOrJoin(
+    userId: string,
+    packageName: string,
+    options: StartOptions,
+  ): Promise<Result<{ snapshot: StreamSnapshot; created: boolean }>> {
+    // A few rounds at most: each round either joins, or creates, or finds the stream just ended.
+    for (let round = 0; round < 4; round++) {
+      if (this.creating) await this.creating.catch(() => undefined);
+      const current = this.currentStreamId();
+      if (current) {
+        const joined = await this.env.STREAMS.getByName(current).join(packageName);
+        if (joined.ok) return { ok: true, snapshot: joined.snapshot, created: false };
+        if (joined.error !== "STREAM_ENDED") return joined;
+        this.clearIf(current);
+        continue;
+      }
+      if (this.creating) continue;
+
+      const streamId = nanoid();
+      this.setCurrent(streamId);
+      const creation = this.env.STREAMS.getByName(streamId).create({ streamId, userId, packageName, ...options });
+      this.creating = creation;
+      try {
+        const created = await creation;
+        if (!created.ok) {
+          this.clearIf(streamId);
+          return created;
+        }
+        return { ok: true, snapshot: created.snapshot, created: true };
+      } catch (error) {
+        this.clearIf(streamId);
+        throw error;
+      } finally {
+        if (this.creating === creation) this.creating = null;
+      }
+    }
+    return fail(503, "BUSY", "The user's stream is changing state; retry shortly");
+  }
+
+  /** Called by the stream object once it has stopped and released its Cloudflare resources. */
+  async streamEnded(streamId: string): Promise<void> {
+    this.clearIf(streamId);
+  }
+
+  /** The device's view of its user's current stream, with ingest credentials. */
+  async deviceStream(userId: string): Promise<Result<{ info: DeviceStreamInfo }>> {
+    if (this.creating) await this.creating.catch(() => undefined);
+    const current = this.currentStreamId();
+    if (!current) return fail(404, "NO_ACTIVE_STREAM", "This user has no managed stream");
+    return this.env.STREAMS.getByName(current).deviceInfo(userId);
+  }
+
+  private currentStreamId(): string | null {
+    return this.sql.one<{ stream_id: string }>(`SELECT stream_id FROM current_stream WHERE id = 1`)?.stream_id ?? null;
+  }
+
+  private setCurrent(streamId: string): void {
+    this.sql.run(
+      `INSERT INTO current_stream (id, stream_id) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET stream_id = excluded.stream_id`,
+      streamId,
+    );
+  }
+
+  private clearIf(streamId: string): void {
+    this.sql.run(`DELETE FROM current_stream WHERE id = 1 AND stream_id = ?`, streamId);
+  }
+}

@@ -1,0 +1,160 @@
+import { SELF, env } from "cloudflare:test";
+
+/** Test helpers: talk to the coordinator through SELF and to the emulator through its control API. */
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
+export const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
+export const EMULATOR = "http://stream-emulator.test";
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: Json;
+}
+
+export async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] = "application/json";
+  }
+  const res = await SELF.fetch(`http://coordinator.test${path}`, init);
+  const text = await res.text();
+  let parsed: Json = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // leave as text: the assertion will show it
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+export interface TestApp {
+  packageName: string;
+  apiKey: string;
+  headers: Record<string, string>;
+}
+
+let appCounter = 0;
+
+export async function registerApp(packageName = `com.test.app${++appCounter}.${crypto.randomUUID().slice(0, 8)}`): Promise<TestApp> {
+  const res = await call("POST", "/api/admin/apps", { packageName }, ADMIN);
+  if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { packageName, apiKey: res.body.apiKey, headers: { "x-api-key": res.body.apiKey, "x-package-name": packageName } };
+}
+
+export function newUserId(): string {
+  return `user-${crypto.randomUUID()}`;
+}
+
+export async function startStream(app: TestApp, userId = newUserId(), extra: Record<string, unknown> = {}): Promise<Json> {
+  const res = await call("POST", "/api/streams", { userId, recording: { mode: "off" }, ...extra }, app.headers);
+  if (res.status !== 201 && res.status !== 200) throw new Error(`start failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+export async function deviceToken(userId: string): Promise<string> {
+  const res = await call("POST", "/api/admin/device-tokens", { userId }, ADMIN);
+  if (res.status !== 201) throw new Error(`device token failed: ${res.status}`);
+  return res.body.token;
+}
+
+// ── Emulator control ─────────────────────────────────────────────────────────────────────────────
+
+export async function emulator(method: string, path: string, body?: unknown): Promise<Json> {
+  const res = await fetch(`${EMULATOR}/__emulator/${path}`, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`emulator ${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+export async function emulatorInputs(): Promise<Json[]> {
+  return (await emulator("GET", "state")).inputs;
+}
+
+export async function inputFor(streamId: string): Promise<Json | undefined> {
+  return (await emulatorInputs()).find((input: Json) => input.meta?.streamId === streamId);
+}
+
+export async function resetEmulator(): Promise<void> {
+  await emulator("POST", "reset", { config: true });
+}
+
+export async function injectFault(fault: {
+  method?: string;
+  path: string;
+  status?: number;
+  delayMs?: number;
+  drop?: boolean;
+  count?: number;
+  retryAfter?: number;
+  afterEffect?: boolean;
+}): Promise<void> {
+  await emulator("POST", "faults", fault);
+}
+
+export const LIVE_INPUTS_PATH = "/client/v4/accounts/*/stream/live_inputs";
+
+// ── WebSockets ───────────────────────────────────────────────────────────────────────────────────
+
+export interface TestSocket {
+  ws: WebSocket;
+  messages: Json[];
+  next(type?: string, timeoutMs?: number): Promise<Json>;
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+export async function openSocket(streamId: string, init: { headers?: Record<string, string>; query?: string }): Promise<TestSocket> {
+  const res = await SELF.fetch(`http://coordinator.test/api/streams/${streamId}/ws${init.query ? `?${init.query}` : ""}`, {
+    headers: { upgrade: "websocket", ...init.headers },
+  });
+  if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
+  const ws = res.webSocket;
+  ws.accept();
+  const messages: Json[] = [];
+  const waiters: Array<() => void> = [];
+  let cursor = 0;
+  ws.addEventListener("message", (event) => {
+    messages.push(JSON.parse(event.data as string));
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.addEventListener("close", (event) => resolve({ code: event.code, reason: event.reason })),
+  );
+  return {
+    ws,
+    messages,
+    closed,
+    /** Next unread message (optionally of a type), waiting for it if need be. */
+    async next(type?: string, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        while (cursor < messages.length) {
+          const message = messages[cursor++];
+          if (!type || message.type === type) return message;
+        }
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw new Error(`no ${type ?? "message"} within ${timeoutMs} ms; got ${JSON.stringify(messages)}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, remaining);
+        });
+      }
+    },
+  };
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 5_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
