@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// `npm start`: the Stream emulator (Cloudflare's API + RTMP ingest) and the coordinator (`wrangler dev`),
+// wired together on 127.0.0.1, with a local admin token. Ctrl-C (SIGINT) or SIGTERM stops both.
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const require = createRequire(import.meta.url);
+
+const PORT = process.env.PORT ?? "8787";
+const EMULATOR_PORT = process.env.STREAM_EMULATOR_PORT ?? "8788";
+const RTMP_PORT = process.env.RTMP_PORT ?? "1935";
+const ADMIN_TOKEN = process.env.ADMIN_TOKEN ?? "local-admin-token";
+const API_TOKEN = process.env.CLOUDFLARE_API_TOKEN ?? "local-dev-token";
+const ACCOUNT_ID = process.env.CLOUDFLARE_ACCOUNT_ID ?? "local-account";
+const WEBHOOK_SECRET = process.env.WEBHOOK_SECRET ?? "local-webhook-secret";
+const DEVICE_TOKEN_SECRET = process.env.DEVICE_TOKEN_SECRET ?? "local-device-token-secret";
+
+const coordinatorUrl = `http://127.0.0.1:${PORT}`;
+const emulatorUrl = `http://127.0.0.1:${EMULATOR_PORT}`;
+
+const coordinatorVars = {
+  CLOUDFLARE_API_BASE_URL: `${emulatorUrl}/client/v4`,
+  CLOUDFLARE_API_TOKEN: API_TOKEN,
+  CLOUDFLARE_ACCOUNT_ID: ACCOUNT_ID,
+  STREAM_PLAYBACK_BASE_URL: `${emulatorUrl}/playback`,
+  ADMIN_TOKEN,
+  WEBHOOK_SECRET,
+  DEVICE_TOKEN_SECRET,
+};
+// Any other coordinator setting given in the environment is passed through (see README, Configuration).
+for (const name of ["STREAM_STARTS_PER_MINUTE", "JOIN_WINDOW_SECONDS", "VIEWER_GRACE_SECONDS", "POLL_SLOW_SECONDS", "API_BUDGET_PER_5_MIN"]) {
+  if (process.env[name]) coordinatorVars[name] = process.env[name];
+}
+
+const children = [];
+let stopping = false;
+
+function run(name, command, args, env) {
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const prefix = (line) => (line.trim() ? `[${name}] ${line}\n` : "");
+  child.stdout.on("data", (chunk) => process.stdout.write(String(chunk).split("\n").map(prefix).join("")));
+  child.stderr.on("data", (chunk) => process.stderr.write(String(chunk).split("\n").map(prefix).join("")));
+  child.on("exit", (code, signal) => {
+    if (!stopping) {
+      console.error(`[${name}] exited (${signal ?? code}); stopping everything`);
+      shutdown(1);
+    }
+  });
+  children.push(child);
+  return child;
+}
+
+async function waitForHttp(url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not come up within ${timeoutMs / 1000} s`);
+}
+
+function shutdown(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+  const force = setTimeout(() => {
+    for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+    process.exit(code);
+  }, 5_000);
+  force.unref();
+  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.on("exit", r))))).then(() => process.exit(code));
+}
+
+process.on("SIGINT", () => shutdown(0));
+process.on("SIGTERM", () => shutdown(0));
+
+run("emulator", process.execPath, [require.resolve("tsx/cli"), "emulator/server.ts"], {
+  STREAM_EMULATOR_PORT: EMULATOR_PORT,
+  RTMP_PORT,
+  CLOUDFLARE_API_TOKEN: API_TOKEN,
+  CLOUDFLARE_ACCOUNT_ID: ACCOUNT_ID,
+  STREAM_WEBHOOK_URL: process.env.STREAM_WEBHOOK_URL ?? `${coordinatorUrl}/api/webhooks/cloudflare-stream`,
+  STREAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
+});
+
+// Wrangler's launcher refuses Node 20, but its CLI runs fine on it (tested): call the CLI directly.
+const wranglerCli = path.join(path.dirname(require.resolve("wrangler/package.json")), "wrangler-dist", "cli.js");
+run(
+  "coordinator",
+  process.execPath,
+  [
+    "--no-warnings",
+    wranglerCli,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    PORT,
+    "--inspector-port",
+    process.env.INSPECTOR_PORT ?? "0",
+    "--show-interactive-dev-session=false",
+    "--log-level",
+    process.env.WRANGLER_LOG ?? "warn",
+    ...Object.entries(coordinatorVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+  ],
+  { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_API_TOKEN: "" },
+);
+
+try {
+  await Promise.all([waitForHttp(`${emulatorUrl}/healthz`, 60_000), waitForHttp(`${coordinatorUrl}/healthz`, 120_000)]);
+  console.log(`
+Stream Coordinator is running (local, no Cloudflare account needed)
+  coordinator   ${coordinatorUrl}
+  emulator API  ${emulatorUrl}/client/v4   (control: ${emulatorUrl}/__emulator/state)
+  RTMP ingest   rtmp://127.0.0.1:${RTMP_PORT}/live/<streamKey>
+  admin token   ${ADMIN_TOKEN}
+Press Ctrl-C to stop.
+`);
+} catch (error) {
+  console.error(String(error));
+  shutdown(1);
+}

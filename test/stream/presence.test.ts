@@ -1,0 +1,303 @@
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  call,
+  deviceToken,
+  emulator,
+  emulatorInputs,
+  inputFor,
+  newUserId,
+  openSocket,
+  registerApp,
+  resetEmulator,
+  startStream,
+  waitFor,
+  type TestApp,
+} from "../helpers";
+
+beforeEach(resetEmulator);
+
+/** Makes a named timer due now and runs the alarm: timers expire through the real alarm path. */
+async function expire(streamId: string, timer: string): Promise<void> {
+  const stub = env.STREAMS.getByName(streamId);
+  await runInDurableObject(stub, async (_instance, state) => {
+    state.storage.sql.exec("UPDATE schedule SET due_at = 0 WHERE name = ?", timer);
+    await state.storage.setAlarm(Date.now());
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+async function timers(streamId: string): Promise<string[]> {
+  return runInDurableObject(env.STREAMS.getByName(streamId), (_i, state) =>
+    state.storage.sql.exec<{ name: string }>("SELECT name FROM schedule").toArray().map((r) => r.name),
+  );
+}
+
+const viewer = (streamId: string, app: TestApp) => openSocket(streamId, { headers: app.headers });
+
+describe("connections", () => {
+  it("two apps and a device: status flows to each", async () => {
+    const [a, b] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(a, userId);
+    await startStream(b, userId);
+
+    const sa = await viewer(s.streamId, a);
+    const first = await sa.next("managed_stream_status");
+    expect(first).toMatchObject({ status: "preparing", streamId: s.streamId, viewers: 1, outputs: [] });
+    for (const field of ["hlsUrl", "dashUrl", "webrtcUrl", "previewUrl", "thumbnailUrl", "message"]) expect(first).toHaveProperty(field);
+
+    const sb = await viewer(s.streamId, b);
+    expect(await sb.next("managed_stream_status")).toMatchObject({ viewers: 2 });
+    expect(await sa.next("managed_stream_status")).toMatchObject({ viewers: 2 });
+
+    const device = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
+    const start = await device.next("start_rtmp_stream");
+    const input = await inputFor(s.streamId);
+    expect(start.rtmpUrl).toBe(`${input.rtmps.url}${input.rtmps.streamKey}`);
+    expect(start.srt.url).toBe(input.srt.url);
+    expect(start.whipUrl).toBe(input.webRTC.url);
+
+    // Ingest connects at Cloudflare; the next poll observes it and every viewer is told.
+    await emulator("POST", `live_inputs/${input.uid}/connect`);
+    await expire(s.streamId, "poll");
+    expect(await sa.next("managed_stream_status")).toMatchObject({ status: "active" });
+    expect(await sb.next("managed_stream_status")).toMatchObject({ status: "active" });
+    // Apps never see ingest credentials.
+    expect(JSON.stringify([...sa.messages, ...sb.messages])).not.toContain(input.rtmps.streamKey);
+  });
+
+  it("refuses bad upgrades before accepting them, as JSON", async () => {
+    const app = await registerApp();
+    const userId = newUserId();
+    const s = await startStream(app, userId);
+    const path = `/api/streams/${s.streamId}/ws`;
+    const upgrade = { upgrade: "websocket" };
+
+    const plain = await call("GET", path, undefined, app.headers);
+    expect(plain.status).toBe(426);
+    expect(plain.body.error).toBe("UPGRADE_REQUIRED");
+    expect((await call("GET", path, undefined, { ...upgrade, "x-api-key": "nope", "x-package-name": app.packageName })).status).toBe(401);
+    expect((await call("GET", path, undefined, upgrade)).status).toBe(401);
+    expect((await call("GET", `${path}?token=garbage`, undefined, upgrade)).status).toBe(401);
+    const otherUser = await call("GET", path, undefined, { ...upgrade, authorization: `Bearer ${await deviceToken(newUserId())}` });
+    expect(otherUser.status).toBe(403);
+    expect(otherUser.body.error).toBe("FORBIDDEN");
+    const unknown = await call("GET", "/api/streams/AAAAAAAAAAAAAAAAAAAAA/ws", undefined, { ...upgrade, ...app.headers });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error).toBe("STREAM_NOT_FOUND");
+  });
+
+  it("browsers connect with a single-use ticket", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const issued = await call("POST", `/api/streams/${s.streamId}/tickets`, undefined, app.headers);
+    expect(issued.status).toBe(201);
+    const socket = await openSocket(s.streamId, { query: `ticket=${issued.body.ticket}` });
+    expect(await socket.next("managed_stream_status")).toMatchObject({ viewers: 1 });
+    const reused = await call("GET", `/api/streams/${s.streamId}/ws?ticket=${issued.body.ticket}`, undefined, { upgrade: "websocket" });
+    expect(reused.status).toBe(401);
+    expect(reused.body.error).toBe("UNAUTHORIZED");
+  });
+});
+
+describe("presence", () => {
+  it("one app with three sockets counts once", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const sockets = [await viewer(s.streamId, app), await viewer(s.streamId, app), await viewer(s.streamId, app)];
+    for (const socket of sockets) expect((await socket.next("managed_stream_status")).viewers).toBe(1);
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.viewers).toBe(1);
+    // Closing two of them leaves the app watching.
+    sockets[0]!.ws.close(1000);
+    sockets[1]!.ws.close(1000);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.viewers).toBe(1);
+    expect(await timers(s.streamId)).not.toContain("grace");
+  });
+
+  it("a reconnecting app gets the current status at once, every time", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    for (let i = 0; i < 3; i++) {
+      const socket = await viewer(s.streamId, app);
+      expect(await socket.next("managed_stream_status", 1_000)).toMatchObject({ status: "preparing", viewers: 1 });
+      socket.ws.close(1000);
+      await socket.closed;
+    }
+  });
+
+  it("keeps presence across eviction with hibernated sockets", async () => {
+    const [a, b] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(a, userId);
+    await startStream(b, userId);
+    const sa = await viewer(s.streamId, a);
+    const sb = await viewer(s.streamId, b);
+    expect(await sa.next()).toMatchObject({ viewers: 1 });
+    expect(await sa.next()).toMatchObject({ viewers: 2 });
+    await sb.next();
+    await evictDurableObject(env.STREAMS.getByName(s.streamId), { webSockets: "hibernate" });
+
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, a.headers)).body.viewers).toBe(2);
+    // Identity survives: a message on a hibernated socket is answered for the right app.
+    sa.ws.send(JSON.stringify({ type: "stream_status_check" }));
+    expect(await sa.next("managed_stream_status")).toMatchObject({ viewers: 2, streamId: s.streamId });
+    sb.ws.send(JSON.stringify({ type: "managed_stream_stop" }));
+    expect((await sb.closed).code).toBe(1000);
+    expect(await sa.next("managed_stream_status")).toMatchObject({ viewers: 1 });
+  });
+
+  it("an app leaving never stops the stream for the others", async () => {
+    const [a, b] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(a, userId);
+    await startStream(b, userId);
+    const sa = await viewer(s.streamId, a);
+    const sb = await viewer(s.streamId, b);
+    await sa.next();
+    await sb.next();
+    sa.ws.send(JSON.stringify({ type: "managed_stream_stop", packageName: b.packageName }));
+    await sa.closed;
+    // The body's packageName is ignored: b is still watching.
+    expect(await sb.next("managed_stream_status")).toMatchObject({ viewers: 1, status: "preparing" });
+    expect(await timers(s.streamId)).not.toContain("grace");
+    expect(await emulatorInputs()).toHaveLength(1);
+  });
+
+  it("the join window expires through the alarm, then the grace period stops the stream", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const holdTimer = (await timers(s.streamId)).find((t) => t.startsWith("hold:"));
+    expect(holdTimer).toBe(`hold:${app.packageName}`);
+    expect(await timers(s.streamId)).not.toContain("grace");
+
+    await expire(s.streamId, holdTimer!);
+    expect(await timers(s.streamId)).toContain("grace");
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("preparing");
+
+    await expire(s.streamId, "grace");
+    const after = await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers);
+    expect(after.body.status).toBe("stopped");
+    expect(await emulatorInputs()).toHaveLength(0);
+  });
+
+  it("when the last viewer leaves: stopping, the device told to stop, everything deleted, then stopped", async () => {
+    const app = await registerApp();
+    const userId = newUserId();
+    const s = await startStream(app, userId);
+    const device = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
+    await device.next("start_rtmp_stream");
+    const socket = await viewer(s.streamId, app);
+    await socket.next();
+    const watcher = await viewer(s.streamId, app);
+    await watcher.next();
+    socket.ws.close(1000);
+    watcher.ws.close(1000);
+    await waitFor(async () => (await timers(s.streamId)).includes("grace"), 2_000, "grace timer");
+
+    // A viewer that comes back within the grace period cancels it.
+    const back = await viewer(s.streamId, app);
+    await back.next();
+    expect(await timers(s.streamId)).not.toContain("grace");
+    back.ws.close(1000);
+    await waitFor(async () => (await timers(s.streamId)).includes("grace"), 2_000, "grace timer again");
+
+    await expire(s.streamId, "grace");
+    expect(await device.next("stop_rtmp_stream")).toMatchObject({ streamId: s.streamId });
+    expect((await device.closed).code).toBe(1000);
+    expect(await emulatorInputs()).toHaveLength(0);
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("stopped");
+  });
+});
+
+describe("the glasses channel", () => {
+  async function setup() {
+    const app = await registerApp();
+    const userId = newUserId();
+    const s = await startStream(app, userId);
+    const v = await viewer(s.streamId, app);
+    await v.next();
+    const device = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
+    await device.next("start_rtmp_stream");
+    return { app, s, v, device };
+  }
+
+  it("three missed keep-alive ACKs are reported truthfully; an ACK restores", async () => {
+    const { s, v, device } = await setup();
+    let last: { ackId: string } | null = null;
+    for (let i = 0; i < 4; i++) {
+      await expire(s.streamId, "device-keepalive");
+      last = await device.next("keep_rtmp_stream_alive");
+      expect(last).toMatchObject({ streamId: s.streamId, ackId: expect.any(String) });
+    }
+    const lost = await v.next("managed_stream_status");
+    expect(lost.status).not.toBe("active");
+    expect(lost.message).toContain("keep-alive");
+    device.ws.send(JSON.stringify({ type: "keep_alive_ack", ackId: last!.ackId }));
+    expect(await v.next("managed_stream_status")).toMatchObject({ status: "preparing", message: expect.stringContaining("Waiting") });
+  });
+
+  it("a device-reported error reaches viewers as error, never active", async () => {
+    const { s, v, device } = await setup();
+    const input = await inputFor(s.streamId);
+    await emulator("POST", `live_inputs/${input.uid}/connect`);
+    await expire(s.streamId, "poll");
+    expect(await v.next("managed_stream_status")).toMatchObject({ status: "active" });
+    device.ws.send(JSON.stringify({ type: "rtmp_stream_status", status: "error", errorDetails: "camera overheated" }));
+    expect(await v.next("managed_stream_status")).toMatchObject({ status: "error", message: expect.stringContaining("camera overheated") });
+    device.ws.send(JSON.stringify({ type: "rtmp_stream_status", status: "streaming" }));
+    expect(await v.next("managed_stream_status")).toMatchObject({ status: "active" });
+  });
+});
+
+describe("bad input on sockets", () => {
+  it("invalid JSON, unknown types and schema violations get an error; the socket stays open", async () => {
+    const app = await registerApp();
+    const userId = newUserId();
+    const s = await startStream(app, userId);
+    const v = await viewer(s.streamId, app);
+    await v.next();
+    v.ws.send("{nope");
+    expect(await v.next("error")).toMatchObject({ error: "INVALID_JSON" });
+    v.ws.send(JSON.stringify({ type: "launch_rockets" }));
+    expect(await v.next("error")).toMatchObject({ error: "UNKNOWN_MESSAGE_TYPE" });
+    v.ws.send(JSON.stringify([1, 2]));
+    expect(await v.next("error")).toMatchObject({ error: "UNKNOWN_MESSAGE_TYPE" });
+
+    const device = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
+    await device.next("start_rtmp_stream");
+    device.ws.send(JSON.stringify({ type: "rtmp_stream_status", status: "exploded" }));
+    expect(await device.next("error")).toMatchObject({ error: "INVALID_MESSAGE", message: expect.stringContaining("status") });
+    device.ws.send(JSON.stringify({ type: "keep_alive_ack" }));
+    expect(await device.next("error")).toMatchObject({ error: "INVALID_MESSAGE" });
+
+    v.ws.send(JSON.stringify({ type: "stream_status_check" }));
+    expect(await v.next("managed_stream_status")).toMatchObject({ status: "preparing" });
+  });
+
+  it("a message over 64 KiB closes that socket with 1009, and nothing else", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const [bad, good] = [await viewer(s.streamId, app), await viewer(s.streamId, app)];
+    await bad.next();
+    await good.next();
+    bad.ws.send(JSON.stringify({ type: "stream_status_check", pad: "x".repeat(65 * 1024) }));
+    expect((await bad.closed).code).toBe(1009);
+    good.ws.send(JSON.stringify({ type: "stream_status_check" }));
+    expect(await good.next("managed_stream_status")).toMatchObject({ status: "preparing", viewers: 1 });
+  });
+
+  it("more than 20 messages a second closes that socket with 1008, and nothing else", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const [flood, calm] = [await viewer(s.streamId, app), await viewer(s.streamId, app)];
+    await flood.next();
+    await calm.next();
+    for (let i = 0; i < 40; i++) flood.ws.send(JSON.stringify({ type: "stream_status_check" }));
+    expect((await flood.closed).code).toBe(1008);
+    calm.ws.send(JSON.stringify({ type: "stream_status_check" }));
+    expect(await calm.next("managed_stream_status")).toMatchObject({ status: "preparing" });
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("preparing");
+  });
+});
