@@ -3,6 +3,7 @@ import type { Env } from "../env";
 import { fail, type Result } from "../http/errors";
 import { Sql } from "../stream/sql";
 import { hashKey, keyMatches, newApiKey } from "./credentials";
+import { OutputLedger, PENDING_RECONCILE_AFTER_MS } from "./output-ledger";
 
 /**
  * One object per app (keyed by package name): its credentials and its per-app limits. Keeping both
@@ -10,6 +11,7 @@ import { hashKey, keyMatches, newApiKey } from "./credentials";
  */
 export class AppAccount extends DurableObject<Env> {
   private readonly sql: Sql;
+  private readonly ledger: OutputLedger;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -23,6 +25,7 @@ export class AppAccount extends DurableObject<Env> {
       rotated_at INTEGER
     )`);
     this.sql.run(`CREATE TABLE IF NOT EXISTS stream_starts (at INTEGER NOT NULL)`);
+    this.ledger = new OutputLedger(this.sql);
   }
 
   async register(packageName: string): Promise<Result<{ apiKey: string }>> {
@@ -79,6 +82,47 @@ export class AppAccount extends DurableObject<Env> {
     }
     this.sql.run(`INSERT INTO stream_starts (at) VALUES (?)`, now);
     return { ok: true };
+  }
+
+  // ── Output ledger (the per-app cap across all streams) ────────────────────────────────────────
+
+  async outputCount(): Promise<number> {
+    return this.ledger.count();
+  }
+
+  async reserveOutput(streamId: string, outputId: string): Promise<boolean> {
+    const reserved = this.ledger.reserve(streamId, outputId, Date.now());
+    if (reserved) await this.armReconcile();
+    return reserved;
+  }
+
+  async commitOutput(outputId: string): Promise<void> {
+    this.ledger.commit(outputId, Date.now());
+  }
+
+  async releaseOutput(outputId: string): Promise<void> {
+    this.ledger.release(outputId);
+  }
+
+  async releaseStreamOutputs(streamId: string): Promise<void> {
+    this.ledger.releaseStream(streamId);
+  }
+
+  /** Reservations still pending long after their request are settled by asking their stream. */
+  override async alarm(): Promise<void> {
+    for (const entry of this.ledger.stalePending(Date.now())) {
+      const exists = await this.env.STREAMS.getByName(entry.stream_id).hasOutput(entry.output_id);
+      if (exists === "yes") this.ledger.commit(entry.output_id, Date.now());
+      else if (exists === "no") this.ledger.release(entry.output_id);
+      // "pending": the stream is still working on it; look again later.
+    }
+    await this.armReconcile();
+  }
+
+  private async armReconcile(): Promise<void> {
+    const oldest = this.ledger.oldestPendingAt();
+    if (oldest === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.max(Date.now() + 1_000, oldest + PENDING_RECONCILE_AFTER_MS));
   }
 
   private account() {

@@ -39,6 +39,7 @@ export async function parseJson<S extends z.ZodType>(
   request: Request,
   schema: S,
   invalidCode = "INVALID_REQUEST",
+  malformedCode = "INVALID_JSON",
 ): Promise<z.infer<S>> {
   const text = await readBody(request);
   let value: unknown = {};
@@ -46,7 +47,7 @@ export async function parseJson<S extends z.ZodType>(
     try {
       value = JSON.parse(text);
     } catch {
-      throw new ApiError(400, "INVALID_JSON", "Request body is not valid JSON");
+      throw new ApiError(400, malformedCode, "Request body is not valid JSON");
     }
   }
   const parsed = schema.safeParse(value);

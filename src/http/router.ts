@@ -1,7 +1,17 @@
 import { Router, type IRequest } from "itty-router";
 import type { Env } from "../env";
 import { loadConfig } from "../config";
-import { DeviceTokenBody, RegisterAppBody, StartStreamBody, StreamId, PackageName } from "../schemas/api";
+import {
+  AddOutputBody,
+  DeviceTokenBody,
+  IdempotencyKey,
+  PackageName,
+  PatchOutputBody,
+  RegisterAppBody,
+  StartStreamBody,
+  StreamId,
+} from "../schemas/api";
+import { parseRtmpUrl } from "../outputs/rtmp-url";
 import { PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
 import { authenticateAdmin, authenticateApp, authenticateDevice, mintDeviceToken } from "./auth";
 import { parseJson } from "./body";
@@ -67,7 +77,26 @@ router.post("/api/streams", async (request, env) => {
       deleteRecordingAfterDays: body.deleteRecordingAfterDays === undefined ? 30 : body.deleteRecordingAfterDays,
     }),
   );
-  return json({ ...result.snapshot, created: result.created }, result.created ? 201 : 200);
+  const stub = env.STREAMS.getByName(result.snapshot.streamId);
+  // Each destination passes the same rules and limits as POST /outputs; each result is reported.
+  const restreamResults = [];
+  for (const destination of body.restreamDestinations ?? []) {
+    const parsed = parseRtmpUrl(destination.url);
+    if (!parsed.ok) {
+      restreamResults.push({ url: typeof destination.url === "string" ? destination.url : null, success: false, error: "INVALID_URL", message: parsed.message });
+      continue;
+    }
+    const added = await stub.addOutput(app.packageName, parsed.url, destination.name ?? null, null);
+    restreamResults.push(
+      added.ok
+        ? { url: parsed.url.original, success: true, outputId: added.outputId }
+        : { url: parsed.url.original, success: false, error: added.error, message: added.message },
+    );
+  }
+  return json(
+    { ...result.snapshot, created: result.created, ...(body.restreamDestinations ? { restreamResults } : {}) },
+    result.created ? 201 : 200,
+  );
 });
 
 router.get("/api/streams/:streamId", async (request, env) => {
@@ -81,6 +110,41 @@ router.delete("/api/streams/:streamId", async (request, env) => {
   const app = await authenticateApp(request, env);
   const { snapshot } = unwrap(await streamStub(request, env).leave(app.packageName));
   return json(snapshot);
+});
+
+// ── Restream outputs (seed 002) ──────────────────────────────────────────────────────────────────
+
+router.post("/api/streams/:streamId/outputs", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  const body = await parseJson(request, AddOutputBody, "INVALID_URL", "INVALID_URL");
+  const parsed = parseRtmpUrl(body.url);
+  if (!parsed.ok) throw new ApiError(400, "INVALID_URL", parsed.message);
+  const keyHeader = request.headers.get("idempotency-key");
+  if (keyHeader !== null && !IdempotencyKey.safeParse(keyHeader).success) {
+    throw new ApiError(400, "INVALID_REQUEST", "Idempotency-Key must be 1 to 128 characters");
+  }
+  const { outputId } = unwrap(await streamStub(request, env).addOutput(app.packageName, parsed.url, body.name ?? null, keyHeader));
+  return json({ success: true, outputId, message: "Output added successfully" });
+});
+
+router.get("/api/streams/:streamId/outputs", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  const streamId = request.params.streamId!;
+  const { outputs } = unwrap(await streamStub(request, env).listOutputs(app.packageName));
+  return json({ streamId, outputs, total: outputs.length, maxPerStream: 10, maxPerApp: 10 });
+});
+
+router.delete("/api/streams/:streamId/outputs/:outputId", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  unwrap(await streamStub(request, env).removeOutput(app.packageName, request.params.outputId ?? ""));
+  return json({ success: true, message: "Output removed successfully" });
+});
+
+router.patch("/api/streams/:streamId/outputs/:outputId", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  const { enabled } = await parseJson(request, PatchOutputBody);
+  unwrap(await streamStub(request, env).setOutputEnabled(app.packageName, request.params.outputId ?? "", enabled));
+  return json({ success: true, message: enabled ? "Output enabled" : "Output disabled" });
 });
 
 router.post("/api/streams/:streamId/tickets", async (request, env) => {

@@ -17,10 +17,20 @@ export const UserId = z
 /** nanoid(21) alphabet; anything else cannot be one of our stream ids. */
 export const StreamId = z.string().regex(/^[A-Za-z0-9_-]{21}$/);
 
+/** `url` is checked by parseRtmpUrl (so each destination gets its own INVALID_URL, seed 002). */
 export const RestreamDestination = z.object({
-  url: z.string(),
+  url: z.unknown(),
   name: z.string().max(100).optional(),
 });
+
+export const AddOutputBody = z.object({
+  url: z.unknown(),
+  name: z.string().max(100).nullable().optional(),
+});
+
+export const PatchOutputBody = z.object({ enabled: z.boolean() });
+
+export const IdempotencyKey = z.string().min(1).max(128);
 
 export const Recording = z.object({
   mode: z.enum(["off", "automatic"]),

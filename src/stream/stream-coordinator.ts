@@ -8,6 +8,9 @@ import { AppMessage, DeviceMessage, MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_SECOND, 
 import { StreamMeta, type StreamContext } from "./context";
 import { DeviceChannel, KEEPALIVE_TIMER, startMessage } from "./device";
 import { IngestSync, POLL_TIMER } from "./ingest-sync";
+import { LEDGER_OUTBOX_TIMER, OUTPUT_RECONCILE_TIMER, Outputs, type AddedOutput, type OutputView } from "./outputs";
+import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
+import { toSdkOutputStatus } from "../outputs/output-status";
 import { CLEANUP_TIMER, CREATE_WATCHDOG_TIMER, Lifecycle, type CreateInput } from "./lifecycle";
 import { GRACE_TIMER, Presence } from "./presence";
 import { Schedule } from "./schedule";
@@ -60,6 +63,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   private readonly device: DeviceChannel;
   private readonly lifecycle: Lifecycle;
   private readonly sync: IngestSync;
+  private readonly outputs: Outputs;
   private readonly meta: StreamMeta;
   /** In-flight create/stop, so concurrent callers wait for the same work instead of repeating it. */
   private creating: Promise<Failure | null> | null = null;
@@ -85,6 +89,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.device = new DeviceChannel(this.s);
     this.lifecycle = new Lifecycle(this.s);
     this.sync = new IngestSync(this.s);
+    this.outputs = new Outputs(this.s, (packageName) => this.presence.presentApps(Date.now()).has(packageName));
     // Ping/pong without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
   }
@@ -203,6 +208,46 @@ export class StreamCoordinator extends DurableObject<Env> {
     return { ok: true, info: { streamId: record.streamId, status: record.status, start } };
   }
 
+  // ── RPC: restream outputs (seed 002) ──────────────────────────────────────────────────────────
+
+  async addOutput(
+    packageName: string,
+    url: ParsedRtmpUrl,
+    name: string | null,
+    idempotencyKey: string | null,
+  ): Promise<Result<AddedOutput>> {
+    if (this.creating) await this.creating;
+    const result = await this.outputs.addIdempotent(packageName, url, name, idempotencyKey);
+    this.pushIfChanged();
+    return result;
+  }
+
+  async removeOutput(packageName: string, outputId: string): Promise<Result<object>> {
+    const result = await this.outputs.remove(packageName, outputId);
+    this.pushIfChanged();
+    return result;
+  }
+
+  async setOutputEnabled(packageName: string, outputId: string, enabled: boolean): Promise<Result<object>> {
+    const result = await this.outputs.setEnabled(packageName, outputId, enabled);
+    this.pushIfChanged();
+    return result;
+  }
+
+  /** GET outputs: viewers only; the stream key is shown only to the app that added each output. */
+  async listOutputs(packageName: string): Promise<Result<{ outputs: OutputView[] }>> {
+    if (this.creating) await this.creating;
+    const record = this.s.store.get();
+    if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
+    if (!this.presence.presentApps(Date.now()).has(packageName)) return fail(403, "NOT_A_VIEWER", "App is not viewing the stream");
+    return { ok: true, outputs: this.outputViews(record, packageName) };
+  }
+
+  /** For the per-app ledger's reconciliation. */
+  async hasOutput(outputId: string): Promise<"yes" | "no" | "pending"> {
+    return this.outputs.hasOutput(outputId);
+  }
+
   // ── WebSockets ─────────────────────────────────────────────────────────────────────────────────
 
   /** Accepts an upgrade the Worker has already authenticated (role headers) — or refuses it with JSON. */
@@ -239,7 +284,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       this.presence.releaseHold(identity.packageName);
       this.presence.evaluate(now);
       // The current status goes to every (re)connecting viewer at once, never de-duplicated away.
-      send(server, this.statusMessage(record));
+      send(server, this.statusMessage(record, identity.packageName));
       this.pushIfChanged(server);
     } else {
       this.device.onConnect(server, record, now);
@@ -281,7 +326,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     if (!record) return;
     if (identity.role === "app") {
       const message = parsed.data as AppMessage;
-      if (message.type === "stream_status_check") send(ws, this.statusMessage(record));
+      if (message.type === "stream_status_check") send(ws, this.statusMessage(record, identity.packageName));
       else await this.leave(identity.packageName);
       return;
     }
@@ -357,6 +402,13 @@ export class StreamCoordinator extends DurableObject<Env> {
         if (state) this.applyIngest(state);
         return;
       }
+      case OUTPUT_RECONCILE_TIMER:
+        await this.outputs.reconcilePending();
+        this.pushIfChanged();
+        return;
+      case LEDGER_OUTBOX_TIMER:
+        await this.outputs.flushLedger();
+        return;
       case CLEANUP_TIMER:
         await this.stop(record.message);
         return;
@@ -405,13 +457,15 @@ export class StreamCoordinator extends DurableObject<Env> {
   private pushIfChanged(fresh?: WebSocket, closing?: WebSocket): void {
     const record = this.s.store.get();
     if (!record) return;
-    const message = this.statusMessage(record, closing);
-    const { timestamp: _ignored, ...visible } = message;
+    // Fingerprint the unmasked view: what any viewer could see changed.
+    const { timestamp: _ignored, ...visible } = this.statusMessage(record, null, closing);
     const fingerprint = JSON.stringify(visible);
     if (this.meta.get(PUSH_FINGERPRINT_KEY) === fingerprint) return;
     this.meta.set(PUSH_FINGERPRINT_KEY, fingerprint);
     for (const ws of this.ctx.getWebSockets("app")) {
-      if (ws !== fresh && ws !== closing && ws.readyState === WebSocket.OPEN) send(ws, message);
+      if (ws === fresh || ws === closing || ws.readyState !== WebSocket.OPEN) continue;
+      const identity = identityOf(ws);
+      send(ws, this.statusMessage(record, identity?.role === "app" ? identity.packageName : null, closing));
     }
   }
 
@@ -445,6 +499,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     }
     this.s.schedule.clear();
     this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt: Date.now() });
+    await this.outputs.releaseAll();
     const derived = deriveStatus({ ...this.s.store.get()!, phase: "stopped" });
     this.s.store.update({ ...derived, message: `${derived.message}: ${reason}` });
     this.pushIfChanged();
@@ -457,7 +512,7 @@ export class StreamCoordinator extends DurableObject<Env> {
 
   /** Removes all state after a failed create, so nothing half-made remains. */
   private wipe(): void {
-    for (const table of ["stream", "participants", "join_holds", "tickets", "meta", "schedule"]) {
+    for (const table of ["stream", "participants", "join_holds", "tickets", "meta", "schedule", "outputs", "idempotency"]) {
       this.s.sql.run(`DELETE FROM ${table}`);
     }
   }
@@ -483,14 +538,25 @@ export class StreamCoordinator extends DurableObject<Env> {
     };
   }
 
-  private statusMessage(record: StreamRecord, closing?: WebSocket): ManagedStreamStatus {
+  private outputViews(record: StreamRecord, viewer: string | null): OutputView[] {
+    const ingestStable = record.phase === "running" && record.ingestState === "connected";
+    return this.outputs.rows().map((row) => this.outputs.view(row, viewer, ingestStable, false));
+  }
+
+  private statusMessage(record: StreamRecord, viewer: string | null, closing?: WebSocket): ManagedStreamStatus {
     return {
       type: "managed_stream_status",
       status: toSdkStatus(record.status),
       streamId: record.streamId,
       ...playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null),
       message: record.message,
-      outputs: [],
+      outputs: this.outputViews(record, viewer).map((o) => ({
+        outputId: o.outputId,
+        url: o.url,
+        name: o.name,
+        status: toSdkOutputStatus(o.status),
+        error: o.error,
+      })),
       viewers: this.presence.viewerCount(closing),
       timestamp: new Date().toISOString(),
     };

@@ -1,6 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
+import type { Env } from "../../src/env";
 
 describe("a deployment without ADMIN_TOKEN", () => {
   it("refuses every admin call", async () => {
@@ -9,7 +10,7 @@ describe("a deployment without ADMIN_TOKEN", () => {
       headers: { authorization: "Bearer anything", "content-type": "application/json" },
       body: JSON.stringify({ packageName: "com.example.x" }),
     });
-    const res = await worker.fetch(request, { ...env, ADMIN_TOKEN: undefined }, {} as ExecutionContext);
+    const res = await worker.fetch(request, { ...env, ADMIN_TOKEN: undefined } as unknown as Env, {} as ExecutionContext);
     expect(res.status).toBe(403);
     expect(await res.json()).toEqual({ error: "ADMIN_DISABLED", message: expect.stringContaining("ADMIN_TOKEN") });
     // The configured test worker still accepts its own token.

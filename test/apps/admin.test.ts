@@ -60,7 +60,7 @@ describe("admin API", () => {
   });
 
   it("refuses admin calls without the right token", async () => {
-    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic abc" }]) {
+    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic abc" }] as Record<string, string>[]) {
       const res = await call("POST", "/api/admin/apps", { packageName: "com.example.nope" }, headers);
       expect(res.status).toBe(401);
       expect(res.body.error).toBe("UNAUTHORIZED");

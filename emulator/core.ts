@@ -1,0 +1,497 @@
+// StreamEmulator: an in-memory Cloudflare Stream live-input API (+ control API) behind one fetch().
+// Web APIs only, so the same code runs in Node 20 and in workerd.
+
+import { handleControl } from "./control.ts";
+import { ApiError, ErrorCode, codeForStatus, errorBody, fromApiError, json, ok, readJsonObject } from "./envelope.ts";
+import { DroppedConnectionError, FaultTable, type Fault } from "./faults.ts";
+import { uid as newUid } from "./ids.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import {
+  applyPatch,
+  newLiveInput,
+  parseLiveInputBody,
+  parseOutputCreate,
+  parseOutputUpdate,
+  renderListItem,
+  renderLiveInput,
+  renderOutput,
+} from "./state.ts";
+import type {
+  CallRecord,
+  EmulatorConfig,
+  EmulatorOptions,
+  LiveInputRecord,
+  OutputRecord,
+  RelayDriver,
+  RelayState,
+} from "./types.ts";
+import { WebhookSender, type InputError, type LiveInputEvent } from "./webhooks.ts";
+
+export { DroppedConnectionError } from "./faults.ts";
+export type * from "./types.ts";
+
+const MAX_OUTPUTS_PER_INPUT = 10;
+const MAX_CALL_LOG = 50_000;
+const MAX_STATUS_HISTORY = 50;
+const IDEMPOTENCY_TTL_MS = 6 * 3600 * 1000; // Cloudflare keeps keys six hours
+const RELAY_STATES: readonly RelayState[] = ["idle", "connecting", "active", "error"];
+
+function configFrom(o: EmulatorOptions): EmulatorConfig {
+  const windowSeconds = o.rateLimit?.windowSeconds ?? 300;
+  return {
+    apiToken: o.apiToken ?? "local-dev-token",
+    accountId: o.accountId ?? "local-account",
+    rtmpIngestUrl: o.rtmpIngestUrl ?? "rtmp://127.0.0.1:1935/live/",
+    srtIngestUrl: o.srtIngestUrl ?? "srt://127.0.0.1:8890",
+    publicBaseUrl: o.publicBaseUrl ?? "http://127.0.0.1:8788",
+    rateLimitRequests: o.rateLimit?.requests ?? 1200,
+    rateLimitWindowSeconds: windowSeconds,
+    rateLimitBlockSeconds: o.rateLimit?.blockSeconds ?? windowSeconds,
+    maxLiveInputs: o.maxLiveInputs ?? 1000,
+    webhookUrl: o.webhook?.url ?? null,
+    webhookSecret: o.webhook?.secret ?? "",
+    statusShape: o.statusShape ?? "object",
+  };
+}
+
+export class StreamEmulator {
+  readonly config: EmulatorConfig;
+  private readonly initialConfig: EmulatorConfig;
+  private readonly now: () => number;
+  private readonly relayDriver: RelayDriver | undefined;
+  private readonly kickIngest: ((streamKey: string) => void) | undefined;
+
+  private inputs = new Map<string, LiveInputRecord>();
+  private outputs = new Map<string, OutputRecord>();
+  private byStreamKey = new Map<string, string>();
+  private idempotency = new Map<string, { uid: string; expiresAt: number }>();
+  private calls: CallRecord[] = [];
+  private pending = new Set<Promise<unknown>>();
+  readonly faults = new FaultTable();
+  readonly rateLimiter: RateLimiter;
+  readonly webhooks: WebhookSender;
+
+  constructor(options: EmulatorOptions = {}) {
+    this.config = configFrom(options);
+    this.initialConfig = { ...this.config };
+    this.now = options.now ?? Date.now;
+    this.relayDriver = options.relay;
+    this.kickIngest = options.kickIngest;
+    this.rateLimiter = new RateLimiter(
+      this.config.rateLimitRequests,
+      this.config.rateLimitWindowSeconds,
+      this.config.rateLimitBlockSeconds,
+      this.now,
+    );
+    // Look up globalThis.fetch lazily: tests and workerd may replace it after construction.
+    const send = options.sendWebhook ?? ((url: string, init: RequestInit) => globalThis.fetch(url, init));
+    this.webhooks = new WebhookSender(send, (p) => this.track(p), this.now);
+  }
+
+  // ---------------------------------------------------------------- HTTP entry
+
+  async fetch(request: Request): Promise<Response> {
+    try {
+      return await this.dispatch(request);
+    } finally {
+      // Consume bodies we answered without reading (e.g. 403s): workerd complains about unread request streams.
+      if (request.body && !request.bodyUsed) await request.arrayBuffer().catch(() => undefined);
+    }
+  }
+
+  private async dispatch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    if (path === "/healthz") return json({ ok: true });
+    if (path === "/__emulator" || path.startsWith("/__emulator/")) {
+      try {
+        return await handleControl(this, request, url);
+      } catch (e) {
+        if (e instanceof ApiError) return fromApiError(e);
+        throw e;
+      }
+    }
+    return this.handleApiCall(request, path);
+  }
+
+  /** Resolves when background work started so far (webhook deliveries) has settled. */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  // ---------------------------------------------------------------- Cloudflare API
+
+  private async handleApiCall(request: Request, path: string): Promise<Response> {
+    const started = Date.now();
+    const time = new Date(this.now()).toISOString();
+    const method = request.method.toUpperCase();
+    const fault = this.faults.take(method, path);
+    const record = (status: number) => {
+      const call: CallRecord = { method, path, status, time, durationMs: Date.now() - started };
+      if (fault) call.fault = fault.id;
+      this.calls.push(call);
+      if (this.calls.length > MAX_CALL_LOG) this.calls.splice(0, this.calls.length - MAX_CALL_LOG);
+    };
+
+    if (fault && fault.delayMs > 0) await sleep(fault.delayMs);
+    const replaces = fault !== null && (fault.status !== null || fault.drop);
+    let response: Response | null = null;
+    // A faulted status/drop skips the operation, unless afterEffect asks to perform it first.
+    if (!replaces || fault.afterEffect) response = await this.routeApi(request, path);
+    if (replaces) {
+      if (fault.drop) {
+        record(0);
+        throw new DroppedConnectionError();
+      }
+      response = faultResponse(fault);
+    }
+    record(response!.status);
+    return response!;
+  }
+
+  private async routeApi(request: Request, path: string): Promise<Response> {
+    try {
+      if (!path.startsWith("/client/v4/")) throw new ApiError(404, ErrorCode.NoRoute, `Could not route to ${path}`);
+      this.authenticate(request);
+      const m = /^\/client\/v4\/accounts\/([^/]+)\/stream\/live_inputs(?:\/([^/]+)(?:\/(outputs)(?:\/([^/]+))?)?)?\/?$/.exec(path);
+      if (m && m[1] !== this.config.accountId) throw new ApiError(403, ErrorCode.Authentication, "Authentication error");
+      const retryAfter = this.rateLimiter.take();
+      if (retryAfter !== null) {
+        throw new ApiError(429, ErrorCode.RateLimited, "Please wait and consider throttling your request speed", {
+          "retry-after": String(retryAfter),
+        });
+      }
+      if (!m) throw new ApiError(404, ErrorCode.NoRoute, `Could not route to ${path}, perhaps your object identifier is invalid?`);
+      const [, , inputId, outputs, outputId] = m;
+      const method = request.method.toUpperCase();
+      if (!inputId) {
+        if (method === "POST") return await this.createInput(request);
+        if (method === "GET") return this.listInputs();
+      } else if (!outputs) {
+        if (method === "GET") return ok(this.renderInput(this.requireInput(inputId)));
+        if (method === "PUT") return await this.updateInput(inputId, request);
+        if (method === "DELETE") return this.deleteInput(inputId);
+      } else if (!outputId) {
+        if (method === "POST") return await this.createOutput(inputId, request);
+        if (method === "GET") return ok(this.requireInput(inputId).outputs.map((o) => renderOutput(this.outputs.get(o)!)));
+      } else {
+        if (method === "PUT") return await this.updateOutput(inputId, outputId, request);
+        if (method === "DELETE") return this.deleteOutput(inputId, outputId);
+      }
+      throw new ApiError(405, ErrorCode.MethodNotAllowed, `Method ${method} not allowed on ${path}`);
+    } catch (e) {
+      if (e instanceof ApiError) return fromApiError(e);
+      throw e;
+    }
+  }
+
+  private authenticate(request: Request): void {
+    const header = request.headers.get("authorization") ?? "";
+    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+    if (!match || match[1] !== this.config.apiToken) {
+      throw new ApiError(403, ErrorCode.Authentication, "Authentication error");
+    }
+  }
+
+  private requireInput(id: string): LiveInputRecord {
+    const input = this.inputs.get(id);
+    if (!input) throw new ApiError(404, ErrorCode.NotFound, `Live input not found: ${id}`);
+    return input;
+  }
+
+  private requireOutput(inputId: string, outputId: string): OutputRecord {
+    this.requireInput(inputId);
+    const output = this.outputs.get(outputId);
+    if (!output || output.inputUid !== inputId) throw new ApiError(404, ErrorCode.NotFound, `Output not found: ${outputId}`);
+    return output;
+  }
+
+  private renderInput(input: LiveInputRecord): Record<string, unknown> {
+    const last = input.statusHistory[input.statusHistory.length - 1];
+    if (input.connected && last) last.statusLastSeen = this.iso();
+    return renderLiveInput(input, this.config);
+  }
+
+  private async createInput(request: Request): Promise<Response> {
+    const key = request.headers.get("idempotency-key");
+    const patch = parseLiveInputBody(await readJsonObject(request));
+    if (key !== null) {
+      if (new TextEncoder().encode(key).length > 255) throw new ApiError(400, ErrorCode.Validation, "Idempotency-Key must be at most 255 bytes");
+      const seen = this.idempotency.get(key);
+      if (seen && seen.expiresAt > this.now()) {
+        const existing = this.inputs.get(seen.uid);
+        if (!existing) throw new ApiError(409, ErrorCode.IdempotencyConflict, "Idempotency-Key was used for a live input that has been deleted");
+        return ok(this.renderInput(existing));
+      }
+    }
+    if (this.inputs.size >= this.config.maxLiveInputs) {
+      throw new ApiError(400, ErrorCode.Limit, `Live input limit reached: an account may have at most ${this.config.maxLiveInputs} live inputs`);
+    }
+    const input = newLiveInput(patch, this.iso());
+    this.inputs.set(input.uid, input);
+    this.byStreamKey.set(input.streamKey, input.uid);
+    if (key !== null) this.idempotency.set(key, { uid: input.uid, expiresAt: this.now() + IDEMPOTENCY_TTL_MS });
+    return ok(this.renderInput(input));
+  }
+
+  private listInputs(): Response {
+    const items = [...this.inputs.values()].map(renderListItem);
+    return ok({ liveInputs: items, range: items.length, total: items.length });
+  }
+
+  private async updateInput(id: string, request: Request): Promise<Response> {
+    const input = this.requireInput(id);
+    const patch = parseLiveInputBody(await readJsonObject(request));
+    applyPatch(input, patch, this.iso());
+    // A disabled input refuses broadcasts, so an ongoing one ends.
+    if (!input.enabled && input.connected) this.endBroadcast(input);
+    return ok(this.renderInput(input));
+  }
+
+  private deleteInput(id: string): Response {
+    const input = this.requireInput(id);
+    if (input.connected) this.endBroadcast(input);
+    for (const oid of input.outputs) this.removeOutput(oid);
+    this.inputs.delete(id);
+    this.byStreamKey.delete(input.streamKey);
+    return ok(null);
+  }
+
+  private async createOutput(inputId: string, request: Request): Promise<Response> {
+    const input = this.requireInput(inputId);
+    const body = parseOutputCreate(await readJsonObject(request));
+    if (input.outputs.length >= MAX_OUTPUTS_PER_INPUT) {
+      throw new ApiError(400, ErrorCode.Limit, `Output limit reached: a live input may have at most ${MAX_OUTPUTS_PER_INPUT} outputs`);
+    }
+    const output: OutputRecord = {
+      uid: newUid(),
+      inputUid: inputId,
+      url: body.url,
+      streamKey: body.streamKey,
+      enabled: body.enabled,
+      relay: { state: "idle", lastError: null },
+      relayGeneration: 0,
+      driverRunning: false,
+    };
+    this.outputs.set(output.uid, output);
+    input.outputs.push(output.uid);
+    this.syncRelay(output, true);
+    return ok(renderOutput(output));
+  }
+
+  private async updateOutput(inputId: string, outputId: string, request: Request): Promise<Response> {
+    const output = this.requireOutput(inputId, outputId);
+    const { enabled } = parseOutputUpdate(await readJsonObject(request));
+    output.enabled = enabled;
+    this.syncRelay(output, enabled);
+    return ok(renderOutput(output));
+  }
+
+  private deleteOutput(inputId: string, outputId: string): Response {
+    const input = this.requireInput(inputId);
+    this.requireOutput(inputId, outputId);
+    this.removeOutput(outputId);
+    input.outputs = input.outputs.filter((o) => o !== outputId);
+    return ok(null);
+  }
+
+  private removeOutput(outputId: string): void {
+    const output = this.outputs.get(outputId);
+    if (!output) return;
+    this.stopDriverRelay(output);
+    this.outputs.delete(outputId);
+  }
+
+  // ---------------------------------------------------------------- ingest simulation
+
+  /** Marks a live input connected (RTMP publish started). False if unknown or disabled. */
+  connect(uid: string): boolean {
+    const input = this.inputs.get(uid);
+    if (!input || !input.enabled) return false;
+    const nowIso = this.iso();
+    if (input.connected) {
+      const last = input.statusHistory[input.statusHistory.length - 1];
+      if (last) last.statusLastSeen = nowIso;
+      return true;
+    }
+    input.connected = true;
+    this.pushStatus(input, { state: "connected", reason: null, statusEnteredAt: nowIso, statusLastSeen: nowIso });
+    this.notify(input.uid, "live_input.connected");
+    // A new broadcast restarts every enabled relay, clearing sticky errors.
+    for (const oid of input.outputs) this.syncRelay(this.outputs.get(oid)!, true);
+    return true;
+  }
+
+  /** Marks a live input disconnected. False if unknown; no-op (true) if not connected. */
+  disconnect(uid: string, reason = "client_disconnect"): boolean {
+    const input = this.inputs.get(uid);
+    if (!input) return false;
+    if (!input.connected) return true;
+    input.connected = false;
+    const nowIso = this.iso();
+    this.pushStatus(input, { state: "disconnected", reason, statusEnteredAt: nowIso, statusLastSeen: nowIso });
+    for (const oid of input.outputs) this.syncRelay(this.outputs.get(oid)!, false);
+    this.notify(input.uid, "live_input.disconnected");
+    return true;
+  }
+
+  /** Returns the live input uid the publish was accepted for, or null (unknown key or disabled input). */
+  connectByStreamKey(streamKey: string): string | null {
+    const uid = this.byStreamKey.get(streamKey);
+    return uid !== undefined && this.connect(uid) ? uid : null;
+  }
+
+  disconnectByStreamKey(streamKey: string): boolean {
+    const uid = this.byStreamKey.get(streamKey);
+    return uid !== undefined && this.disconnect(uid);
+  }
+
+  /** Fires live_input.errored (the connection state is left as is). False if unknown. */
+  erroredInput(uid: string, error: InputError): boolean {
+    if (!this.inputs.has(uid)) return false;
+    this.notify(uid, "live_input.errored", error);
+    return true;
+  }
+
+  /** Injects or reports a relay state. "idle"/"error" stop a running driver relay. False if unknown. */
+  setRelayState(outputUid: string, state: RelayState, lastError: string | null = null): boolean {
+    const output = this.outputs.get(outputUid);
+    if (!output || !RELAY_STATES.includes(state)) return false;
+    if (state === "idle" || state === "error") this.stopDriverRelay(output);
+    output.relay = { state, lastError };
+    return true;
+  }
+
+  /** Clears inputs, outputs, calls, faults, rate-limit counters and webhook log; config too if asked. */
+  reset(options: { config?: boolean } = {}): void {
+    for (const output of this.outputs.values()) this.stopDriverRelay(output);
+    for (const input of this.inputs.values()) if (input.connected) this.kickIngest?.(input.streamKey);
+    this.inputs.clear();
+    this.outputs.clear();
+    this.byStreamKey.clear();
+    this.idempotency.clear();
+    this.calls = [];
+    this.faults.clear();
+    this.webhooks.clear();
+    if (options.config) Object.assign(this.config, this.initialConfig);
+    this.applyRateLimitConfig();
+  }
+
+  private endBroadcast(input: LiveInputRecord): void {
+    this.disconnect(input.uid);
+    this.kickIngest?.(input.streamKey);
+  }
+
+  private pushStatus(input: LiveInputRecord, entry: LiveInputRecord["statusHistory"][number]): void {
+    const prev = input.statusHistory[input.statusHistory.length - 1];
+    if (prev) prev.statusLastSeen = entry.statusEnteredAt;
+    input.statusHistory.push(entry);
+    if (input.statusHistory.length > MAX_STATUS_HISTORY) input.statusHistory.shift();
+  }
+
+  private notify(uid: string, event: LiveInputEvent, error?: InputError): void {
+    if (!this.config.webhookUrl) return;
+    this.webhooks.dispatch(this.config.webhookUrl, this.config.webhookSecret, uid, event, error);
+  }
+
+  // ---------------------------------------------------------------- relays
+
+  /** Brings an output's relay in line with (input connected && output enabled). */
+  private syncRelay(output: OutputRecord, clearError: boolean): void {
+    const input = this.inputs.get(output.inputUid);
+    if (!input?.connected || !output.enabled) {
+      this.stopDriverRelay(output);
+      if (output.relay.state !== "idle") output.relay = { state: "idle", lastError: output.relay.lastError };
+      return;
+    }
+    const { state } = output.relay;
+    if (state === "active" || state === "connecting") return;
+    if (state === "error" && !clearError) return; // errors stick until the next connect/enable
+    this.startRelay(input, output);
+  }
+
+  private startRelay(input: LiveInputRecord, output: OutputRecord): void {
+    this.stopDriverRelay(output);
+    const driver = this.relayDriver;
+    if (!driver) {
+      output.relay = { state: "active", lastError: null };
+      return;
+    }
+    const generation = ++output.relayGeneration;
+    output.relay = { state: "connecting", lastError: null };
+    output.driverRunning = true;
+    driver.start(
+      { outputUid: output.uid, inputUid: input.uid, inputStreamKey: input.streamKey, url: output.url, streamKey: output.streamKey },
+      (state, lastError) => {
+        // Ignore reports from a relay that has since been stopped or restarted.
+        if (output.relayGeneration !== generation || this.outputs.get(output.uid) !== output) return;
+        if (state === "idle" || state === "error") output.driverRunning = false;
+        output.relay = { state, lastError };
+      },
+    );
+  }
+
+  private stopDriverRelay(output: OutputRecord): void {
+    output.relayGeneration++;
+    if (!output.driverRunning) return;
+    output.driverRunning = false;
+    this.relayDriver?.stop(output.uid);
+  }
+
+  // ---------------------------------------------------------------- control-API helpers
+
+  /** Snapshot for GET /__emulator/state. */
+  snapshot(): unknown {
+    return {
+      inputs: [...this.inputs.values()].map((input) => ({
+        ...this.renderInput(input),
+        connected: input.connected,
+        outputs: input.outputs.map((o) => renderOutput(this.outputs.get(o)!)),
+      })),
+      webhook: this.config.webhookUrl ? { url: this.config.webhookUrl } : null,
+      rateLimit: this.rateLimiter.snapshot(),
+    };
+  }
+
+  callLog(sinceMs?: number): CallRecord[] {
+    const all = this.calls.map((c) => ({ ...c }));
+    return sinceMs === undefined ? all : all.filter((c) => Date.parse(c.time) >= sinceMs);
+  }
+
+  clearCalls(): void {
+    this.calls = [];
+  }
+
+  hasInput(uid: string): boolean {
+    return this.inputs.has(uid);
+  }
+
+  /** Re-reads rate-limit numbers from config (after POST /__emulator/config or reset). */
+  applyRateLimitConfig(): void {
+    this.rateLimiter.requests = this.config.rateLimitRequests;
+    this.rateLimiter.windowSeconds = this.config.rateLimitWindowSeconds;
+    this.rateLimiter.blockSeconds = this.config.rateLimitBlockSeconds;
+    this.rateLimiter.reset();
+  }
+
+  private iso(): string {
+    return new Date(this.now()).toISOString();
+  }
+}
+
+function faultResponse(fault: Fault): Response {
+  const status = fault.status ?? 500;
+  const headers: Record<string, string> = {};
+  if (fault.retryAfter !== null) headers["retry-after"] = String(fault.retryAfter);
+  const body = fault.body ?? errorBody([{ code: codeForStatus(status), message: `Injected fault ${fault.id} (HTTP ${status})` }]);
+  return json(body, status, headers);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

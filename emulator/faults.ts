@@ -1,0 +1,124 @@
+// Fault injection: the next `count` calls matching method + path pattern get a fault.
+
+import { ApiError, ErrorCode } from "./envelope.ts";
+
+export interface FaultSpec {
+  method?: string;
+  /** `*` matches one path segment, `**` any rest (zero or more segments). */
+  path: string;
+  status?: number;
+  body?: unknown;
+  delayMs?: number;
+  drop?: boolean;
+  count?: number;
+  retryAfter?: number;
+  /** Perform the operation first, then answer with the fault (a lost response). */
+  afterEffect?: boolean;
+}
+
+export interface Fault extends Required<Pick<FaultSpec, "path" | "count">> {
+  id: string;
+  method: string | null;
+  status: number | null;
+  body: unknown;
+  delayMs: number;
+  drop: boolean;
+  retryAfter: number | null;
+  afterEffect: boolean;
+  /** How many calls this fault has hit so far. */
+  hits: number;
+}
+
+/** Thrown by StreamEmulator.fetch when a fault says to drop the connection. */
+export class DroppedConnectionError extends Error {
+  constructor(message = "Connection dropped by emulator fault") {
+    super(message);
+    this.name = "DroppedConnectionError";
+  }
+}
+
+export class FaultTable {
+  private faults: Fault[] = [];
+  private nextId = 1;
+
+  add(raw: Record<string, unknown>): Fault {
+    const path = raw.path;
+    if (typeof path !== "string" || !path.startsWith("/")) bad("path must be a string starting with /");
+    const method = optional(raw.method, "string", "method");
+    const status = optional(raw.status, "number", "status");
+    if (status !== undefined && (!Number.isInteger(status) || status < 100 || status > 599)) bad("status must be an HTTP status code");
+    const delayMs = optional(raw.delayMs, "number", "delayMs");
+    if (delayMs !== undefined && delayMs < 0) bad("delayMs must be >= 0");
+    const count = optional(raw.count, "number", "count");
+    if (count !== undefined && (!Number.isInteger(count) || count < 1)) bad("count must be a positive integer");
+    const retryAfter = optional(raw.retryAfter, "number", "retryAfter");
+    const drop = optional(raw.drop, "boolean", "drop");
+    const afterEffect = optional(raw.afterEffect, "boolean", "afterEffect");
+    if (status === undefined && !drop && delayMs === undefined) bad("a fault needs status, drop or delayMs");
+    const fault: Fault = {
+      id: `fault-${this.nextId++}`,
+      method: method ? method.toUpperCase() : null,
+      path,
+      status: status ?? null,
+      body: raw.body ?? null,
+      delayMs: delayMs ?? 0,
+      drop: drop ?? false,
+      count: count ?? 1,
+      retryAfter: retryAfter ?? null,
+      afterEffect: afterEffect ?? false,
+      hits: 0,
+    };
+    this.faults.push(fault);
+    return fault;
+  }
+
+  /** Consumes one use of the first fault matching this call, if any. */
+  take(method: string, path: string): Fault | null {
+    const index = this.faults.findIndex((f) => (f.method === null || f.method === method) && matchPath(f.path, path));
+    if (index < 0) return null;
+    const fault = this.faults[index]!;
+    fault.hits++;
+    fault.count--;
+    if (fault.count <= 0) this.faults.splice(index, 1);
+    return fault;
+  }
+
+  list(): Fault[] {
+    return this.faults.map((f) => ({ ...f }));
+  }
+
+  clear(): void {
+    this.faults = [];
+  }
+}
+
+/** Segment-wise glob: `*` = one segment, `**` = the rest (zero or more segments). */
+export function matchPath(pattern: string, path: string): boolean {
+  const p = split(pattern);
+  const s = split(path);
+  for (let i = 0; i < p.length; i++) {
+    const seg = p[i];
+    if (seg === "**") return true;
+    if (i >= s.length) return false;
+    if (seg !== "*" && seg !== s[i]) return false;
+  }
+  return p.length === s.length;
+}
+
+function split(path: string): string[] {
+  return path.split("/").filter((x) => x !== "");
+}
+
+function bad(message: string): never {
+  throw new ApiError(400, ErrorCode.Validation, message);
+}
+
+function optional<T extends "string" | "number" | "boolean">(
+  value: unknown,
+  type: T,
+  name: string,
+): (T extends "string" ? string : T extends "number" ? number : boolean) | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== type) bad(`${name} must be a ${type}`);
+  return value as never;
+}

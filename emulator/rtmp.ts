@@ -1,0 +1,109 @@
+// RTMP ingest with node-media-server v4: publishing to rtmp://host:port/live/<streamKey> connects the
+// matching live input; unknown keys and disabled inputs are refused by closing the connection.
+// Only NMS's RTMP listener is started (no HTTP-FLV, store, recorder or relay), so nothing touches disk.
+
+import { createRequire } from "node:module";
+import type { Server, Socket } from "node:net";
+import type { StreamEmulator } from "./core.ts";
+
+const require = createRequire(import.meta.url);
+
+interface NmsSession {
+  id: string;
+  streamApp: string;
+  streamName: string;
+  socket?: Socket;
+  broadcast?: { publisher: NmsSession | null };
+  close(): void;
+}
+
+interface NodeMediaServer {
+  rtmpServer: { run(): void; stop(): void; tcpServer?: Server };
+}
+
+interface NmsContext {
+  eventEmitter: { on(e: string, l: (s: NmsSession) => void): void; off(e: string, l: (s: NmsSession) => void): void };
+}
+
+export type RtmpLogLevel = "silent" | "error" | "info";
+
+// node-media-server keeps its state in module singletons (one RTMP server per process).
+let started = false;
+
+/** Routes NMS logs through our level: NMS forces "debug" and prints every session. */
+function quietNms(level: RtmpLogLevel): void {
+  const logger = require("node-media-server/src/core/logger.js") as { log: (message: string, level?: string) => void };
+  const rank: Record<string, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 };
+  const min = level === "silent" ? Infinity : level === "error" ? rank.error! : rank.info!;
+  logger.log = (message: string, logLevel = "info") => {
+    if ((rank[logLevel] ?? 2) >= min) console.log(`[rtmp] [${logLevel}] ${message}`);
+  };
+}
+
+export interface RtmpIngest {
+  /** Closes the publisher of this stream key, if any. */
+  kick(streamKey: string): void;
+  close(): Promise<void>;
+}
+
+export async function startRtmpIngest(opts: {
+  host: string;
+  port: number;
+  app: string;
+  emulator: () => StreamEmulator;
+  logLevel: RtmpLogLevel;
+}): Promise<RtmpIngest> {
+  if (started) throw new Error("node-media-server supports one RTMP ingest per process");
+  started = true;
+  quietNms(opts.logLevel);
+  const NodeMediaServer = require("node-media-server") as new (config: unknown) => NodeMediaServer;
+  const nms = new NodeMediaServer({ bind: opts.host, rtmp: { port: opts.port } });
+  const publishers = new Map<string, NmsSession>(); // stream key → accepted publisher
+
+  const context = require("node-media-server/src/core/context.js") as NmsContext;
+  const onPostPublish = (session: NmsSession) => {
+    const key = session.streamName;
+    // NMS refuses a second publisher on a path after this event; don't treat it as a connect.
+    const current = session.broadcast?.publisher;
+    if (current && current !== session) return;
+    const uid = session.streamApp === opts.app ? opts.emulator().connectByStreamKey(key) : null;
+    if (uid === null) {
+      session.close();
+      return;
+    }
+    publishers.set(key, session);
+    // React to the socket itself: NMS delays donePublish by a 30 s reconnect grace window.
+    session.socket?.once("close", () => {
+      if (publishers.get(key) !== session) return;
+      publishers.delete(key);
+      opts.emulator().disconnectByStreamKey(key);
+    });
+  };
+  // NodeMediaServer.on() is a thin wrapper over this emitter; using it directly lets close() unsubscribe.
+  context.eventEmitter.on("postPublish", onPostPublish);
+
+  const tcp = nms.rtmpServer.tcpServer;
+  if (!tcp) throw new Error("node-media-server did not create an RTMP listener");
+  const listening = new Promise<void>((resolve) => tcp.once("listening", resolve));
+  nms.rtmpServer.run();
+  await listening;
+
+  return {
+    kick(streamKey) {
+      const session = publishers.get(streamKey);
+      if (!session) return;
+      publishers.delete(streamKey);
+      session.close();
+    },
+    async close() {
+      for (const s of publishers.values()) s.socket?.destroy();
+      publishers.clear();
+      context.eventEmitter.off("postPublish", onPostPublish);
+      const closed = new Promise<void>((resolve) => tcp.once("close", () => resolve()));
+      nms.rtmpServer.stop();
+      await closed;
+      (require("node-media-server/src/core/rate_sampler.js") as { rateSampler: { stop(): void } }).rateSampler.stop();
+      started = false;
+    },
+  };
+}

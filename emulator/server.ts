@@ -1,0 +1,187 @@
+// Node 20 entry: the StreamEmulator over node:http, plus RTMP ingest (node-media-server) and real
+// ffmpeg relays when ffmpeg is on PATH. Run: `npx tsx emulator/server.ts`, or embed startEmulatorServer().
+
+import { realpathSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+import { DroppedConnectionError, StreamEmulator } from "./core.ts";
+import { FfmpegRelayDriver, ffmpegAvailable } from "./ffmpeg-relay.ts";
+import { startRtmpIngest, type RtmpIngest, type RtmpLogLevel } from "./rtmp.ts";
+import type { EmulatorOptions } from "./types.ts";
+
+export interface EmulatorServerOptions extends Omit<EmulatorOptions, "relay" | "kickIngest"> {
+  /** Bind address for HTTP and RTMP. Default 127.0.0.1. */
+  host?: string;
+  /** HTTP port; 0 picks a free one. Default 8788. */
+  port?: number;
+  /** RTMP port; 0 picks a free one; null disables RTMP ingest. Default 1935. */
+  rtmpPort?: number | null;
+  /** Real relays with ffmpeg: "auto" (default) uses it when on PATH; false always simulates. */
+  ffmpeg?: boolean | "auto";
+  /** node-media-server log verbosity. Default "error". */
+  logLevel?: RtmpLogLevel;
+}
+
+export interface EmulatorServer {
+  /** HTTP base URL, e.g. http://127.0.0.1:8788 (API at `${url}/client/v4`). */
+  url: string;
+  /** RTMP ingest base (live inputs' rtmps.url), or null without RTMP. */
+  rtmpUrl: string | null;
+  emulator: StreamEmulator;
+  close(): Promise<void>;
+}
+
+const RTMP_APP = "live";
+
+export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Promise<EmulatorServer> {
+  const host = opts.host ?? "127.0.0.1";
+  const wantRtmp = opts.rtmpPort !== null;
+  const rtmpPort = wantRtmp ? await freePort(host, opts.rtmpPort ?? 1935) : 0;
+  const rtmpUrl = wantRtmp ? `rtmp://${host}:${rtmpPort}/${RTMP_APP}/` : null;
+
+  const httpServer = http.createServer();
+  await listen(httpServer, host, opts.port ?? 8788);
+  const port = (httpServer.address() as net.AddressInfo).port;
+  const url = `http://${host}:${port}`;
+
+  const useFfmpeg = wantRtmp && opts.ffmpeg !== false && ffmpegAvailable();
+  if (opts.ffmpeg === true && !useFfmpeg) throw new Error("ffmpeg requested but not available (or RTMP disabled)");
+  const relay = useFfmpeg ? new FfmpegRelayDriver(rtmpUrl!) : undefined;
+
+  let ingest: RtmpIngest | null = null;
+  const { host: _h, port: _p, rtmpPort: _r, ffmpeg: _f, logLevel: _l, ...emulatorOptions } = opts;
+  const emulator = new StreamEmulator({
+    ...emulatorOptions,
+    rtmpIngestUrl: opts.rtmpIngestUrl ?? rtmpUrl ?? undefined,
+    publicBaseUrl: opts.publicBaseUrl ?? url,
+    relay,
+    kickIngest: (key) => ingest?.kick(key),
+  });
+
+  httpServer.on("request", (req, res) => void handle(emulator, url, req, res));
+  try {
+    if (wantRtmp) {
+      ingest = await startRtmpIngest({ host, port: rtmpPort, app: RTMP_APP, emulator: () => emulator, logLevel: opts.logLevel ?? "error" });
+    }
+  } catch (e) {
+    httpServer.close();
+    throw e;
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    rtmpUrl,
+    emulator,
+    close: () =>
+      (closing ??= (async () => {
+        relay?.stopAll();
+        await ingest?.close();
+        const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        httpServer.closeAllConnections();
+        await closed;
+      })()),
+  };
+}
+
+/** Adapts a Node request to the emulator's fetch(); a dropped-connection fault destroys the socket. */
+async function handle(emulator: StreamEmulator, base: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+    }
+    const method = req.method ?? "GET";
+    const hasBody = method !== "GET" && method !== "HEAD" && chunks.length > 0;
+    const request = new Request(new URL(req.url ?? "/", base), { method, headers, body: hasBody ? Buffer.concat(chunks) : undefined });
+    const response = await emulator.fetch(request);
+    const body = Buffer.from(await response.arrayBuffer());
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.end(body);
+  } catch (e) {
+    if (e instanceof DroppedConnectionError) {
+      req.socket.destroy();
+      return;
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+    res.end(JSON.stringify({ success: false, errors: [{ code: 10002, message: `Emulator error: ${message}` }], messages: [], result: null }));
+  }
+}
+
+function listen(server: http.Server | net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/** Checks the port is free (NMS exits the process on EADDRINUSE) and resolves 0 to a free port. */
+async function freePort(host: string, port: number): Promise<number> {
+  const probe = net.createServer();
+  try {
+    await listen(probe, host, port);
+  } catch (e) {
+    throw new Error(`RTMP port ${host}:${port} is not available: ${(e as Error).message}`);
+  }
+  const actual = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return actual;
+}
+
+function envInt(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${raw}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const requests = envInt("EMULATOR_RATE_LIMIT");
+  const windowSeconds = envInt("EMULATOR_RATE_WINDOW_SECONDS");
+  const server = await startEmulatorServer({
+    port: envInt("STREAM_EMULATOR_PORT") ?? 8788,
+    rtmpPort: envInt("RTMP_PORT") ?? 1935,
+    apiToken: env.CLOUDFLARE_API_TOKEN || undefined,
+    accountId: env.CLOUDFLARE_ACCOUNT_ID || undefined,
+    webhook: env.STREAM_WEBHOOK_URL ? { url: env.STREAM_WEBHOOK_URL, secret: env.STREAM_WEBHOOK_SECRET ?? "" } : null,
+    rateLimit: requests || windowSeconds ? { requests: requests ?? 1200, windowSeconds: windowSeconds ?? 300 } : undefined,
+    logLevel: (env.EMULATOR_LOG_LEVEL as RtmpLogLevel | undefined) ?? "error",
+  });
+  const relays = server.rtmpUrl && ffmpegAvailable() ? "ffmpeg" : "simulated";
+  console.log(`stream emulator: api ${server.url}/client/v4  rtmp ${server.rtmpUrl ?? "off"}  relays ${relays}`);
+  const stop = (signal: string) => {
+    console.log(`stream emulator: ${signal}, shutting down`);
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main().catch((e: unknown) => {
+    console.error(`stream emulator failed to start: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,132 @@
+// Shared types of the Cloudflare Stream emulator. Web-API only (runs in Node and workerd).
+
+export type RelayState = "idle" | "connecting" | "active" | "error";
+export type StatusShape = "object" | "string";
+
+/** What a relay driver needs to restream one output. */
+export interface RelaySpec {
+  outputUid: string;
+  inputUid: string;
+  /** The input's RTMP ingest stream key (the driver pulls the input from the local RTMP server). */
+  inputStreamKey: string;
+  /** Output destination as configured through the API. */
+  url: string;
+  streamKey: string;
+}
+
+/** Reports a relay's state; reports after stop() or a restart are ignored by the emulator. */
+export type RelayReport = (state: RelayState, lastError: string | null) => void;
+
+/** Real restreaming (Node only). Without one, relays are simulated (active at once). */
+export interface RelayDriver {
+  start(spec: RelaySpec, report: RelayReport): void;
+  stop(outputUid: string): void;
+}
+
+export interface EmulatorOptions {
+  apiToken?: string;
+  accountId?: string;
+  rtmpIngestUrl?: string;
+  srtIngestUrl?: string;
+  publicBaseUrl?: string;
+  rateLimit?: { requests: number; windowSeconds: number; blockSeconds?: number };
+  maxLiveInputs?: number;
+  webhook?: { url: string; secret: string } | null;
+  sendWebhook?: (url: string, init: RequestInit) => Promise<Response>;
+  relay?: RelayDriver;
+  now?: () => number;
+  statusShape?: StatusShape;
+  /** Called when the emulator ends a live broadcast itself (input deleted or disabled), so an ingest server can drop the publisher. */
+  kickIngest?: (streamKey: string) => void;
+}
+
+/** Mutable runtime configuration (what POST /__emulator/config can change). */
+export interface EmulatorConfig {
+  apiToken: string;
+  accountId: string;
+  rtmpIngestUrl: string;
+  srtIngestUrl: string;
+  publicBaseUrl: string;
+  rateLimitRequests: number;
+  rateLimitWindowSeconds: number;
+  rateLimitBlockSeconds: number;
+  maxLiveInputs: number;
+  webhookUrl: string | null;
+  webhookSecret: string;
+  statusShape: StatusShape;
+}
+
+export interface Recording {
+  mode: "off" | "automatic";
+  timeoutSeconds: number;
+  requireSignedURLs: boolean;
+  allowedOrigins: string[] | null;
+  hideLiveViewerCount: boolean;
+}
+
+export interface StatusEntry {
+  state: "connected" | "disconnected";
+  reason: string | null;
+  statusEnteredAt: string;
+  statusLastSeen: string;
+}
+
+export interface LiveInputRecord {
+  uid: string;
+  streamKey: string;
+  playbackStreamKey: string;
+  srtStreamId: string;
+  srtPassphrase: string;
+  srtPlaybackStreamId: string;
+  srtPlaybackPassphrase: string;
+  webRtcSecret: string;
+  webRtcPlaybackSecret: string;
+  meta: Record<string, unknown>;
+  recording: Recording;
+  deleteRecordingAfterDays: number | null;
+  enabled: boolean;
+  preferLowLatency: boolean;
+  defaultCreator: string | null;
+  created: string;
+  modified: string;
+  connected: boolean;
+  /** Newest last; empty when never connected. */
+  statusHistory: StatusEntry[];
+  /** Output uids in creation order. */
+  outputs: string[];
+}
+
+export interface OutputRecord {
+  uid: string;
+  inputUid: string;
+  url: string;
+  streamKey: string;
+  enabled: boolean;
+  relay: { state: RelayState; lastError: string | null };
+  /** Bumped on every relay (re)start/stop so late driver reports can be ignored. */
+  relayGeneration: number;
+  /** True while a driver relay has been started and not stopped. */
+  driverRunning: boolean;
+}
+
+export interface CallRecord {
+  method: string;
+  path: string;
+  status: number;
+  time: string;
+  durationMs: number;
+  fault?: string;
+}
+
+export interface WebhookDelivery {
+  id: number;
+  time: string;
+  url: string;
+  event: string;
+  inputId: string;
+  /** The JSON body that was (or was to be) POSTed, so tests can replay it into the coordinator. */
+  payload: unknown;
+  status: number | null;
+  error: string | null;
+  pending: boolean;
+}

@@ -1,0 +1,91 @@
+// Live input notifications, shaped like Cloudflare Notifications' "Stream Live Input" webhook.
+
+import type { WebhookDelivery } from "./types.ts";
+
+export type LiveInputEvent = "live_input.connected" | "live_input.disconnected" | "live_input.errored";
+
+export interface InputError {
+  code: string;
+  message: string;
+}
+
+export function notificationBody(inputId: string, event: LiveInputEvent, nowMs: number, error?: InputError): unknown {
+  const updatedAt = new Date(nowMs).toISOString();
+  const verb = event.slice("live_input.".length);
+  const data: Record<string, unknown> = {
+    notification_name: "Stream Live Input",
+    input_id: inputId,
+    event_type: event,
+    updated_at: updatedAt,
+  };
+  if (event === "live_input.errored") {
+    data.live_input_errored = {
+      error: { code: error?.code ?? "ERR_UNKNOWN", message: error?.message ?? "Unknown error" },
+      video_codec: "h264",
+      audio_codec: "aac",
+    };
+  }
+  return {
+    name: "Stream Live Input",
+    text: `Live input ${inputId} ${verb}${error ? `: ${error.message}` : ""}`,
+    data,
+    ts: Math.floor(nowMs / 1000),
+  };
+}
+
+const MAX_LOG = 1000;
+
+/** Sends webhooks fire-and-forget and keeps a delivery log; never throws into the caller. */
+export class WebhookSender {
+  private log: WebhookDelivery[] = [];
+  private nextId = 1;
+
+  constructor(
+    private readonly send: (url: string, init: RequestInit) => Promise<Response>,
+    private readonly track: (p: Promise<unknown>) => void,
+    private readonly now: () => number,
+  ) {}
+
+  dispatch(url: string, secret: string, inputId: string, event: LiveInputEvent, error?: InputError): void {
+    const nowMs = this.now();
+    const payload = notificationBody(inputId, event, nowMs, error);
+    const entry: WebhookDelivery = {
+      id: this.nextId++,
+      time: new Date(nowMs).toISOString(),
+      url,
+      event,
+      inputId,
+      payload,
+      status: null,
+      error: null,
+      pending: true,
+    };
+    this.log.push(entry);
+    if (this.log.length > MAX_LOG) this.log.shift();
+    const init: RequestInit = {
+      method: "POST",
+      headers: { "content-type": "application/json", "cf-webhook-auth": secret },
+      body: JSON.stringify(payload),
+    };
+    const p = (async () => {
+      try {
+        const res = await this.send(url, init);
+        entry.status = res.status;
+        await res.body?.cancel().catch(() => undefined);
+      } catch (e) {
+        entry.error = e instanceof Error ? e.message : String(e);
+      } finally {
+        entry.pending = false;
+      }
+    })();
+    this.track(p);
+  }
+
+  deliveries(): WebhookDelivery[] {
+    return this.log.map((d) => ({ ...d, payload: structuredClone(d.payload) }));
+  }
+
+  clear(): void {
+    this.log = [];
+  }
+}

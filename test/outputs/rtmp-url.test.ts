@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { parseRtmpUrl } from "../../src/outputs/rtmp-url";
+
+const ok = (input: string) => {
+  const result = parseRtmpUrl(input);
+  if (!result.ok) throw new Error(result.message);
+  return result.url;
+};
+
+describe("parseRtmpUrl", () => {
+  it("splits the stream key off for Cloudflare and masks it for others", () => {
+    const u = ok("rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl");
+    expect(u.server).toBe("rtmp://a.rtmp.youtube.com/live2");
+    expect(u.streamKey).toBe("abcd-efgh-ijkl");
+    expect(u.masked).toBe("rtmp://a.rtmp.youtube.com/live2/****");
+    expect(ok("rtmps://live.twitch.tv/app/live_123?bandwidthtest=true").streamKey).toBe("live_123?bandwidthtest=true");
+    expect(ok("rtmp://user:secret@host.example/app/key").masked).toBe("rtmp://host.example/app/****");
+  });
+
+  it("normalizes scheme and host case, default port and trailing slash for the duplicate check", () => {
+    const forms = [
+      "rtmp://Live.Example.com/app/Key",
+      "RTMP://live.example.com:1935/app/Key/",
+      "rtmp://LIVE.EXAMPLE.COM/app/Key",
+    ];
+    expect(new Set(forms.map((f) => ok(f).normalized)).size).toBe(1);
+    expect(ok("rtmps://live.example.com:443/app/Key").normalized).toBe("rtmps://live.example.com/app/Key");
+    // Keys are case-sensitive; other ports are different servers.
+    expect(ok("rtmp://live.example.com/app/key").normalized).not.toBe(ok("rtmp://live.example.com/app/Key").normalized);
+    expect(ok("rtmp://live.example.com:1936/app/Key").normalized).not.toBe(ok("rtmp://live.example.com/app/Key").normalized);
+  });
+
+  it("refuses what is not an RTMP(S) URL", () => {
+    for (const bad of [undefined, null, "", 42, {}, "http://example.com/live/key", "rtmp:/missing", "rtmp://", "rtmp:// spaced.host/app/key", `rtmp://example.com/${"k".repeat(2_100)}`]) {
+      expect(parseRtmpUrl(bad).ok, String(bad)).toBe(false);
+    }
+  });
+});

@@ -1,0 +1,324 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  ADMIN,
+  LIVE_INPUTS_PATH,
+  call,
+  inputFor,
+  injectFault,
+  newUserId,
+  openSocket,
+  registerApp,
+  resetEmulator,
+  startStream,
+  waitFor,
+  type Json,
+  type TestApp,
+} from "../helpers";
+
+beforeEach(resetEmulator);
+
+const OUTPUTS_PATH = `${LIVE_INPUTS_PATH}/*/outputs`;
+const add = (app: TestApp, streamId: string, body: unknown, headers: Record<string, string> = {}) =>
+  call("POST", `/api/streams/${streamId}/outputs`, body, { ...app.headers, ...headers });
+const list = (app: TestApp, streamId: string) => call("GET", `/api/streams/${streamId}/outputs`, undefined, app.headers);
+const remove = (app: TestApp, streamId: string, outputId: string) => call("DELETE", `/api/streams/${streamId}/outputs/${outputId}`, undefined, app.headers);
+const yt = (key: string) => `rtmp://a.rtmp.youtube.com/live2/${key}`;
+
+/** Cloudflare's outputs for the stream as full URLs, to compare one for one with ours. */
+async function remoteUrls(streamId: string): Promise<string[]> {
+  const input = await inputFor(streamId);
+  return (input?.outputs ?? []).map((o: Json) => `${o.url}/${o.streamKey}`).sort();
+}
+async function ourUrls(app: TestApp, streamId: string): Promise<string[]> {
+  return (await list(app, streamId)).body.outputs.map((o: Json) => o.url).sort();
+}
+
+describe("POST /api/streams/:streamId/outputs", () => {
+  it("adds an output, split into url and streamKey at Cloudflare", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const res = await add(app, s.streamId, { url: yt("my-key-1"), name: "YouTube" });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ success: true, outputId: expect.any(String), message: "Output added successfully" });
+    const input = await inputFor(s.streamId);
+    expect(input.outputs).toHaveLength(1);
+    expect(input.outputs[0]).toMatchObject({ url: "rtmp://a.rtmp.youtube.com/live2", streamKey: "my-key-1", enabled: true });
+
+    const listed = await list(app, s.streamId);
+    expect(listed.status).toBe(200);
+    expect(listed.body).toEqual({
+      streamId: s.streamId,
+      outputs: [{ outputId: res.body.outputId, url: yt("my-key-1"), name: "YouTube", addedBy: app.packageName, status: "connecting", error: null, enabled: true }],
+      total: 1,
+      maxPerStream: 10,
+      maxPerApp: 10,
+    });
+  });
+
+  it("INVALID_URL for every malformed url, before anything else", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const bodies = [{}, { url: 42 }, { url: "http://x.example/live/k" }, { url: "rtmp://" }, { url: `rtmp://h.example/${"k".repeat(2_050)}` }, "{bad json", []];
+    for (const body of bodies) {
+      const res = await add(app, s.streamId, body);
+      expect(res.status, JSON.stringify(body).slice(0, 40)).toBe(400);
+      expect(res.body).toEqual({ error: "INVALID_URL", message: expect.any(String) });
+    }
+    // URL checks come before the stream lookup.
+    const unknown = await add(app, "AAAAAAAAAAAAAAAAAAAAA", { url: "ftp://nope" });
+    expect(unknown.body.error).toBe("INVALID_URL");
+  });
+
+  it("STREAM_NOT_FOUND, then NOT_A_VIEWER, in that order", async () => {
+    const [owner, stranger] = [await registerApp(), await registerApp()];
+    const s = await startStream(owner);
+    expect(await add(owner, "AAAAAAAAAAAAAAAAAAAAA", { url: yt("k") })).toMatchObject({
+      status: 404,
+      body: { error: "STREAM_NOT_FOUND", message: "Managed stream not found" },
+    });
+    expect(await add(stranger, s.streamId, { url: yt("k") })).toMatchObject({
+      status: 403,
+      body: { error: "NOT_A_VIEWER", message: "App is not viewing the stream" },
+    });
+    // An app that left is no longer a viewer.
+    await call("DELETE", `/api/streams/${s.streamId}`, undefined, owner.headers);
+    expect((await add(owner, s.streamId, { url: yt("k") })).body.error).toBe("NOT_A_VIEWER");
+  });
+
+  it("MAX_OUTPUTS_REACHED at 10 per stream, checked before the app cap and duplicates", async () => {
+    const [a, b] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(a, userId);
+    await startStream(b, userId);
+    for (let i = 0; i < 6; i++) expect((await add(a, s.streamId, { url: yt(`a${i}`) })).status).toBe(200);
+    for (let i = 0; i < 4; i++) expect((await add(b, s.streamId, { url: yt(`b${i}`) })).status).toBe(200);
+    const full = await add(b, s.streamId, { url: yt("a0") });
+    expect(full).toMatchObject({ status: 409, body: { error: "MAX_OUTPUTS_REACHED", message: "Maximum outputs per stream reached (10)" } });
+  });
+
+  it("MAX_APP_OUTPUTS_REACHED at 10 per app across streams, checked before duplicates", async () => {
+    const app = await registerApp();
+    const [s1, s2] = [await startStream(app), await startStream(app)];
+    for (let i = 0; i < 5; i++) await add(app, s1.streamId, { url: yt(`one${i}`) });
+    for (let i = 0; i < 5; i++) await add(app, s2.streamId, { url: yt(`two${i}`) });
+    const s3 = await startStream(app);
+    expect(await add(app, s3.streamId, { url: yt("three") })).toMatchObject({
+      status: 409,
+      body: { error: "MAX_APP_OUTPUTS_REACHED", message: "Maximum outputs per app reached (10)" },
+    });
+    // Both the app cap and a duplicate apply: the app cap wins.
+    expect((await add(app, s1.streamId, { url: yt("one0") })).body.error).toBe("MAX_APP_OUTPUTS_REACHED");
+  });
+
+  it("DUPLICATE_URL after normalizing scheme and host case, default port and trailing slash", async () => {
+    const [a, b] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(a, userId);
+    await startStream(b, userId);
+    await add(a, s.streamId, { url: "rtmp://live.example.com/app/key" });
+    for (const url of ["RTMP://LIVE.example.com:1935/app/key/", "rtmp://live.EXAMPLE.com/app/key"]) {
+      expect(await add(b, s.streamId, { url })).toMatchObject({ status: 409, body: { error: "DUPLICATE_URL", message: "URL already exists as output" } });
+    }
+    // Duplicates are refused before Cloudflare is even asked.
+    await injectFault({ method: "POST", path: OUTPUTS_PATH, status: 500 });
+    expect((await add(b, s.streamId, { url: "rtmp://live.example.com/app/key" })).body.error).toBe("DUPLICATE_URL");
+    expect((await add(b, s.streamId, { url: "rtmp://live.example.com/app/other" })).body.error).toBe("CLOUDFLARE_ERROR");
+  });
+
+  it("an Idempotency-Key makes a retry return the original result and create nothing new", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const headers = { "idempotency-key": "retry-1" };
+    const [first, concurrent] = await Promise.all([add(app, s.streamId, { url: yt("idem") }, headers), add(app, s.streamId, { url: yt("idem") }, headers)]);
+    const again = await add(app, s.streamId, { url: yt("idem") }, headers);
+    expect(first.status).toBe(200);
+    expect(concurrent.body).toEqual(first.body);
+    expect(again.body).toEqual(first.body);
+    expect(await remoteUrls(s.streamId)).toEqual([yt("idem")]);
+    // Without the key, the same URL is a duplicate.
+    expect((await add(app, s.streamId, { url: yt("idem") })).body.error).toBe("DUPLICATE_URL");
+  });
+
+  it("restreamDestinations at start pass the same rules, and each result is reported", async () => {
+    const app = await registerApp();
+    const res = await call(
+      "POST",
+      "/api/streams",
+      {
+        userId: newUserId(),
+        restreamDestinations: [{ url: yt("d1"), name: "YT" }, { url: "http://bad" }, { url: yt("d1") }, { url: 7 }],
+      },
+      app.headers,
+    );
+    expect(res.status).toBe(201);
+    expect(res.body.restreamResults).toEqual([
+      { url: yt("d1"), success: true, outputId: expect.any(String) },
+      { url: "http://bad", success: false, error: "INVALID_URL", message: expect.any(String) },
+      { url: yt("d1"), success: false, error: "DUPLICATE_URL", message: "URL already exists as output" },
+      { url: null, success: false, error: "INVALID_URL", message: "url must be a string" },
+    ]);
+    expect(await remoteUrls(res.body.streamId)).toEqual([yt("d1")]);
+  });
+});
+
+describe("DELETE and PATCH", () => {
+  it("only the adding app may remove; 404 for unknown outputs", async () => {
+    const [a, b] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(a, userId);
+    await startStream(b, userId);
+    const { outputId } = (await add(a, s.streamId, { url: yt("mine") })).body;
+    expect(await remove(b, s.streamId, outputId)).toMatchObject({ status: 403, body: { error: "NOT_AUTHORIZED", message: "App did not add this output" } });
+    expect(await remove(a, s.streamId, "nope")).toMatchObject({ status: 404, body: { error: "OUTPUT_NOT_FOUND", message: "Output ID not found" } });
+    expect(await remove(a, s.streamId, outputId)).toMatchObject({ status: 200, body: { success: true, message: "Output removed successfully" } });
+    expect(await remoteUrls(s.streamId)).toEqual([]);
+    expect((await remove(a, s.streamId, outputId)).body.error).toBe("OUTPUT_NOT_FOUND");
+    expect((await remove(a, "AAAAAAAAAAAAAAAAAAAAA", outputId)).body.error).toBe("STREAM_NOT_FOUND");
+  });
+
+  it("outputs outlive their owner's viewing; the owner may still remove them after leaving", async () => {
+    const [a, b] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(a, userId);
+    await startStream(b, userId);
+    const { outputId } = (await add(a, s.streamId, { url: yt("keeps") })).body;
+    await call("DELETE", `/api/streams/${s.streamId}`, undefined, a.headers);
+    expect(await remoteUrls(s.streamId)).toEqual([yt("keeps")]);
+    expect((await list(b, s.streamId)).body.total).toBe(1);
+    expect((await remove(a, s.streamId, outputId)).status).toBe(200);
+  });
+
+  it("PATCH enabled maps to Cloudflare's toggle, owner only", async () => {
+    const [a, b] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(a, userId);
+    await startStream(b, userId);
+    const { outputId } = (await add(a, s.streamId, { url: yt("toggle") })).body;
+    const path = `/api/streams/${s.streamId}/outputs/${outputId}`;
+    expect((await call("PATCH", path, { enabled: false }, b.headers)).body.error).toBe("NOT_AUTHORIZED");
+    expect((await call("PATCH", path, { enabled: "no" }, a.headers)).status).toBe(400);
+    expect((await call("PATCH", path, { enabled: false }, a.headers)).status).toBe(200);
+    expect((await inputFor(s.streamId)).outputs[0].enabled).toBe(false);
+    expect((await list(a, s.streamId)).body.outputs[0]).toMatchObject({ enabled: false, status: "unknown" });
+    await injectFault({ method: "PUT", path: `${OUTPUTS_PATH}/*`, status: 500 });
+    const failed = await call("PATCH", path, { enabled: true }, a.headers);
+    expect(failed).toMatchObject({ status: 502, body: { error: "CLOUDFLARE_ERROR" } });
+    expect((await list(a, s.streamId)).body.outputs[0]).toMatchObject({ status: "error", error: expect.stringContaining("enable") });
+    expect((await call("PATCH", path, { enabled: true }, a.headers)).status).toBe(200);
+    expect((await list(a, s.streamId)).body.outputs[0]).toMatchObject({ enabled: true, status: "connecting", error: null });
+  });
+
+  it("GET is for viewers only", async () => {
+    const [a, stranger] = [await registerApp(), await registerApp()];
+    const s = await startStream(a);
+    expect((await list(stranger, s.streamId)).status).toBe(404);
+    await call("DELETE", `/api/streams/${s.streamId}`, undefined, a.headers);
+    expect(await list(a, s.streamId)).toMatchObject({ status: 403, body: { error: "NOT_A_VIEWER" } });
+  });
+});
+
+describe("stream keys stay secret", () => {
+  it("another app sees the URL masked, over REST and WebSocket", async () => {
+    const [a, b] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(a, userId);
+    await startStream(b, userId);
+    const wa = await openSocket(s.streamId, { headers: a.headers });
+    const wb = await openSocket(s.streamId, { headers: b.headers });
+    await add(a, s.streamId, { url: yt("super-secret-key"), name: "YT" });
+
+    expect((await list(a, s.streamId)).body.outputs[0].url).toBe(yt("super-secret-key"));
+    expect((await list(b, s.streamId)).body.outputs[0].url).toBe("rtmp://a.rtmp.youtube.com/live2/****");
+
+    const seenByA = await waitFor(async () => wa.messages.find((m) => m.outputs?.length), 3_000, "a's push");
+    const seenByB = await waitFor(async () => wb.messages.find((m) => m.outputs?.length), 3_000, "b's push");
+    expect(seenByA.outputs[0]).toMatchObject({ url: yt("super-secret-key"), name: "YT", status: "stopped", error: null });
+    expect(seenByB.outputs[0].url).toBe("rtmp://a.rtmp.youtube.com/live2/****");
+    expect(JSON.stringify(wb.messages)).not.toContain("super-secret-key");
+  });
+});
+
+describe("races", () => {
+  it("50 parallel adds to one stream: exactly 10 succeed", async () => {
+    const apps = await Promise.all(Array.from({ length: 5 }, () => registerApp()));
+    const userId = newUserId();
+    const s = await startStream(apps[0]!, userId);
+    for (const app of apps.slice(1)) await startStream(app, userId);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => add(apps[i % 5]!, s.streamId, { url: yt(`race-${i}`) })),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(10);
+    expect(new Set(results.filter((r) => r.status !== 200).map((r) => r.body.error))).toEqual(new Set(["MAX_OUTPUTS_REACHED"]));
+    expect(await remoteUrls(s.streamId)).toHaveLength(10);
+  });
+
+  it("20 parallel adds of one URL: exactly 1 succeeds", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const results = await Promise.all(Array.from({ length: 20 }, () => add(app, s.streamId, { url: yt("same") })));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.body.error === "DUPLICATE_URL")).toHaveLength(19);
+    expect(await remoteUrls(s.streamId)).toEqual([yt("same")]);
+  });
+
+  it("one app adding in parallel across 3 streams: exactly 10 in total", async () => {
+    const app = await registerApp();
+    const streams = [await startStream(app), await startStream(app), await startStream(app)];
+    const results = await Promise.all(
+      Array.from({ length: 21 }, (_, i) => add(app, streams[i % 3]!.streamId, { url: yt(`across-${i}`) })),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(10);
+    expect(results.filter((r) => r.body.error === "MAX_APP_OUTPUTS_REACHED")).toHaveLength(11);
+    let total = 0;
+    for (const s of streams) total += (await remoteUrls(s.streamId)).length;
+    expect(total).toBe(10);
+  });
+});
+
+describe("Cloudflare faults leave ours and Cloudflare's outputs equal, one for one", () => {
+  const createFaults: Array<[string, Parameters<typeof injectFault>[0]]> = [
+    ["500", { method: "POST", path: OUTPUTS_PATH, status: 500 }],
+    ["429", { method: "POST", path: OUTPUTS_PATH, status: 429, retryAfter: 10 }],
+    ["503 after Cloudflare created it", { method: "POST", path: OUTPUTS_PATH, status: 503, afterEffect: true }],
+    ["timeout", { method: "POST", path: OUTPUTS_PATH, delayMs: 3_000 }],
+    ["dropped connection after Cloudflare created it", { method: "POST", path: OUTPUTS_PATH, drop: true, afterEffect: true }],
+  ];
+  for (const [name, fault] of createFaults) {
+    it(`create: ${name}`, async () => {
+      const app = await registerApp();
+      const s = await startStream(app);
+      await add(app, s.streamId, { url: yt("before") });
+      await injectFault(fault);
+      const res = await add(app, s.streamId, { url: yt("faulty") });
+      expect(res).toMatchObject({ status: 502, body: { error: "CLOUDFLARE_ERROR", message: expect.any(String) } });
+      await waitFor(async () => JSON.stringify(await remoteUrls(s.streamId)) === JSON.stringify(await ourUrls(app, s.streamId)), 6_000, "equal");
+      expect(await ourUrls(app, s.streamId)).toEqual([yt("before")]);
+      // The ledger slot was released and the URL is free again.
+      expect((await add(app, s.streamId, { url: yt("faulty") })).status).toBe(200);
+    });
+  }
+
+  it("delete: a failure keeps the output on both sides; a retry removes it from both", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const { outputId } = (await add(app, s.streamId, { url: yt("stay") })).body;
+    await injectFault({ method: "DELETE", path: `${OUTPUTS_PATH}/*`, status: 500 });
+    expect((await remove(app, s.streamId, outputId)).body.error).toBe("CLOUDFLARE_ERROR");
+    expect(await remoteUrls(s.streamId)).toEqual(await ourUrls(app, s.streamId));
+    expect((await remove(app, s.streamId, outputId)).status).toBe(200);
+    expect(await remoteUrls(s.streamId)).toEqual([]);
+    expect(await ourUrls(app, s.streamId)).toEqual([]);
+  });
+
+  it("stopping the stream deletes its outputs and frees the app's slots", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    for (let i = 0; i < 10; i++) await add(app, s.streamId, { url: yt(`stop-${i}`) });
+    const input = await inputFor(s.streamId);
+    await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN);
+    expect(await inputFor(s.streamId)).toBeUndefined();
+    expect(input.outputs).toHaveLength(10);
+    const next = await startStream(app);
+    expect((await add(app, next.streamId, { url: yt("fresh") })).status).toBe(200);
+  });
+});
