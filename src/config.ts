@@ -18,6 +18,11 @@ const ConfigSchema = z.object({
   streamStartsPerMinute: intVar(10, 1, 10_000),
   joinWindowSeconds: intVar(30, 1, 3_600),
   viewerGraceSeconds: intVar(60, 0, 3_600),
+  pollSlowSeconds: intVar(30, 1, 3_600),
+  apiBudgetPer5Min: intVar(1_000, 10, 1_199),
+  apiBudgetPollShare: z.coerce.number().min(0.1).max(1).catch(0.8).default(0.8),
+  webhookSecret: z.string().optional(),
+  leakSweepMinutes: intVar(10, 1, 1_440),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -33,5 +38,10 @@ export function loadConfig(env: Env): Config {
     streamStartsPerMinute: env.STREAM_STARTS_PER_MINUTE,
     joinWindowSeconds: env.JOIN_WINDOW_SECONDS,
     viewerGraceSeconds: env.VIEWER_GRACE_SECONDS,
+    pollSlowSeconds: env.POLL_SLOW_SECONDS,
+    apiBudgetPer5Min: env.API_BUDGET_PER_5_MIN,
+    apiBudgetPollShare: env.API_BUDGET_POLL_SHARE,
+    webhookSecret: env.WEBHOOK_SECRET || undefined,
+    leakSweepMinutes: env.LEAK_SWEEP_MINUTES,
   });
 }

@@ -1,4 +1,6 @@
 import type { AppAccount } from "./apps/app-account";
+import type { ApiBudget } from "./budget/api-budget";
+import type { LiveInputIndex } from "./cloudflare/live-input-index";
 import type { UserStreams } from "./users/user-streams";
 import type { StreamCoordinator } from "./stream/stream-coordinator";
 
@@ -7,6 +9,8 @@ export interface Env {
   STREAMS: DurableObjectNamespace<StreamCoordinator>;
   APPS: DurableObjectNamespace<AppAccount>;
   USERS: DurableObjectNamespace<UserStreams>;
+  BUDGET: DurableObjectNamespace<ApiBudget>;
+  INPUT_INDEX: DurableObjectNamespace<LiveInputIndex>;
 
   CLOUDFLARE_API_BASE_URL?: string;
   CLOUDFLARE_API_TOKEN?: string;
@@ -21,4 +25,9 @@ export interface Env {
   STREAM_STARTS_PER_MINUTE?: string;
   JOIN_WINDOW_SECONDS?: string;
   VIEWER_GRACE_SECONDS?: string;
+  POLL_SLOW_SECONDS?: string;
+  API_BUDGET_PER_5_MIN?: string;
+  API_BUDGET_POLL_SHARE?: string;
+  WEBHOOK_SECRET?: string;
+  LEAK_SWEEP_MINUTES?: string;
 }

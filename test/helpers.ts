@@ -81,8 +81,10 @@ export async function inputFor(streamId: string): Promise<Json | undefined> {
   return (await emulatorInputs()).find((input: Json) => input.meta?.streamId === streamId);
 }
 
+/** A fresh emulator and a fresh API budget (an injected 429 blocks the budget, as Cloudflare would). */
 export async function resetEmulator(): Promise<void> {
   await emulator("POST", "reset", { config: true });
+  await env.BUDGET.getByName("global").clear();
 }
 
 export async function injectFault(fault: {

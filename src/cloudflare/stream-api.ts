@@ -1,12 +1,19 @@
-import Cloudflare, { APIError, APIConnectionError, NotFoundError } from "cloudflare";
+import Cloudflare, { APIError, APIConnectionError } from "cloudflare";
 import type { Config } from "../config";
+import type { BudgetSettings, Grant, Priority } from "../budget/sliding-window";
 import { ApiError } from "../http/errors";
+
+/** The shared API budget every call passes (the ApiBudget object in production). */
+export interface BudgetClient {
+  acquire(priority: Priority, settings: BudgetSettings): Promise<Grant>;
+  reportRateLimited(retryAfterSeconds: number): Promise<void>;
+}
 
 /**
  * The only module that talks to Cloudflare Stream, always through the official SDK.
  *
- * SDK retries are off (`maxRetries: 0`) on purpose: its retry loop knows nothing of our shared API
- * budget, and blindly retrying a non-idempotent POST (output create) after a timeout can create a
+ * Every call first takes a slot from the shared API budget (priority `user`, `cleanup` or `poll`).
+ * SDK retries are off (`maxRetries: 0`) on purpose: its retry loop knows nothing of that budget, and blindly retrying a non-idempotent POST (output create) after a timeout can create a
  * duplicate. Callers decide: user-facing mutations fail fast and clean up; background work is retried
  * from the object's alarm schedule with backoff.
  */
@@ -49,8 +56,13 @@ export interface RecordingSettings {
 export class StreamApi {
   private readonly client: Cloudflare;
   private readonly accountId: string;
+  private readonly budgetSettings: BudgetSettings;
 
-  constructor(config: Config) {
+  constructor(
+    config: Config,
+    private readonly budget: BudgetClient,
+  ) {
+    this.budgetSettings = { limit: config.apiBudgetPer5Min, pollShare: config.apiBudgetPollShare };
     this.client = new Cloudflare({
       apiToken: config.cloudflareApiToken || "unset",
       baseURL: config.cloudflareApiBaseUrl,
@@ -65,7 +77,7 @@ export class StreamApi {
     recording: RecordingSettings;
     deleteRecordingAfterDays: number | null;
   }): Promise<CreatedLiveInput> {
-    const created = await call(() =>
+    const created = await this.call("user", () =>
       this.client.stream.liveInputs.create({
         account_id: this.accountId,
         meta: { name: `${META_MARKER}:${input.streamId}`, managedBy: META_MARKER, streamId: input.streamId },
@@ -92,19 +104,19 @@ export class StreamApi {
     };
   }
 
-  async getIngestState(uid: string): Promise<IngestState> {
-    const input = await call(() => this.client.stream.liveInputs.get(uid, { account_id: this.accountId }));
+  async getIngestState(uid: string, priority: Priority = "user"): Promise<IngestState> {
+    const input = await this.call(priority, () => this.client.stream.liveInputs.get(uid, { account_id: this.accountId }));
     return parseIngestState((input as { status?: unknown }).status);
   }
 
   /** Deletes a live input; one that is already gone counts as deleted. */
   async deleteLiveInput(uid: string): Promise<void> {
-    await callIgnoringNotFound(() => this.client.stream.liveInputs.delete(uid, { account_id: this.accountId }));
+    await this.callIgnoringNotFound("cleanup", () => this.client.stream.liveInputs.delete(uid, { account_id: this.accountId }));
   }
 
   /** Our live inputs (by meta marker), for reconciliation and the leak sweep. */
   async listOurLiveInputs(): Promise<Array<{ uid: string; streamId: string | null; created: string | null }>> {
-    const listed = await call(() => this.client.stream.liveInputs.list({ account_id: this.accountId }));
+    const listed = await this.call("cleanup", () => this.client.stream.liveInputs.list({ account_id: this.accountId }));
     return (listed.liveInputs ?? [])
       .filter((input) => isOurs(input.meta))
       .map((input) => ({
@@ -116,21 +128,21 @@ export class StreamApi {
   }
 
   async createOutput(liveInputUid: string, output: { url: string; streamKey: string; enabled: boolean }): Promise<RemoteOutput> {
-    const created = await call(() =>
+    const created = await this.call("user", () =>
       this.client.stream.liveInputs.outputs.create(liveInputUid, { account_id: this.accountId, ...output }),
     );
     return toRemoteOutput(created);
   }
 
-  async listOutputs(liveInputUid: string): Promise<RemoteOutput[]> {
+  async listOutputs(liveInputUid: string, priority: Priority = "cleanup"): Promise<RemoteOutput[]> {
     const outputs: RemoteOutput[] = [];
-    const page = await call(() => this.client.stream.liveInputs.outputs.list(liveInputUid, { account_id: this.accountId }));
+    const page = await this.call(priority, () => this.client.stream.liveInputs.outputs.list(liveInputUid, { account_id: this.accountId }));
     for (const output of page.result) outputs.push(toRemoteOutput(output));
     return outputs;
   }
 
   async setOutputEnabled(liveInputUid: string, outputUid: string, enabled: boolean): Promise<RemoteOutput> {
-    const updated = await call(() =>
+    const updated = await this.call("user", () =>
       this.client.stream.liveInputs.outputs.update(outputUid, {
         account_id: this.accountId,
         live_input_identifier: liveInputUid,
@@ -140,10 +152,50 @@ export class StreamApi {
     return toRemoteOutput(updated);
   }
 
-  async deleteOutput(liveInputUid: string, outputUid: string): Promise<void> {
-    await callIgnoringNotFound(() =>
+  async deleteOutput(liveInputUid: string, outputUid: string, priority: Priority = "user"): Promise<void> {
+    await this.callIgnoringNotFound(priority, () =>
       this.client.stream.liveInputs.outputs.delete(outputUid, { account_id: this.accountId, live_input_identifier: liveInputUid }),
     );
+  }
+
+  /** Outputs first (they would keep restreaming for up to 30 s otherwise), then the input. */
+  async deleteLiveInputWithOutputs(liveInputUid: string): Promise<void> {
+    let outputs: RemoteOutput[] = [];
+    try {
+      outputs = await this.listOutputs(liveInputUid, "cleanup");
+    } catch (error) {
+      if (!(error instanceof CloudflareCallError && error.upstreamStatus === 404)) throw error;
+    }
+    for (const output of outputs) await this.deleteOutput(liveInputUid, output.uid, "cleanup");
+    await this.deleteLiveInput(liveInputUid);
+  }
+
+  /**
+   * Runs an SDK call inside the budget and converts every failure into a 502 CLOUDFLARE_ERROR
+   * (never a 500). A 429 from Cloudflare blocks the whole budget for its retry-after.
+   */
+  private async call<T>(priority: Priority, fn: () => PromiseLike<T>): Promise<T> {
+    const grant = await this.budget.acquire(priority, this.budgetSettings);
+    if (!grant.granted) {
+      const seconds = Math.ceil(grant.retryAfterMs / 1000);
+      throw new CloudflareCallError(`Cloudflare API budget exhausted; retry in ${seconds} s`, undefined, seconds, grant.retryAfterMs);
+    }
+    try {
+      return await fn();
+    } catch (error) {
+      const cf = toCloudflareError(error);
+      if (cf.upstreamStatus === 429) await this.budget.reportRateLimited(cf.retryAfter ?? 300).catch(() => undefined);
+      throw cf;
+    }
+  }
+
+  private async callIgnoringNotFound(priority: Priority, fn: () => PromiseLike<unknown>): Promise<void> {
+    try {
+      await this.call(priority, fn);
+    } catch (error) {
+      if (error instanceof CloudflareCallError && error.upstreamStatus === 404) return;
+      throw error;
+    }
   }
 }
 
@@ -192,32 +244,25 @@ function toRemoteOutput(output: unknown): RemoteOutput {
   };
 }
 
-/** Runs an SDK call and converts every failure into a 502 CLOUDFLARE_ERROR (never a 500). */
-async function call<T>(fn: () => PromiseLike<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw toCloudflareError(error);
-  }
-}
-
-async function callIgnoringNotFound(fn: () => PromiseLike<unknown>): Promise<void> {
-  try {
-    await fn();
-  } catch (error) {
-    if (error instanceof NotFoundError) return;
-    throw toCloudflareError(error);
-  }
-}
-
 export class CloudflareCallError extends ApiError {
   constructor(
     message: string,
     /** HTTP status from Cloudflare, or undefined for timeouts and dropped connections. */
     readonly upstreamStatus: number | undefined,
     retryAfter?: number,
+    /** Set when our own budget deferred the call (nothing was sent): when to try again. */
+    readonly budgetDeferralMs?: number,
   ) {
     super(502, "CLOUDFLARE_ERROR", message, retryAfter);
+  }
+
+  /**
+   * True when Cloudflare certainly did not apply the request: our budget held it back, or Cloudflare
+   * answered 4xx (refused or rate-limited). A 5xx, timeout or dropped connection may hide a success.
+   */
+  get definitelyNotApplied(): boolean {
+    const s = this.upstreamStatus;
+    return this.budgetDeferralMs !== undefined || (s !== undefined && s >= 400 && s < 500);
   }
 
   /** A 4xx other than 408/429 means Cloudflare refused the request itself: retrying will not help. */

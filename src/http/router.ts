@@ -12,6 +12,8 @@ import {
   StreamId,
 } from "../schemas/api";
 import { parseRtmpUrl } from "../outputs/rtmp-url";
+import { LiveInputWebhook } from "../schemas/webhook";
+import { secretsEqual } from "../apps/credentials";
 import { PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
 import { authenticateAdmin, authenticateApp, authenticateDevice, mintDeviceToken } from "./auth";
 import { parseJson } from "./body";
@@ -176,6 +178,29 @@ router.get("/api/streams/:streamId/ws", async (request, env) => {
     headers.set(USER_HEADER, userId);
   }
   return stub.fetch(new Request(url.origin + url.pathname, { headers }));
+});
+
+// ── Cloudflare webhooks ─────────────────────────────────────────────────────────────────────────
+
+/** Cloudflare Notifications (stream_live_notifications): authenticated by the shared secret. */
+router.post("/api/webhooks/cloudflare-stream", async (request, env) => {
+  const secret = loadConfig(env).webhookSecret;
+  if (!secret) throw new ApiError(503, "WEBHOOKS_DISABLED", "Webhooks are disabled: WEBHOOK_SECRET is not configured");
+  const provided = request.headers.get("cf-webhook-auth");
+  if (!provided || !(await secretsEqual(provided, secret))) throw new ApiError(401, "UNAUTHORIZED", "Invalid webhook secret");
+  const event = await parseJson(request, LiveInputWebhook, "INVALID_PAYLOAD", "INVALID_PAYLOAD");
+  const uid = event.data.input_id.toLowerCase();
+  const streamId = await env.INPUT_INDEX.getByName(uid).streamId();
+  if (!streamId) throw new ApiError(404, "UNKNOWN_LIVE_INPUT", "No stream owns this live input");
+  const failure = event.data.live_input_errored?.error;
+  const eventAt = Date.parse(event.data.updated_at ?? "") || (event.ts ? event.ts * 1000 : Date.now());
+  const result = await env.STREAMS.getByName(streamId).applyWebhook({
+    type: event.data.event_type,
+    liveInputUid: uid,
+    eventAt,
+    error: failure ? [failure.code, failure.message].filter(Boolean).join(": ") || "unknown error" : null,
+  });
+  return json({ ok: true, streamId, ...result });
 });
 
 // ── Devices ──────────────────────────────────────────────────────────────────────────────────────

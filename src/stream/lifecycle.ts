@@ -33,10 +33,13 @@ export class Lifecycle {
         recording: input.recording,
         deleteRecordingAfterDays: input.deleteRecordingAfterDays,
       });
+      // The webhook index first: a webhook for this input must find its stream from the start.
+      await this.s.env.INPUT_INDEX.getByName(created.uid).set(input.streamId);
       this.s.store.update({ liveInputUid: created.uid, ingest: created.ingest, phase: "running" });
       return null;
     } catch (error) {
       const failure = toCloudflareError(error);
+      if (failure.definitelyNotApplied) return failure.toFailure();
       await this.deleteInputsOf(input.streamId).catch((cleanupError) => {
         // The leak sweep finds it later by its meta marker.
         console.error("cleanup after failed create failed", cleanupError instanceof Error ? cleanupError.message : cleanupError);
@@ -49,18 +52,7 @@ export class Lifecycle {
   async deleteInputsOf(streamId: string): Promise<void> {
     const inputs = await this.s.api.listOurLiveInputs();
     for (const input of inputs.filter((i) => i.streamId === streamId)) {
-      await this.deleteInputWithOutputs(input.uid);
+      await this.s.api.deleteLiveInputWithOutputs(input.uid);
     }
-  }
-
-  /** Outputs first (they would keep restreaming for up to 30 s otherwise), then the input. */
-  async deleteInputWithOutputs(liveInputUid: string): Promise<void> {
-    const outputs = await this.s.api.listOutputs(liveInputUid).catch((error) => {
-      const cf = toCloudflareError(error);
-      if (cf.upstreamStatus === 404) return [];
-      throw cf;
-    });
-    for (const output of outputs) await this.s.api.deleteOutput(liveInputUid, output.uid);
-    await this.s.api.deleteLiveInput(liveInputUid);
   }
 }

@@ -107,11 +107,11 @@ export class Outputs {
   }
 
   /** How an output looks to `viewer`: the stream key is shown to the app that added it only. */
-  view(row: OutputRow, viewer: string | null, ingestStable: boolean, stale: boolean): OutputView {
+  view(row: OutputRow, viewer: string | null, ingestStable: boolean, stale: boolean, inputError: string | null): OutputView {
     const { status, error } = deriveOutputStatus({
       pending: row.state === "pending",
       enabled: row.enabled === 1,
-      error: row.error,
+      error: row.error ?? inputError,
       ingestStable,
       stale,
     });
@@ -232,9 +232,9 @@ export class Outputs {
     try {
       created = await this.s.api.createOutput(liveInputUid, { url: url.server, streamKey: url.streamKey, enabled: true });
     } catch (error) {
-      const failure = toCloudflareError(error).toFailure();
-      await this.abandonCreate(outputId, packageName, liveInputUid, url);
-      return failure;
+      const failure = toCloudflareError(error);
+      await this.abandonCreate(outputId, packageName, liveInputUid, url, failure.definitelyNotApplied);
+      return failure.toFailure();
     }
 
     if (this.s.store.get()?.phase !== "running") {
@@ -256,9 +256,15 @@ export class Outputs {
    * Delete any output of ours that no row claims; if even that fails, keep the row pending and let
    * the reconcile timer settle it.
    */
-  private async abandonCreate(outputId: string, packageName: string, liveInputUid: string, url: ParsedRtmpUrl): Promise<void> {
+  private async abandonCreate(
+    outputId: string,
+    packageName: string,
+    liveInputUid: string,
+    url: ParsedRtmpUrl,
+    definitelyNotApplied: boolean,
+  ): Promise<void> {
     try {
-      await this.deleteUnclaimed(liveInputUid, url);
+      if (!definitelyNotApplied) await this.deleteUnclaimed(liveInputUid, url);
       this.deleteRow(outputId);
       this.queueLedger(outputId, packageName, "release");
       await this.flushLedger();

@@ -1,13 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
 import { playbackUrls } from "../cloudflare/playback";
-import { StreamApi } from "../cloudflare/stream-api";
+import type { IngestState, RemoteOutput } from "../cloudflare/stream-api";
+import { streamApiFor } from "../budget/budgeted-api";
 import { loadConfig } from "../config";
 import type { Env } from "../env";
 import { fail, type Failure, type Result } from "../http/errors";
 import { AppMessage, DeviceMessage, MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_SECOND, type ManagedStreamStatus } from "../schemas/protocol";
 import { StreamMeta, type StreamContext } from "./context";
 import { DeviceChannel, KEEPALIVE_TIMER, startMessage } from "./device";
-import { IngestSync, POLL_TIMER } from "./ingest-sync";
+import { INGEST_STABLE_TIMER, INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, StatusSync } from "./status-sync";
+import type { PollSituation } from "../sync/poll-policy";
 import { LEDGER_OUTBOX_TIMER, OUTPUT_RECONCILE_TIMER, Outputs, type AddedOutput, type OutputView } from "./outputs";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import { toSdkOutputStatus } from "../outputs/output-status";
@@ -16,7 +18,7 @@ import { GRACE_TIMER, Presence } from "./presence";
 import { Schedule } from "./schedule";
 import { attach, closeQuietly, identityOf, send, tagsFor, type SocketIdentity } from "./sockets";
 import { Sql } from "./sql";
-import { deriveStatus, toSdkStatus, type DeviceCondition, type IngestState, type StreamStatus } from "./status";
+import { deriveStatus, toSdkStatus, type DeviceCondition, type StreamStatus } from "./status";
 import { StreamStore, type StreamRecord } from "./store";
 
 /** What apps see of a stream over REST. Ingest credentials are never part of it. */
@@ -62,7 +64,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   private readonly presence: Presence;
   private readonly device: DeviceChannel;
   private readonly lifecycle: Lifecycle;
-  private readonly sync: IngestSync;
+  private readonly sync: StatusSync;
   private readonly outputs: Outputs;
   private readonly meta: StreamMeta;
   /** In-flight create/stop, so concurrent callers wait for the same work instead of repeating it. */
@@ -82,13 +84,17 @@ export class StreamCoordinator extends DurableObject<Env> {
       sql,
       store: new StreamStore(sql),
       schedule: new Schedule(sql, ctx.storage),
-      api: new StreamApi(config),
+      api: streamApiFor(env, config),
     };
     this.meta = new StreamMeta(sql);
     this.presence = new Presence(this.s);
     this.device = new DeviceChannel(this.s);
     this.lifecycle = new Lifecycle(this.s);
-    this.sync = new IngestSync(this.s);
+    this.sync = new StatusSync(this.s, {
+      situation: (now) => this.pollSituation(now),
+      applyIngest: (state) => this.applyIngest(state),
+      applyRemoteOutputs: (outputs) => this.applyRemoteOutputs(outputs),
+    });
     this.outputs = new Outputs(this.s, (packageName) => this.presence.presentApps(Date.now()).has(packageName));
     // Ping/pong without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
@@ -140,7 +146,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.s.schedule.cancel(CREATE_WATCHDOG_TIMER);
     this.presence.hold(input.packageName, Date.now());
     this.refresh();
-    this.sync.scheduleNext(Date.now(), true, false);
+    this.sync.reschedule(Date.now());
     await this.s.schedule.arm();
     // A device that connected during creation gets its credentials now.
     const record = this.s.store.get()!;
@@ -219,6 +225,10 @@ export class StreamCoordinator extends DurableObject<Env> {
     if (this.creating) await this.creating;
     const result = await this.outputs.addIdempotent(packageName, url, name, idempotencyKey);
     this.pushIfChanged();
+    if (result.ok && this.s.store.get()?.phase === "running") {
+      this.sync.reschedule(Date.now());
+      await this.s.schedule.arm();
+    }
     return result;
   }
 
@@ -289,7 +299,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     } else {
       this.device.onConnect(server, record, now);
     }
-    this.sync.scheduleNext(now, true, record.everConnected);
+    this.sync.reschedule(now);
     await this.s.schedule.arm();
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -354,6 +364,7 @@ export class StreamCoordinator extends DurableObject<Env> {
 
   private async afterPresenceChange(now: number, closing?: WebSocket): Promise<void> {
     this.presence.evaluate(now, closing);
+    this.sync.reschedule(now);
     this.pushIfChanged(undefined, closing);
     await this.s.schedule.arm();
   }
@@ -397,11 +408,15 @@ export class StreamCoordinator extends DurableObject<Env> {
         if (change) this.applyDevice(change, null);
         return;
       }
-      case POLL_TIMER: {
-        const state = await this.sync.poll(now, this.hasClients());
-        if (state) this.applyIngest(state);
+      case INPUT_POLL_TIMER:
+        await this.sync.pollInput(now);
         return;
-      }
+      case OUTPUTS_POLL_TIMER:
+        await this.sync.pollOutputs(now);
+        return;
+      case INGEST_STABLE_TIMER:
+        this.pushIfChanged();
+        return;
       case OUTPUT_RECONCILE_TIMER:
         await this.outputs.reconcilePending();
         this.pushIfChanged();
@@ -424,16 +439,63 @@ export class StreamCoordinator extends DurableObject<Env> {
   // ── State changes ──────────────────────────────────────────────────────────────────────────────
 
   /** Applies an ingest state observed at Cloudflare (poll or webhook). */
-  applyIngest(state: IngestState): void {
+  private applyIngest(state: IngestState): void {
     const record = this.s.store.get();
-    if (!record || record.phase !== "running" || record.ingestState === state) return;
+    if (!record || record.phase !== "running") return;
+    if (record.ingestState === state) return this.pushIfChanged();
     const connected = state === "connected";
     this.s.store.update({
       ingestState: state,
       everConnected: record.everConnected || connected,
       ...(connected ? { inputError: null } : {}),
     });
+    this.sync.ingestChanged(state, Date.now());
+    this.sync.reschedule(Date.now());
     this.refresh();
+  }
+
+  /** Output facts only Cloudflare knows: an output gone missing, or (emulator) a relay error. */
+  private applyRemoteOutputs(remote: RemoteOutput[]): void {
+    const byUid = new Map(remote.map((o) => [o.uid, o]));
+    for (const row of this.outputs.rows()) {
+      if (row.state !== "ready" || !row.cf_uid) continue;
+      const found = byUid.get(row.cf_uid);
+      const error = !found
+        ? "Output no longer exists at Cloudflare"
+        : found.relay?.state === "error"
+          ? `Relay error: ${found.relay.lastError ?? "unknown error"}`
+          : null;
+      this.outputs.setError(row.output_id, error);
+    }
+    this.pushIfChanged();
+  }
+
+  /** A Cloudflare Notifications webhook for this stream's live input (already authenticated). */
+  async applyWebhook(event: {
+    type: "live_input.connected" | "live_input.disconnected" | "live_input.errored";
+    liveInputUid: string;
+    eventAt: number;
+    error: string | null;
+  }): Promise<{ applied: boolean; reason?: string }> {
+    const record = this.s.store.get();
+    if (!record || record.liveInputUid !== event.liveInputUid) return { applied: false, reason: "unknown live input" };
+    if (record.phase !== "running") return { applied: false, reason: `stream is ${record.phase}` };
+    if (!this.sync.acceptWebhook(event.eventAt, Date.now())) return { applied: false, reason: "older than an event already applied" };
+    if (event.type === "live_input.errored") {
+      this.s.store.update({ inputError: event.error ?? "unknown error" });
+      this.refresh();
+    } else {
+      this.applyIngest(event.type === "live_input.connected" ? "connected" : "disconnected");
+    }
+    this.sync.reschedule(Date.now());
+    await this.s.schedule.arm();
+    return { applied: true };
+  }
+
+  /** For the leak sweep: is this stream still using its live input? */
+  async sweepInfo(): Promise<{ phase: string; liveInputUid: string | null; stoppedAt: number | null } | null> {
+    const record = this.s.store.get();
+    return record ? { phase: record.phase, liveInputUid: record.liveInputUid, stoppedAt: record.stoppedAt } : null;
   }
 
   private applyDevice(device: DeviceCondition, detail: string | null): void {
@@ -485,11 +547,13 @@ export class StreamCoordinator extends DurableObject<Env> {
       this.refresh();
       this.device.sendStop(record.streamId);
       this.presence.clearAll();
-      for (const name of [POLL_TIMER, KEEPALIVE_TIMER, CREATE_WATCHDOG_TIMER]) this.s.schedule.cancel(name);
+      for (const name of [INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, INGEST_STABLE_TIMER, KEEPALIVE_TIMER, CREATE_WATCHDOG_TIMER]) {
+        this.s.schedule.cancel(name);
+      }
       await this.s.schedule.arm();
     }
     try {
-      if (record.liveInputUid) await this.lifecycle.deleteInputWithOutputs(record.liveInputUid);
+      if (record.liveInputUid) await this.s.api.deleteLiveInputWithOutputs(record.liveInputUid);
     } catch (error) {
       // Keep `stopping` and retry from the alarm until Cloudflare confirms the deletion.
       console.error("stream cleanup failed; will retry", error instanceof Error ? error.message : error);
@@ -523,6 +587,21 @@ export class StreamCoordinator extends DurableObject<Env> {
     return this.ctx.getWebSockets().length > 0;
   }
 
+  private pollSituation(now: number): PollSituation {
+    const record = this.s.store.get();
+    return {
+      now,
+      createdAt: record?.createdAt ?? now,
+      everConnected: record?.everConnected ?? false,
+      ingestConnected: record?.ingestState === "connected",
+      hasClients: this.hasClients(),
+      hasOutputs: this.outputs.rows().length > 0,
+      webhooksConfigured: Boolean(this.s.config.webhookSecret),
+      webhooksSeen: this.sync.webhooksSeen(),
+      slowPollMs: this.s.config.pollSlowSeconds * 1000,
+    };
+  }
+
   private snapshot(record: StreamRecord): StreamSnapshot {
     return {
       streamId: record.streamId,
@@ -539,8 +618,11 @@ export class StreamCoordinator extends DurableObject<Env> {
   }
 
   private outputViews(record: StreamRecord, viewer: string | null): OutputView[] {
-    const ingestStable = record.phase === "running" && record.ingestState === "connected";
-    return this.outputs.rows().map((row) => this.outputs.view(row, viewer, ingestStable, false));
+    const now = Date.now();
+    const ingestStable = record.phase === "running" && this.sync.ingestStable(record.ingestState === "connected", now);
+    const stale = record.phase === "running" && this.sync.stale(now);
+    const inputError = record.inputError ? `Live input errored: ${record.inputError}` : null;
+    return this.outputs.rows().map((row) => this.outputs.view(row, viewer, ingestStable, stale, inputError));
   }
 
   private statusMessage(record: StreamRecord, viewer: string | null, closing?: WebSocket): ManagedStreamStatus {

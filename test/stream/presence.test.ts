@@ -60,7 +60,7 @@ describe("connections", () => {
 
     // Ingest connects at Cloudflare; the next poll observes it and every viewer is told.
     await emulator("POST", `live_inputs/${input.uid}/connect`);
-    await expire(s.streamId, "poll");
+    await expire(s.streamId, "poll-input");
     expect(await sa.next("managed_stream_status")).toMatchObject({ status: "active" });
     expect(await sb.next("managed_stream_status")).toMatchObject({ status: "active" });
     // Apps never see ingest credentials.
@@ -242,7 +242,7 @@ describe("the glasses channel", () => {
     const { s, v, device } = await setup();
     const input = await inputFor(s.streamId);
     await emulator("POST", `live_inputs/${input.uid}/connect`);
-    await expire(s.streamId, "poll");
+    await expire(s.streamId, "poll-input");
     expect(await v.next("managed_stream_status")).toMatchObject({ status: "active" });
     device.ws.send(JSON.stringify({ type: "rtmp_stream_status", status: "error", errorDetails: "camera overheated" }));
     expect(await v.next("managed_stream_status")).toMatchObject({ status: "error", message: expect.stringContaining("camera overheated") });

@@ -1,0 +1,64 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env";
+import { Sql } from "../stream/sql";
+import { SlidingWindowBudget, type BudgetSettings, type Grant, type GrantLog, type Priority } from "./sliding-window";
+
+/** One object for the whole deployment (one Cloudflare token): every Stream API call asks it first. */
+export const BUDGET_OBJECT_NAME = "global";
+
+class SqlGrantLog implements GrantLog {
+  constructor(private readonly sql: Sql) {
+    sql.run(`CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL)`);
+    sql.run(`CREATE INDEX IF NOT EXISTS grants_at ON grants (at)`);
+  }
+  countSince(since: number): number {
+    return this.sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM grants WHERE at >= ?`, since)!.n;
+  }
+  nthSince(since: number, n: number): number | null {
+    return this.sql.one<{ at: number }>(`SELECT at FROM grants WHERE at >= ? ORDER BY at LIMIT 1 OFFSET ?`, since, n)?.at ?? null;
+  }
+  add(at: number): void {
+    this.sql.run(`INSERT INTO grants (at) VALUES (?)`, at);
+  }
+  pruneBefore(before: number): void {
+    this.sql.run(`DELETE FROM grants WHERE at < ?`, before);
+  }
+}
+
+export class ApiBudget extends DurableObject<Env> {
+  private readonly sql: Sql;
+  private readonly budget: SlidingWindowBudget;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = new Sql(ctx.storage.sql);
+    this.sql.run(`CREATE TABLE IF NOT EXISTS blocked (id INTEGER PRIMARY KEY CHECK (id = 1), until INTEGER NOT NULL)`);
+    this.budget = new SlidingWindowBudget(new SqlGrantLog(this.sql));
+    this.budget.restoreBlock(this.sql.one<{ until: number }>(`SELECT until FROM blocked`)?.until ?? 0);
+  }
+
+  async acquire(priority: Priority, settings: BudgetSettings): Promise<Grant> {
+    return this.budget.acquire(priority, settings, Date.now());
+  }
+
+  async reportRateLimited(retryAfterSeconds: number): Promise<void> {
+    this.budget.block(Date.now() + Math.max(1, retryAfterSeconds) * 1000);
+    this.sql.run(
+      `INSERT INTO blocked (id, until) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET until = excluded.until`,
+      this.budget.blockedUntilMs,
+    );
+  }
+
+  /** Operator action (and tests): lift a block from an earlier 429 and forget the window. */
+  async clear(): Promise<void> {
+    this.budget.restoreBlock(0);
+    this.sql.run(`DELETE FROM blocked`);
+    this.sql.run(`DELETE FROM grants`);
+  }
+
+  async usage(): Promise<{ usedLast5Min: number; blockedUntil: string | null }> {
+    const used = this.sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM grants WHERE at >= ?`, Date.now() - 300_000)!.n;
+    const blocked = this.budget.blockedUntilMs;
+    return { usedLast5Min: used, blockedUntil: blocked > Date.now() ? new Date(blocked).toISOString() : null };
+  }
+}

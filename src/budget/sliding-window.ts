@@ -1,0 +1,79 @@
+/**
+ * The shared Cloudflare API budget: a sliding-window log of granted calls. Cloudflare allows 1,200
+ * requests per 5 minutes per token and blocks *every* call for 5 minutes once exceeded (BRIEF §1), so
+ * we count exactly (not a token bucket, which can burst past a window) and stay below the limit.
+ *
+ * Priorities: user-initiated mutations and cleanup may use the whole limit; polls only up to
+ * `pollShare` of it, so when the budget is tight polls yield and are deferred, never users.
+ */
+export type Priority = "user" | "cleanup" | "poll";
+
+export const WINDOW_MS = 5 * 60_000;
+
+export interface GrantLog {
+  countSince(since: number): number;
+  /** The n-th oldest grant at or after `since` (0-based), to know when a slot frees up. */
+  nthSince(since: number, n: number): number | null;
+  add(at: number): void;
+  pruneBefore(before: number): void;
+}
+
+export interface BudgetSettings {
+  /** Grants allowed in any 5-minute window (keep below Cloudflare's 1,200). */
+  limit: number;
+  /** Fraction of the limit polls may use. */
+  pollShare: number;
+}
+
+export type Grant = { granted: true } | { granted: false; retryAfterMs: number };
+
+export class SlidingWindowBudget {
+  private blockedUntil = 0;
+
+  constructor(private readonly log: GrantLog) {}
+
+  acquire(priority: Priority, settings: BudgetSettings, now: number): Grant {
+    if (now < this.blockedUntil) return { granted: false, retryAfterMs: this.blockedUntil - now };
+    const since = now - WINDOW_MS;
+    this.log.pruneBefore(since);
+    const cap = priority === "poll" ? Math.floor(settings.limit * settings.pollShare) : settings.limit;
+    const used = this.log.countSince(since);
+    if (used < cap) {
+      this.log.add(now);
+      return { granted: true };
+    }
+    // The slot frees when enough of the oldest grants leave the window.
+    const freesAt = this.log.nthSince(since, used - cap);
+    return { granted: false, retryAfterMs: Math.max(1, (freesAt ?? now) + WINDOW_MS - now) };
+  }
+
+  /** Cloudflare answered 429: nobody calls until its retry-after has passed. */
+  block(until: number): void {
+    this.blockedUntil = Math.max(this.blockedUntil, until);
+  }
+
+  get blockedUntilMs(): number {
+    return this.blockedUntil;
+  }
+
+  restoreBlock(until: number): void {
+    this.blockedUntil = until;
+  }
+}
+
+/** In-memory log (the benchmark's simulation and unit tests). */
+export class MemoryGrantLog implements GrantLog {
+  private readonly times: number[] = [];
+  countSince(since: number): number {
+    return this.times.filter((t) => t >= since).length;
+  }
+  nthSince(since: number, n: number): number | null {
+    return this.times.filter((t) => t >= since)[n] ?? null;
+  }
+  add(at: number): void {
+    this.times.push(at);
+  }
+  pruneBefore(before: number): void {
+    while (this.times.length > 0 && this.times[0]! < before) this.times.shift();
+  }
+}

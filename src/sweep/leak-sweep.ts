@@ -1,0 +1,42 @@
+import { streamApiFor } from "../budget/budgeted-api";
+import { loadConfig } from "../config";
+import type { Env } from "../env";
+
+/**
+ * The leak sweep (cron): lists the live inputs that are ours (by meta) and deletes those whose stream
+ * has been stopped, or is unknown, for longer than LEAK_SWEEP_MINUTES (10), with their outputs. It is
+ * the safety net under every other cleanup path: a crash between creating and recording an input,
+ * or a stop whose cleanup kept failing.
+ */
+export interface SweepReport {
+  checked: number;
+  deleted: string[];
+  failed: string[];
+}
+
+export async function sweepLeakedInputs(env: Env, now = Date.now()): Promise<SweepReport> {
+  const config = loadConfig(env);
+  const api = streamApiFor(env, config);
+  const report: SweepReport = { checked: 0, deleted: [], failed: [] };
+  const maxAgeMs = config.leakSweepMinutes * 60_000;
+
+  for (const input of await api.listOurLiveInputs()) {
+    report.checked += 1;
+    const streamId = input.streamId ?? (await env.INPUT_INDEX.getByName(input.uid).streamId());
+    const info = streamId ? await env.STREAMS.getByName(streamId).sweepInfo() : null;
+    // A running or initializing stream owns its input; a stopping one retries its own cleanup.
+    const inUse = info !== null && info.phase !== "stopped" && (info.liveInputUid === input.uid || info.liveInputUid === null);
+    if (inUse) continue;
+    const since = info?.stoppedAt ?? (input.created ? Date.parse(input.created) : now);
+    if (now - since <= maxAgeMs) continue;
+    try {
+      await api.deleteLiveInputWithOutputs(input.uid);
+      report.deleted.push(input.uid);
+    } catch (error) {
+      report.failed.push(input.uid);
+      console.error("leak sweep could not delete an input", error instanceof Error ? error.message : error);
+    }
+  }
+  if (report.deleted.length || report.failed.length) console.log("leak sweep", JSON.stringify(report));
+  return report;
+}

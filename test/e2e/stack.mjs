@@ -1,0 +1,250 @@
+// Helpers for the end-to-end tests: boot the `npm start` stack on free ports, talk to it over HTTP
+// and WebSocket, publish RTMP with ffmpeg, and wait with bounded polls.
+import { spawn, spawnSync } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import WebSocket from "ws";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const ADMIN_TOKEN = "local-admin-token";
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A port that was free a moment ago: bind port 0, read it, release it. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `fn` until it returns a truthy value (returned), or fails after `timeoutMs` saying what was awaited. */
+export async function waitFor(what, fn, { timeoutMs = 10_000, intervalMs = 100 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  let lastError;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError ? `; last error: ${lastError.message}` : `; last value: ${JSON.stringify(last)?.slice(0, 2_000)}`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+// ── The stack ────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Spawns `node scripts/start.mjs` on free ports with the given extra env. Its output is kept in memory
+ * (`output()`), to be printed only when something fails.
+ */
+export async function startStack(extraEnv = {}) {
+  const [port, emulatorPort, rtmpPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const env = {
+    ...process.env,
+    PORT: String(port),
+    STREAM_EMULATOR_PORT: String(emulatorPort),
+    RTMP_PORT: String(rtmpPort),
+    INSPECTOR_PORT: String(inspectorPort),
+    ...extraEnv,
+  };
+  const chunks = [];
+  // Own process group, so a stuck stack can be killed as a whole (only ever the group we started).
+  const child = spawn(process.execPath, ["scripts/start.mjs"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  child.stdout.on("data", (c) => chunks.push(String(c)));
+  child.stderr.on("data", (c) => chunks.push(String(c)));
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const killGroup = () => {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  process.once("exit", killGroup);
+
+  const stack = {
+    coordinator: `http://127.0.0.1:${port}`,
+    emulator: `http://127.0.0.1:${emulatorPort}`,
+    rtmpPort,
+    child,
+    exited,
+    output: () => chunks.join(""),
+    killGroup,
+    /** SIGTERM, then resolves with how long the stack took to exit (or null after `timeoutMs`). */
+    async stop(timeoutMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return 0;
+      const t0 = Date.now();
+      child.kill("SIGTERM");
+      const result = await Promise.race([exited.then(() => Date.now() - t0), sleep(timeoutMs).then(() => null)]);
+      if (result === null) killGroup();
+      process.removeListener("exit", killGroup);
+      return result;
+    },
+  };
+  const health = async (base) => {
+    if (child.exitCode !== null) throw new Error(`stack exited early (${child.exitCode})`);
+    const res = await fetch(`${base}/healthz`);
+    return res.ok;
+  };
+  try {
+    await waitFor("emulator /healthz", () => health(stack.emulator), { timeoutMs: 60_000, intervalMs: 250 });
+    await waitFor("coordinator /healthz", () => health(stack.coordinator), { timeoutMs: 120_000, intervalMs: 250 });
+  } catch (error) {
+    await stack.stop(5_000);
+    error.message += `\n--- stack output ---\n${stack.output()}`;
+    throw error;
+  }
+  return stack;
+}
+
+// ── HTTP ─────────────────────────────────────────────────────────────────────────────────────────
+
+/** One HTTP call; returns {status, headers, body} with the body parsed as JSON when it is JSON. */
+export async function http(method, url, { body, headers = {} } = {}) {
+  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(15_000) };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    init.headers["content-type"] = "application/json";
+  }
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let parsed = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: keep the text, assertions will show it
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+export const bearer = (token) => ({ authorization: `Bearer ${token}` });
+
+let counter = 0;
+/** A name unique to this run, so no test sees another's apps, users or streams. */
+export function unique(prefix) {
+  counter += 1;
+  return `${prefix}${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+// ── WebSocket ────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Opens a WebSocket and records every message (parsed JSON, with `receivedAt`). Rejects with the
+ * HTTP status and body when the upgrade is refused.
+ */
+export function openSocket(url, headers = {}, timeoutMs = 10_000) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
+    const messages = [];
+    let closeInfo = null;
+    const closed = new Promise((r) => ws.on("close", (code, reason) => r((closeInfo = { code, reason: String(reason), at: Date.now() }))));
+    const waiters = new Set();
+    ws.on("message", (data) => {
+      let message;
+      try {
+        message = JSON.parse(String(data));
+      } catch {
+        message = { type: "<non-json>", raw: String(data) };
+      }
+      message.receivedAt = Date.now();
+      messages.push(message);
+      for (const w of waiters) w();
+    });
+    ws.on("error", (error) => reject(error));
+    ws.on("unexpected-response", (_req, res) => {
+      let text = "";
+      res.on("data", (c) => (text += c));
+      res.on("end", () => reject(new Error(`WebSocket upgrade refused: HTTP ${res.statusCode} ${text}`)));
+    });
+    ws.on("open", () =>
+      resolve({
+        ws,
+        messages,
+        closed,
+        get closeInfo() {
+          return closeInfo;
+        },
+        send: (value) => ws.send(typeof value === "string" ? value : JSON.stringify(value)),
+        /** The first message at index >= `from` matching `predicate`, waiting up to `timeoutMs`. */
+        next(what, predicate, { timeoutMs: limit = 10_000, from = 0 } = {}) {
+          const find = () => messages.slice(from).find(predicate);
+          const found = find();
+          if (found) return Promise.resolve(found);
+          return new Promise((res, rej) => {
+            const check = () => {
+              const m = find();
+              if (!m) return;
+              cleanup();
+              res(m);
+            };
+            const timer = setTimeout(() => {
+              cleanup();
+              const seen = messages.slice(from).map(({ receivedAt: _r, ...m }) => m);
+              rej(new Error(`timed out after ${limit} ms waiting for ${what}; received: ${JSON.stringify(seen).slice(0, 3_000)}`));
+            }, limit);
+            const cleanup = () => {
+              clearTimeout(timer);
+              waiters.delete(check);
+            };
+            waiters.add(check);
+          });
+        },
+        /** The most recent message of a type, or undefined. */
+        last(type) {
+          return messages.filter((m) => m.type === type).at(-1);
+        },
+        /** Closes and waits for the close handshake (bounded). */
+        async close() {
+          if (ws.readyState === WebSocket.CLOSED) return;
+          ws.close(1000, "bye");
+          const done = await Promise.race([closed.then(() => true), sleep(5_000).then(() => false)]);
+          if (!done) ws.terminate();
+        },
+      }),
+    );
+  });
+}
+
+// ── ffmpeg ───────────────────────────────────────────────────────────────────────────────────────
+
+export const ffmpegAvailable = () => spawnSync("ffmpeg", ["-version"], { stdio: "ignore" }).status === 0;
+
+/** Publishes an RTMP test pattern (the README's command). `stop()` ends it and waits for the exit. */
+export function publishTestPattern(rtmpUrl, seconds = 20) {
+  const args = ["-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15", "-f", "lavfi", "-i", "sine=frequency=440"];
+  args.push("-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-c:a", "aac", "-t", String(seconds), "-f", "flv", rtmpUrl);
+  const child = spawn("ffmpeg", args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (c) => (stderr += c));
+  const startedAt = Date.now();
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, at: Date.now() })));
+  return {
+    child,
+    startedAt,
+    exited,
+    stderr: () => stderr,
+    running: () => child.exitCode === null && child.signalCode === null,
+    /** SIGTERM (ffmpeg closes its RTMP session), SIGKILL after 5 s; resolves with the exit time. */
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const result = await Promise.race([exited, sleep(5_000).then(() => null)]);
+      if (result) return result;
+      child.kill("SIGKILL");
+      return exited;
+    },
+  };
+}
