@@ -22,7 +22,8 @@ async function expire(streamId: string, timer: string): Promise<void> {
   const stub = env.STREAMS.getByName(streamId);
   await runInDurableObject(stub, async (_instance, state) => {
     state.storage.sql.exec("UPDATE schedule SET due_at = 0 WHERE name = ?", timer);
-    await state.storage.setAlarm(Date.now());
+    // A future alarm (so it cannot fire by itself mid-test); runDurableObjectAlarm runs it now.
+    await state.storage.setAlarm(Date.now() + 60_000);
   });
   await runDurableObjectAlarm(stub);
 }

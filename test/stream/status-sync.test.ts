@@ -1,0 +1,218 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  LIVE_INPUTS_PATH,
+  call,
+  emulator,
+  inputFor,
+  injectFault,
+  newUserId,
+  openSocket,
+  registerApp,
+  resetEmulator,
+  startStream,
+  waitFor,
+  type Json,
+  type TestApp,
+} from "../helpers";
+
+beforeEach(resetEmulator);
+
+const SECRET = env.WEBHOOK_SECRET as string;
+
+async function expire(streamId: string, timer: string): Promise<void> {
+  const stub = env.STREAMS.getByName(streamId);
+  await runInDurableObject(stub, async (_i, state) => {
+    state.storage.sql.exec("UPDATE schedule SET due_at = 0 WHERE name = ?", timer);
+    // A future alarm (so it cannot fire by itself mid-test); runDurableObjectAlarm runs it now.
+    await state.storage.setAlarm(Date.now() + 60_000);
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+async function timers(streamId: string): Promise<Record<string, number>> {
+  return runInDurableObject(env.STREAMS.getByName(streamId), (_i, state) =>
+    Object.fromEntries(state.storage.sql.exec<{ name: string; due_at: number }>("SELECT name, due_at FROM schedule").toArray().map((r) => [r.name, r.due_at])),
+  );
+}
+
+/** Makes the emulator produce a real webhook for an ingest change and delivers its payload to us. */
+async function ingestEvent(uid: string, action: "connect" | "disconnect" | "error", body?: unknown): Promise<Json> {
+  await emulator("POST", "config", { webhookUrl: "http://coordinator.test/api/webhooks/cloudflare-stream", webhookSecret: SECRET });
+  await emulator("DELETE", "webhooks");
+  await emulator("POST", `live_inputs/${uid}/${action}`, body);
+  const { deliveries } = await emulator("GET", "webhooks");
+  expect(deliveries).toHaveLength(1);
+  return deliverWebhook(deliveries[0].payload);
+}
+
+async function deliverWebhook(payload: unknown, secret = SECRET): Promise<Json> {
+  return call("POST", "/api/webhooks/cloudflare-stream", payload, { "cf-webhook-auth": secret });
+}
+
+async function liveStream(app: TestApp) {
+  const s = await startStream(app, newUserId());
+  const viewer = await openSocket(s.streamId, { headers: app.headers });
+  await viewer.next("managed_stream_status");
+  const input = await inputFor(s.streamId);
+  return { s, viewer, input };
+}
+
+describe("webhooks", () => {
+  it("connected / disconnected reach viewers at once, without a poll", async () => {
+    const app = await registerApp();
+    const { s, viewer, input } = await liveStream(app);
+    const before = (await emulator("GET", "calls")).calls.length;
+
+    const res = await ingestEvent(input.uid, "connect");
+    expect(res).toMatchObject({ status: 200, body: { ok: true, streamId: s.streamId, applied: true } });
+    expect(await viewer.next("managed_stream_status", 1_000)).toMatchObject({ status: "active" });
+    await ingestEvent(input.uid, "disconnect");
+    expect(await viewer.next("managed_stream_status", 1_000)).toMatchObject({ status: "preparing", message: expect.stringContaining("reconnect") });
+    // No Cloudflare API call was needed for either.
+    expect((await emulator("GET", "calls")).calls.length).toBe(before);
+    // Polling now only confirms now and then: after the poll already planned, the next is minutes away.
+    await expire(s.streamId, "poll-input");
+    expect((await timers(s.streamId))["poll-input"]! - Date.now()).toBeGreaterThan(60_000);
+  });
+
+  it("errored: the stream and its outputs show the error with its message", async () => {
+    const app = await registerApp();
+    const { s, viewer, input } = await liveStream(app);
+    await call("POST", `/api/streams/${s.streamId}/outputs`, { url: "rtmp://live.example.com/app/k" }, app.headers);
+    await ingestEvent(input.uid, "error", { code: "ERR_GOP_OUT_OF_RANGE", message: "GOP too long" });
+    const status = await waitFor(async () => viewer.messages.find((m) => m.status === "error"), 2_000, "error status");
+    expect(status.message).toContain("ERR_GOP_OUT_OF_RANGE");
+    expect(status.outputs[0]).toMatchObject({ status: "error", error: expect.stringContaining("GOP too long") });
+    const listed = await call("GET", `/api/streams/${s.streamId}/outputs`, undefined, app.headers);
+    expect(listed.body.outputs[0]).toMatchObject({ status: "error", error: expect.stringContaining("ERR_GOP_OUT_OF_RANGE") });
+  });
+
+  it("refuses a wrong secret, malformed payloads and unknown inputs, changing nothing", async () => {
+    const app = await registerApp();
+    const { s, input } = await liveStream(app);
+    const payload = { name: "Stream Live Input", data: { input_id: input.uid, event_type: "live_input.connected", updated_at: new Date().toISOString() } };
+    expect((await deliverWebhook(payload, "wrong")).status).toBe(401);
+    expect((await call("POST", "/api/webhooks/cloudflare-stream", payload)).status).toBe(401);
+    expect(await deliverWebhook({ data: { input_id: "xyz" } })).toMatchObject({ status: 400, body: { error: "INVALID_PAYLOAD" } });
+    expect((await deliverWebhook("{nope")).body.error).toBe("INVALID_PAYLOAD");
+    const unknown = await deliverWebhook({ data: { ...payload.data, input_id: "0".repeat(32) } });
+    expect(unknown).toMatchObject({ status: 404, body: { error: "UNKNOWN_LIVE_INPUT" } });
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("preparing");
+  });
+
+  it("ignores an event older than one already applied", async () => {
+    const app = await registerApp();
+    const { s, input } = await liveStream(app);
+    const at = (iso: number, type: string) => ({ data: { input_id: input.uid, event_type: type, updated_at: new Date(iso).toISOString() } });
+    const now = Date.now();
+    await deliverWebhook(at(now, "live_input.connected"));
+    const late = await deliverWebhook(at(now - 5_000, "live_input.disconnected"));
+    expect(late.body).toMatchObject({ applied: false });
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("active");
+  });
+});
+
+describe("polling", () => {
+  it("reads both status shapes", async () => {
+    for (const statusShape of ["object", "string"]) {
+      await emulator("POST", "config", { statusShape });
+      const app = await registerApp();
+      const { s, viewer, input } = await liveStream(app);
+      await emulator("POST", `live_inputs/${input.uid}/connect`);
+      await expire(s.streamId, "poll-input");
+      expect(await viewer.next("managed_stream_status")).toMatchObject({ status: "active" });
+    }
+  });
+
+  it("stops polling when nobody is connected and the input is not live", async () => {
+    const app = await registerApp();
+    const s = await startStream(app, newUserId());
+    expect(Object.keys(await timers(s.streamId))).toContain("poll-input");
+    // Past the fast window, with no client and no ingest, the next poll plans nothing.
+    await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+      state.storage.sql.exec("UPDATE stream SET created_at = created_at - 600000");
+    });
+    await expire(s.streamId, "poll-input");
+    expect(Object.keys(await timers(s.streamId))).not.toContain("poll-input");
+  });
+
+  it("a failing poll is retried with backoff; the timer is never lost", async () => {
+    const app = await registerApp();
+    const { s } = await liveStream(app);
+    await injectFault({ method: "GET", path: `${LIVE_INPUTS_PATH}/*`, status: 500, count: 3 });
+    for (let i = 0; i < 3; i++) {
+      await expire(s.streamId, "poll-input");
+      expect(Object.keys(await timers(s.streamId))).toContain("poll-input");
+    }
+    const due = (await timers(s.streamId))["poll-input"]! - Date.now();
+    expect(due).toBeGreaterThan(4_000); // third failure: ~8 s ± jitter
+  });
+
+  it("pushes a change once: a poll that changes nothing sends nothing", async () => {
+    const app = await registerApp();
+    const { s, viewer } = await liveStream(app);
+    const count = viewer.messages.length;
+    await expire(s.streamId, "poll-input");
+    await expire(s.streamId, "poll-input");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(viewer.messages.length).toBe(count);
+  });
+});
+
+describe("output status", () => {
+  async function withOutput() {
+    const app = await registerApp();
+    const live = await liveStream(app);
+    const added = await call("POST", `/api/streams/${live.s.streamId}/outputs`, { url: "rtmp://live.example.com/app/key1" }, app.headers);
+    const cfOutput = (await inputFor(live.s.streamId)).outputs[0];
+    return { app, ...live, outputId: added.body.outputId, cfOutput };
+  }
+  const outputStatus = async (app: TestApp, streamId: string) =>
+    (await call("GET", `/api/streams/${streamId}/outputs`, undefined, app.headers)).body.outputs[0];
+
+  it("connecting until the input has been connected for the debounce period, then active", async () => {
+    const { app, s, input } = await withOutput();
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "connecting" });
+    await emulator("POST", `live_inputs/${input.uid}/connect`);
+    await expire(s.streamId, "poll-input");
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "connecting" });
+    expect(Object.keys(await timers(s.streamId))).toContain("ingest-stable");
+    await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+      state.storage.sql.exec("UPDATE meta SET value = '0' WHERE key = 'ingestChangedAt'");
+    });
+    await expire(s.streamId, "ingest-stable");
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "active", error: null });
+  });
+
+  it("a relay error shows as error with its message, and clears when the relay recovers", async () => {
+    const { app, s, viewer, cfOutput } = await withOutput();
+    await emulator("POST", `outputs/${cfOutput.uid}/relay`, { state: "error", lastError: "Connection refused by destination" });
+    await expire(s.streamId, "poll-outputs");
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "error", error: expect.stringContaining("Connection refused") });
+    const pushed = await waitFor(async () => viewer.messages.find((m) => m.outputs?.[0]?.status === "error"), 2_000, "push");
+    expect(pushed.outputs[0].error).toContain("Connection refused");
+    await emulator("POST", `outputs/${cfOutput.uid}/relay`, { state: "active", lastError: null });
+    await expire(s.streamId, "poll-outputs");
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "connecting", error: null });
+  });
+
+  it("an output that vanished at Cloudflare shows as error", async () => {
+    const { app, s, input, cfOutput } = await withOutput();
+    await fetch(`http://stream-emulator.test/client/v4/accounts/local-account/stream/live_inputs/${input.uid}/outputs/${cfOutput.uid}`, {
+      method: "DELETE",
+      headers: { authorization: "Bearer local-dev-token" },
+    });
+    await expire(s.streamId, "poll-outputs");
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "error", error: "Output no longer exists at Cloudflare" });
+  });
+
+  it("unknown after three intervals without a successful sync", async () => {
+    const { app, s } = await withOutput();
+    await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+      state.storage.sql.exec("UPDATE stream SET created_at = created_at - 600000");
+      state.storage.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('lastInputSyncAt', ?)", String(Date.now() - 600_000));
+    });
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "unknown" });
+  });
+});
