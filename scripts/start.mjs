@@ -87,7 +87,8 @@ run("emulator", process.execPath, [require.resolve("tsx/cli"), "emulator/server.
   RTMP_PORT,
   CLOUDFLARE_API_TOKEN: API_TOKEN,
   CLOUDFLARE_ACCOUNT_ID: ACCOUNT_ID,
-  STREAM_WEBHOOK_URL: process.env.STREAM_WEBHOOK_URL ?? `${coordinatorUrl}/api/webhooks/cloudflare-stream`,
+  // WEBHOOK_SECRET="" turns webhooks off on both sides (polling alone keeps the status true).
+  STREAM_WEBHOOK_URL: WEBHOOK_SECRET ? (process.env.STREAM_WEBHOOK_URL ?? `${coordinatorUrl}/api/webhooks/cloudflare-stream`) : "",
   STREAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
 });
 
