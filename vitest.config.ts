@@ -43,6 +43,9 @@ export default defineConfig({
     }),
   ],
   test: {
+    include: ["test/**/*.test.ts"],
+    // test/e2e drives the `npm start` stack from Node (node --test), not from inside workerd.
+    exclude: ["test/e2e/**", "node_modules/**"],
     // One emulator serves every file: run files one at a time so one file's reset cannot hit another.
     fileParallelism: false,
     testTimeout: 20_000,

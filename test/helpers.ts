@@ -1,4 +1,4 @@
-import { SELF, env } from "cloudflare:test";
+import { SELF, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 
 /** Test helpers: talk to the coordinator through SELF and to the emulator through its control API. */
 
@@ -159,4 +159,29 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+// ── Timers ───────────────────────────────────────────────────────────────────────────────────────
+
+/** Makes a named timer of a stream due now and runs the alarm: timers expire through the real alarm path. */
+export async function expireTimer(streamId: string, timer: string): Promise<void> {
+  const stub = env.STREAMS.getByName(streamId);
+  await runInDurableObject(stub, async (_instance, state) => {
+    state.storage.sql.exec("UPDATE schedule SET due_at = 0 WHERE name = ?", timer);
+    // A future alarm (so it cannot fire by itself mid-test); runDurableObjectAlarm runs it now.
+    await state.storage.setAlarm(Date.now() + 60_000);
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+/** The stream's scheduled timers: name → due time (ms). */
+export async function streamTimers(streamId: string): Promise<Record<string, number>> {
+  return runInDurableObject(env.STREAMS.getByName(streamId), (_instance, state) =>
+    Object.fromEntries(
+      state.storage.sql
+        .exec<{ name: string; due_at: number }>("SELECT name, due_at FROM schedule")
+        .toArray()
+        .map((r) => [r.name, r.due_at]),
+    ),
+  );
 }

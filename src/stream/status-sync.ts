@@ -21,8 +21,8 @@ export interface SyncHooks {
 
 export class StatusSync {
   private readonly meta: StreamMeta;
-  private inputFailures = 0;
-  private outputFailures = 0;
+  /** Consecutive failed reads, for backoff (in memory: a restart simply starts the backoff over). */
+  private readonly failures = { input: 0, outputs: 0 };
 
   constructor(
     private readonly s: StreamContext,
@@ -47,47 +47,42 @@ export class StatusSync {
     this.s.schedule.setEarliest(timer, now + delay);
   }
 
-  async pollInput(now: number): Promise<void> {
-    const before = this.s.store.get();
-    if (!before || before.phase !== "running" || !before.liveInputUid) return;
-    let state: IngestState;
-    try {
-      state = await this.s.api.getIngestState(before.liveInputUid, "poll");
-    } catch (error) {
-      const cf = toCloudflareError(error);
-      this.inputFailures += 1;
-      this.s.schedule.set(INPUT_POLL_TIMER, Date.now() + (cf.budgetDeferralMs ?? errorBackoffMs(this.inputFailures, cf.retryAfter)));
-      return;
-    }
-    // Check-and-set: the stream may have stopped, or its input changed, while we awaited.
-    const after = this.s.store.get();
-    if (!after || after.phase !== "running" || after.liveInputUid !== before.liveInputUid) return;
-    this.inputFailures = 0;
-    this.meta.set("lastInputSyncAt", String(Date.now()));
-    this.hooks.applyIngest(state);
-    this.s.schedule.cancel(INPUT_POLL_TIMER);
-    this.reschedule(Date.now());
+  async pollInput(): Promise<void> {
+    await this.poll(INPUT_POLL_TIMER, "input", (uid) => this.s.api.getIngestState(uid, "poll"), (state) => {
+      this.meta.set("lastInputSyncAt", String(Date.now()));
+      this.hooks.applyIngest(state);
+    });
   }
 
-  async pollOutputs(now: number): Promise<void> {
+  async pollOutputs(): Promise<void> {
+    await this.poll(OUTPUTS_POLL_TIMER, "outputs", (uid) => this.s.api.listOutputs(uid, "poll"), (outputs) => {
+      this.hooks.applyRemoteOutputs(outputs);
+    });
+  }
+
+  /**
+   * One read of Cloudflare for `timer`: on failure, back off (or wait out the budget's deferral);
+   * on success, apply the result only if the stream is still the one we read for (check-and-set
+   * around the await), then plan the next reads.
+   */
+  private async poll<T>(timer: string, kind: "input" | "outputs", read: (liveInputUid: string) => Promise<T>, apply: (value: T) => void): Promise<void> {
     const before = this.s.store.get();
     if (!before || before.phase !== "running" || !before.liveInputUid) return;
-    let outputs: RemoteOutput[];
+    let value: T;
     try {
-      outputs = await this.s.api.listOutputs(before.liveInputUid, "poll");
+      value = await read(before.liveInputUid);
     } catch (error) {
       const cf = toCloudflareError(error);
-      this.outputFailures += 1;
-      this.s.schedule.set(OUTPUTS_POLL_TIMER, Date.now() + (cf.budgetDeferralMs ?? errorBackoffMs(this.outputFailures, cf.retryAfter)));
+      const failures = (this.failures[kind] += 1);
+      this.s.schedule.set(timer, Date.now() + (cf.budgetDeferralMs ?? errorBackoffMs(failures, cf.retryAfter)));
       return;
     }
     const after = this.s.store.get();
     if (!after || after.phase !== "running" || after.liveInputUid !== before.liveInputUid) return;
-    this.outputFailures = 0;
-    this.hooks.applyRemoteOutputs(outputs);
-    this.s.schedule.cancel(OUTPUTS_POLL_TIMER);
+    this.failures[kind] = 0;
+    apply(value);
+    this.s.schedule.cancel(timer);
     this.reschedule(Date.now());
-    void now;
   }
 
   /** Records when ingest changed, for the output debounce, and arms the re-evaluation. */

@@ -409,10 +409,10 @@ export class StreamCoordinator extends DurableObject<Env> {
         return;
       }
       case INPUT_POLL_TIMER:
-        await this.sync.pollInput(now);
+        await this.sync.pollInput();
         return;
       case OUTPUTS_POLL_TIMER:
-        await this.sync.pollOutputs(now);
+        await this.sync.pollOutputs();
         return;
       case INGEST_STABLE_TIMER:
         this.pushIfChanged();

@@ -1,6 +1,8 @@
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
+  expireTimer,
+  streamTimers,
   call,
   deviceToken,
   emulator,
@@ -17,22 +19,7 @@ import {
 
 beforeEach(resetEmulator);
 
-/** Makes a named timer due now and runs the alarm: timers expire through the real alarm path. */
-async function expire(streamId: string, timer: string): Promise<void> {
-  const stub = env.STREAMS.getByName(streamId);
-  await runInDurableObject(stub, async (_instance, state) => {
-    state.storage.sql.exec("UPDATE schedule SET due_at = 0 WHERE name = ?", timer);
-    // A future alarm (so it cannot fire by itself mid-test); runDurableObjectAlarm runs it now.
-    await state.storage.setAlarm(Date.now() + 60_000);
-  });
-  await runDurableObjectAlarm(stub);
-}
 
-async function timers(streamId: string): Promise<string[]> {
-  return runInDurableObject(env.STREAMS.getByName(streamId), (_i, state) =>
-    state.storage.sql.exec<{ name: string }>("SELECT name FROM schedule").toArray().map((r) => r.name),
-  );
-}
 
 const viewer = (streamId: string, app: TestApp) => openSocket(streamId, { headers: app.headers });
 
@@ -61,7 +48,7 @@ describe("connections", () => {
 
     // Ingest connects at Cloudflare; the next poll observes it and every viewer is told.
     await emulator("POST", `live_inputs/${input.uid}/connect`);
-    await expire(s.streamId, "poll-input");
+    await expireTimer(s.streamId, "poll-input");
     expect(await sa.next("managed_stream_status")).toMatchObject({ status: "active" });
     expect(await sb.next("managed_stream_status")).toMatchObject({ status: "active" });
     // Apps never see ingest credentials.
@@ -114,7 +101,7 @@ describe("presence", () => {
     sockets[1]!.ws.close(1000);
     await new Promise((r) => setTimeout(r, 100));
     expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.viewers).toBe(1);
-    expect(await timers(s.streamId)).not.toContain("grace");
+    expect(Object.keys(await streamTimers(s.streamId))).not.toContain("grace");
   });
 
   it("a reconnecting app gets the current status at once, every time", async () => {
@@ -162,22 +149,22 @@ describe("presence", () => {
     await sa.closed;
     // The body's packageName is ignored: b is still watching.
     expect(await sb.next("managed_stream_status")).toMatchObject({ viewers: 1, status: "preparing" });
-    expect(await timers(s.streamId)).not.toContain("grace");
+    expect(Object.keys(await streamTimers(s.streamId))).not.toContain("grace");
     expect(await emulatorInputs()).toHaveLength(1);
   });
 
   it("the join window expires through the alarm, then the grace period stops the stream", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const holdTimer = (await timers(s.streamId)).find((t) => t.startsWith("hold:"));
+    const holdTimer = (Object.keys(await streamTimers(s.streamId))).find((t) => t.startsWith("hold:"));
     expect(holdTimer).toBe(`hold:${app.packageName}`);
-    expect(await timers(s.streamId)).not.toContain("grace");
+    expect(Object.keys(await streamTimers(s.streamId))).not.toContain("grace");
 
-    await expire(s.streamId, holdTimer!);
-    expect(await timers(s.streamId)).toContain("grace");
+    await expireTimer(s.streamId, holdTimer!);
+    expect(Object.keys(await streamTimers(s.streamId))).toContain("grace");
     expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("preparing");
 
-    await expire(s.streamId, "grace");
+    await expireTimer(s.streamId, "grace");
     const after = await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers);
     expect(after.body.status).toBe("stopped");
     expect(await emulatorInputs()).toHaveLength(0);
@@ -195,16 +182,16 @@ describe("presence", () => {
     await watcher.next();
     socket.ws.close(1000);
     watcher.ws.close(1000);
-    await waitFor(async () => (await timers(s.streamId)).includes("grace"), 2_000, "grace timer");
+    await waitFor(async () => (Object.keys(await streamTimers(s.streamId))).includes("grace"), 2_000, "grace timer");
 
     // A viewer that comes back within the grace period cancels it.
     const back = await viewer(s.streamId, app);
     await back.next();
-    expect(await timers(s.streamId)).not.toContain("grace");
+    expect(Object.keys(await streamTimers(s.streamId))).not.toContain("grace");
     back.ws.close(1000);
-    await waitFor(async () => (await timers(s.streamId)).includes("grace"), 2_000, "grace timer again");
+    await waitFor(async () => (Object.keys(await streamTimers(s.streamId))).includes("grace"), 2_000, "grace timer again");
 
-    await expire(s.streamId, "grace");
+    await expireTimer(s.streamId, "grace");
     expect(await device.next("stop_rtmp_stream")).toMatchObject({ streamId: s.streamId });
     expect((await device.closed).code).toBe(1000);
     expect(await emulatorInputs()).toHaveLength(0);
@@ -228,7 +215,7 @@ describe("the glasses channel", () => {
     const { s, v, device } = await setup();
     let last: { ackId: string } | null = null;
     for (let i = 0; i < 4; i++) {
-      await expire(s.streamId, "device-keepalive");
+      await expireTimer(s.streamId, "device-keepalive");
       last = await device.next("keep_rtmp_stream_alive");
       expect(last).toMatchObject({ streamId: s.streamId, ackId: expect.any(String) });
     }
@@ -243,7 +230,7 @@ describe("the glasses channel", () => {
     const { s, v, device } = await setup();
     const input = await inputFor(s.streamId);
     await emulator("POST", `live_inputs/${input.uid}/connect`);
-    await expire(s.streamId, "poll-input");
+    await expireTimer(s.streamId, "poll-input");
     expect(await v.next("managed_stream_status")).toMatchObject({ status: "active" });
     device.ws.send(JSON.stringify({ type: "rtmp_stream_status", status: "error", errorDetails: "camera overheated" }));
     expect(await v.next("managed_stream_status")).toMatchObject({ status: "error", message: expect.stringContaining("camera overheated") });

@@ -1,6 +1,8 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
+  expireTimer,
+  streamTimers,
   LIVE_INPUTS_PATH,
   call,
   emulator,
@@ -20,21 +22,7 @@ beforeEach(resetEmulator);
 
 const SECRET = env.WEBHOOK_SECRET as string;
 
-async function expire(streamId: string, timer: string): Promise<void> {
-  const stub = env.STREAMS.getByName(streamId);
-  await runInDurableObject(stub, async (_i, state) => {
-    state.storage.sql.exec("UPDATE schedule SET due_at = 0 WHERE name = ?", timer);
-    // A future alarm (so it cannot fire by itself mid-test); runDurableObjectAlarm runs it now.
-    await state.storage.setAlarm(Date.now() + 60_000);
-  });
-  await runDurableObjectAlarm(stub);
-}
 
-async function timers(streamId: string): Promise<Record<string, number>> {
-  return runInDurableObject(env.STREAMS.getByName(streamId), (_i, state) =>
-    Object.fromEntries(state.storage.sql.exec<{ name: string; due_at: number }>("SELECT name, due_at FROM schedule").toArray().map((r) => [r.name, r.due_at])),
-  );
-}
 
 /** Makes the emulator produce a real webhook for an ingest change and delivers its payload to us. */
 async function ingestEvent(uid: string, action: "connect" | "disconnect" | "error", body?: unknown): Promise<Json> {
@@ -72,8 +60,8 @@ describe("webhooks", () => {
     // No Cloudflare API call was needed for either.
     expect((await emulator("GET", "calls")).calls.length).toBe(before);
     // Polling now only confirms now and then: after the poll already planned, the next is minutes away.
-    await expire(s.streamId, "poll-input");
-    expect((await timers(s.streamId))["poll-input"]! - Date.now()).toBeGreaterThan(60_000);
+    await expireTimer(s.streamId, "poll-input");
+    expect((await streamTimers(s.streamId))["poll-input"]! - Date.now()).toBeGreaterThan(60_000);
   });
 
   it("errored: the stream and its outputs show the error with its message", async () => {
@@ -120,7 +108,7 @@ describe("polling", () => {
       const app = await registerApp();
       const { s, viewer, input } = await liveStream(app);
       await emulator("POST", `live_inputs/${input.uid}/connect`);
-      await expire(s.streamId, "poll-input");
+      await expireTimer(s.streamId, "poll-input");
       expect(await viewer.next("managed_stream_status")).toMatchObject({ status: "active" });
     }
   });
@@ -128,13 +116,13 @@ describe("polling", () => {
   it("stops polling when nobody is connected and the input is not live", async () => {
     const app = await registerApp();
     const s = await startStream(app, newUserId());
-    expect(Object.keys(await timers(s.streamId))).toContain("poll-input");
+    expect(Object.keys(await streamTimers(s.streamId))).toContain("poll-input");
     // Past the fast window, with no client and no ingest, the next poll plans nothing.
     await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
       state.storage.sql.exec("UPDATE stream SET created_at = created_at - 600000");
     });
-    await expire(s.streamId, "poll-input");
-    expect(Object.keys(await timers(s.streamId))).not.toContain("poll-input");
+    await expireTimer(s.streamId, "poll-input");
+    expect(Object.keys(await streamTimers(s.streamId))).not.toContain("poll-input");
   });
 
   it("a failing poll is retried with backoff; the timer is never lost", async () => {
@@ -142,10 +130,10 @@ describe("polling", () => {
     const { s } = await liveStream(app);
     await injectFault({ method: "GET", path: `${LIVE_INPUTS_PATH}/*`, status: 500, count: 3 });
     for (let i = 0; i < 3; i++) {
-      await expire(s.streamId, "poll-input");
-      expect(Object.keys(await timers(s.streamId))).toContain("poll-input");
+      await expireTimer(s.streamId, "poll-input");
+      expect(Object.keys(await streamTimers(s.streamId))).toContain("poll-input");
     }
-    const due = (await timers(s.streamId))["poll-input"]! - Date.now();
+    const due = (await streamTimers(s.streamId))["poll-input"]! - Date.now();
     expect(due).toBeGreaterThan(4_000); // third failure: ~8 s ± jitter
   });
 
@@ -153,8 +141,8 @@ describe("polling", () => {
     const app = await registerApp();
     const { s, viewer } = await liveStream(app);
     const count = viewer.messages.length;
-    await expire(s.streamId, "poll-input");
-    await expire(s.streamId, "poll-input");
+    await expireTimer(s.streamId, "poll-input");
+    await expireTimer(s.streamId, "poll-input");
     await new Promise((r) => setTimeout(r, 100));
     expect(viewer.messages.length).toBe(count);
   });
@@ -175,25 +163,25 @@ describe("output status", () => {
     const { app, s, input } = await withOutput();
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "connecting" });
     await emulator("POST", `live_inputs/${input.uid}/connect`);
-    await expire(s.streamId, "poll-input");
+    await expireTimer(s.streamId, "poll-input");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "connecting" });
-    expect(Object.keys(await timers(s.streamId))).toContain("ingest-stable");
+    expect(Object.keys(await streamTimers(s.streamId))).toContain("ingest-stable");
     await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
       state.storage.sql.exec("UPDATE meta SET value = '0' WHERE key = 'ingestChangedAt'");
     });
-    await expire(s.streamId, "ingest-stable");
+    await expireTimer(s.streamId, "ingest-stable");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "active", error: null });
   });
 
   it("a relay error shows as error with its message, and clears when the relay recovers", async () => {
     const { app, s, viewer, cfOutput } = await withOutput();
     await emulator("POST", `outputs/${cfOutput.uid}/relay`, { state: "error", lastError: "Connection refused by destination" });
-    await expire(s.streamId, "poll-outputs");
+    await expireTimer(s.streamId, "poll-outputs");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "error", error: expect.stringContaining("Connection refused") });
     const pushed = await waitFor(async () => viewer.messages.find((m) => m.outputs?.[0]?.status === "error"), 2_000, "push");
     expect(pushed.outputs[0].error).toContain("Connection refused");
     await emulator("POST", `outputs/${cfOutput.uid}/relay`, { state: "active", lastError: null });
-    await expire(s.streamId, "poll-outputs");
+    await expireTimer(s.streamId, "poll-outputs");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "connecting", error: null });
   });
 
@@ -203,7 +191,7 @@ describe("output status", () => {
       method: "DELETE",
       headers: { authorization: "Bearer local-dev-token" },
     });
-    await expire(s.streamId, "poll-outputs");
+    await expireTimer(s.streamId, "poll-outputs");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "error", error: "Output no longer exists at Cloudflare" });
   });
 
