@@ -110,6 +110,8 @@ run(
     "--show-interactive-dev-session=false",
     "--log-level",
     process.env.WRANGLER_LOG ?? "warn",
+    // Local Durable Object state; tests point it at a throwaway directory.
+    ...(process.env.COORDINATOR_STATE_DIR ? ["--persist-to", process.env.COORDINATOR_STATE_DIR] : []),
     ...Object.entries(coordinatorVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
   ],
   { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_API_TOKEN: "" },

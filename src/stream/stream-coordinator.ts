@@ -1,49 +1,24 @@
 import { DurableObject } from "cloudflare:workers";
-import { playbackUrls } from "../cloudflare/playback";
 import type { IngestState, RemoteOutput } from "../cloudflare/stream-api";
 import { streamApiFor } from "../budget/budgeted-api";
 import { loadConfig } from "../config";
 import type { Env } from "../env";
 import { fail, type Failure, type Result } from "../http/errors";
-import { AppMessage, DeviceMessage, MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_SECOND, type ManagedStreamStatus } from "../schemas/protocol";
+import { InboundGuard } from "./inbound";
+import { StreamViews, type DeviceStreamInfo, type StreamSnapshot } from "./views";
 import { StreamMeta, type StreamContext } from "./context";
 import { DeviceChannel, KEEPALIVE_TIMER, startMessage } from "./device";
 import { INGEST_STABLE_TIMER, INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, StatusSync } from "./status-sync";
 import type { PollSituation } from "../sync/poll-policy";
 import { LEDGER_OUTBOX_TIMER, OUTPUT_RECONCILE_TIMER, Outputs, type AddedOutput, type OutputView } from "./outputs";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
-import { toSdkOutputStatus } from "../outputs/output-status";
 import { CLEANUP_TIMER, CREATE_WATCHDOG_TIMER, Lifecycle, type CreateInput } from "./lifecycle";
 import { GRACE_TIMER, Presence } from "./presence";
 import { Schedule } from "./schedule";
 import { attach, closeQuietly, identityOf, send, tagsFor, type SocketIdentity } from "./sockets";
 import { Sql } from "./sql";
-import { deriveStatus, toSdkStatus, type DeviceCondition, type StreamStatus } from "./status";
+import { deriveStatus, type DeviceCondition } from "./status";
 import { StreamStore, type StreamRecord } from "./store";
-
-/** What apps see of a stream over REST. Ingest credentials are never part of it. */
-export interface StreamSnapshot {
-  streamId: string;
-  status: ReturnType<typeof toSdkStatus>;
-  state: StreamStatus;
-  message: string;
-  hlsUrl: string | null;
-  dashUrl: string | null;
-  webrtcUrl: string | null;
-  previewUrl: string | null;
-  thumbnailUrl: string | null;
-  ingest: IngestState;
-  viewers: number;
-  deviceConnected: boolean;
-  createdAt: string;
-  stoppedAt: string | null;
-}
-
-export interface DeviceStreamInfo {
-  streamId: string;
-  status: StreamStatus;
-  start: ReturnType<typeof startMessage> | null;
-}
 
 /** Headers the Worker sets after authenticating a WebSocket upgrade; never trusted from outside. */
 export const ROLE_HEADER = "x-sc-role";
@@ -70,8 +45,8 @@ export class StreamCoordinator extends DurableObject<Env> {
   /** In-flight create/stop, so concurrent callers wait for the same work instead of repeating it. */
   private creating: Promise<Failure | null> | null = null;
   private stopping: Promise<void> | null = null;
-  /** Per-socket inbound rate counters; losing them on hibernation only resets a 1 s window. */
-  private readonly rates = new WeakMap<WebSocket, { windowStart: number; count: number }>();
+  private readonly inbound = new InboundGuard();
+  private readonly views: StreamViews;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -96,6 +71,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       applyRemoteOutputs: (outputs) => this.applyRemoteOutputs(outputs),
     });
     this.outputs = new Outputs(this.s, (packageName) => this.presence.presentApps(Date.now()).has(packageName));
+    this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
     // Ping/pong without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
   }
@@ -151,7 +127,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     // A device that connected during creation gets its credentials now.
     const record = this.s.store.get()!;
     for (const ws of this.device.sockets()) send(ws, startMessage(record));
-    return { ok: true, snapshot: this.snapshot(record) };
+    return { ok: true, snapshot: this.views.snapshot(record) };
   }
 
   /** An app joins a running stream. Fails with STREAM_ENDED when it is stopping or gone. */
@@ -170,14 +146,14 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.presence.evaluate(now);
     this.pushIfChanged();
     await this.s.schedule.arm();
-    return { ok: true, snapshot: this.snapshot(record) };
+    return { ok: true, snapshot: this.views.snapshot(record) };
   }
 
   async getSnapshot(packageName: string): Promise<Result<{ snapshot: StreamSnapshot }>> {
     if (this.creating) await this.creating;
     const record = this.s.store.get();
     if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
-    return { ok: true, snapshot: this.snapshot(record) };
+    return { ok: true, snapshot: this.views.snapshot(record) };
   }
 
   /** The app leaves (REST or `managed_stream_stop`): its hold and sockets go; others are unaffected. */
@@ -187,7 +163,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.presence.releaseHold(packageName);
     for (const ws of this.ctx.getWebSockets(`app:${packageName}`)) closeQuietly(ws, 1000, "left the stream");
     await this.afterPresenceChange(Date.now());
-    return { ok: true, snapshot: this.snapshot(this.s.store.get()!) };
+    return { ok: true, snapshot: this.views.snapshot(this.s.store.get()!) };
   }
 
   /** Stops the stream now (operators). Idempotent. */
@@ -195,7 +171,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     if (this.creating) await this.creating;
     if (!this.s.store.get()) return streamNotFound();
     await this.stop("Stream stopped by an operator");
-    return { ok: true, snapshot: this.snapshot(this.s.store.get()!) };
+    return { ok: true, snapshot: this.views.snapshot(this.s.store.get()!) };
   }
 
   async issueTicket(packageName: string): Promise<Result<{ ticket: string; expiresAt: number }>> {
@@ -250,7 +226,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
     if (!this.presence.presentApps(Date.now()).has(packageName)) return fail(403, "NOT_A_VIEWER", "App is not viewing the stream");
-    return { ok: true, outputs: this.outputViews(record, packageName) };
+    return { ok: true, outputs: this.views.outputViews(record, packageName) };
   }
 
   /** For the per-app ledger's reconciliation. */
@@ -294,7 +270,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       this.presence.releaseHold(identity.packageName);
       this.presence.evaluate(now);
       // The current status goes to every (re)connecting viewer at once, never de-duplicated away.
-      send(server, this.statusMessage(record, identity.packageName));
+      send(server, this.views.statusMessage(record, identity.packageName));
       this.pushIfChanged(server);
     } else {
       this.device.onConnect(server, record, now);
@@ -305,44 +281,24 @@ export class StreamCoordinator extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const size = typeof raw === "string" ? new TextEncoder().encode(raw).byteLength : raw.byteLength;
-    if (size > MAX_MESSAGE_BYTES) return closeQuietly(ws, 1009, "Message too large");
-    if (!this.withinRate(ws)) return closeQuietly(ws, 1008, "Too many messages");
-
     const identity = identityOf(ws);
     if (!identity) return closeQuietly(ws, 1011, "Unknown connection");
-    let data: unknown;
-    try {
-      data = JSON.parse(typeof raw === "string" ? raw : new TextDecoder().decode(raw));
-    } catch {
-      send(ws, { type: "error", error: "INVALID_JSON", message: "Message is not valid JSON" });
-      return;
-    }
-    const schema = identity.role === "app" ? AppMessage : DeviceMessage;
-    const parsed = schema.safeParse(data);
-    if (!parsed.success) {
-      const type = typeof data === "object" && data !== null ? (data as { type?: unknown }).type : undefined;
-      const known = identity.role === "app" ? ["managed_stream_stop", "stream_status_check"] : ["keep_alive_ack", "rtmp_stream_status"];
-      const unknownType = typeof type !== "string" || !known.includes(type);
-      send(ws, {
-        type: "error",
-        error: unknownType ? "UNKNOWN_MESSAGE_TYPE" : "INVALID_MESSAGE",
-        message: unknownType ? `Unknown message type: ${String(type).slice(0, 64)}` : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
-      });
-      return;
-    }
+    const inbound = this.inbound.screen(ws, raw, identity.role);
+    if (inbound.kind === "close") return closeQuietly(ws, inbound.code, inbound.reason);
+    if (inbound.kind === "reply") return void send(ws, { type: "error", error: inbound.error, message: inbound.message });
 
     const record = this.s.store.get();
     if (!record) return;
-    if (identity.role === "app") {
-      const message = parsed.data as AppMessage;
-      if (message.type === "stream_status_check") send(ws, this.statusMessage(record, identity.packageName));
+    if (inbound.kind === "app" && identity.role === "app") {
+      if (inbound.message.type === "stream_status_check") send(ws, this.views.statusMessage(record, identity.packageName));
       else await this.leave(identity.packageName);
       return;
     }
-    const change = this.device.onMessage(parsed.data as DeviceMessage, record);
-    if (change) this.applyDevice(change.device, change.detail);
-    await this.s.schedule.arm();
+    if (inbound.kind === "device") {
+      const change = this.device.onMessage(inbound.message, record);
+      if (change) this.applyDevice(change.device, change.detail);
+      await this.s.schedule.arm();
+    }
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -367,17 +323,6 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.sync.reschedule(now);
     this.pushIfChanged(undefined, closing);
     await this.s.schedule.arm();
-  }
-
-  private withinRate(ws: WebSocket): boolean {
-    const now = Date.now();
-    const rate = this.rates.get(ws);
-    if (!rate || now - rate.windowStart >= 1000) {
-      this.rates.set(ws, { windowStart: now, count: 1 });
-      return true;
-    }
-    rate.count += 1;
-    return rate.count <= MAX_MESSAGES_PER_SECOND;
   }
 
   // ── Alarm: every timer of this stream ──────────────────────────────────────────────────────────
@@ -520,14 +465,14 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!record) return;
     // Fingerprint the unmasked view: what any viewer could see changed.
-    const { timestamp: _ignored, ...visible } = this.statusMessage(record, null, closing);
+    const { timestamp: _ignored, ...visible } = this.views.statusMessage(record, null, closing);
     const fingerprint = JSON.stringify(visible);
     if (this.meta.get(PUSH_FINGERPRINT_KEY) === fingerprint) return;
     this.meta.set(PUSH_FINGERPRINT_KEY, fingerprint);
     for (const ws of this.ctx.getWebSockets("app")) {
       if (ws === fresh || ws === closing || ws.readyState !== WebSocket.OPEN) continue;
       const identity = identityOf(ws);
-      send(ws, this.statusMessage(record, identity?.role === "app" ? identity.packageName : null, closing));
+      send(ws, this.views.statusMessage(record, identity?.role === "app" ? identity.packageName : null, closing));
     }
   }
 
@@ -599,48 +544,6 @@ export class StreamCoordinator extends DurableObject<Env> {
       webhooksConfigured: Boolean(this.s.config.webhookSecret),
       webhooksSeen: this.sync.webhooksSeen(),
       slowPollMs: this.s.config.pollSlowSeconds * 1000,
-    };
-  }
-
-  private snapshot(record: StreamRecord): StreamSnapshot {
-    return {
-      streamId: record.streamId,
-      status: toSdkStatus(record.status),
-      state: record.status,
-      message: record.message,
-      ...playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null),
-      ingest: record.ingestState,
-      viewers: this.presence.viewerCount(),
-      deviceConnected: this.device.isConnected(),
-      createdAt: new Date(record.createdAt).toISOString(),
-      stoppedAt: record.stoppedAt ? new Date(record.stoppedAt).toISOString() : null,
-    };
-  }
-
-  private outputViews(record: StreamRecord, viewer: string | null): OutputView[] {
-    const now = Date.now();
-    const ingestStable = record.phase === "running" && this.sync.ingestStable(record.ingestState === "connected", now);
-    const stale = record.phase === "running" && this.sync.stale(now);
-    const inputError = record.inputError ? `Live input errored: ${record.inputError}` : null;
-    return this.outputs.rows().map((row) => this.outputs.view(row, viewer, ingestStable, stale, inputError));
-  }
-
-  private statusMessage(record: StreamRecord, viewer: string | null, closing?: WebSocket): ManagedStreamStatus {
-    return {
-      type: "managed_stream_status",
-      status: toSdkStatus(record.status),
-      streamId: record.streamId,
-      ...playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null),
-      message: record.message,
-      outputs: this.outputViews(record, viewer).map((o) => ({
-        outputId: o.outputId,
-        url: o.url,
-        name: o.name,
-        status: toSdkOutputStatus(o.status),
-        error: o.error,
-      })),
-      viewers: this.presence.viewerCount(closing),
-      timestamp: new Date().toISOString(),
     };
   }
 }

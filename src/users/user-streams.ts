@@ -4,7 +4,7 @@ import type { Env } from "../env";
 import { fail, type Result } from "../http/errors";
 import type { CreateInput } from "../stream/lifecycle";
 import { Sql } from "../stream/sql";
-import type { DeviceStreamInfo, StreamSnapshot } from "../stream/stream-coordinator";
+import type { DeviceStreamInfo, StreamSnapshot } from "../stream/views";
 
 export type StartOptions = Omit<CreateInput, "streamId" | "userId" | "packageName">;
 

@@ -1,7 +1,9 @@
 // Helpers for the end-to-end tests: boot the `npm start` stack on free ports, talk to it over HTTP
 // and WebSocket, publish RTMP with ffmpeg, and wait with bounded polls.
 import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
@@ -51,6 +53,7 @@ export async function waitFor(what, fn, { timeoutMs = 10_000, intervalMs = 100 }
  * (`output()`), to be printed only when something fails.
  */
 export async function startStack(extraEnv = {}) {
+  const stateDir = mkdtempSync(path.join(tmpdir(), "stream-coordinator-e2e-"));
   const [port, emulatorPort, rtmpPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const env = {
     ...process.env,
@@ -58,6 +61,8 @@ export async function startStack(extraEnv = {}) {
     STREAM_EMULATOR_PORT: String(emulatorPort),
     RTMP_PORT: String(rtmpPort),
     INSPECTOR_PORT: String(inspectorPort),
+    // A fresh, throwaway state directory per stack: runs never share or accumulate state.
+    COORDINATOR_STATE_DIR: stateDir,
     ...extraEnv,
   };
   const chunks = [];
@@ -91,6 +96,7 @@ export async function startStack(extraEnv = {}) {
       const result = await Promise.race([exited.then(() => Date.now() - t0), sleep(timeoutMs).then(() => null)]);
       if (result === null) killGroup();
       process.removeListener("exit", killGroup);
+      rmSync(stateDir, { recursive: true, force: true });
       return result;
     },
   };
@@ -207,12 +213,16 @@ export function openSocket(url, headers = {}, timeoutMs = 10_000) {
         last(type) {
           return messages.filter((m) => m.type === type).at(-1);
         },
-        /** Closes and waits for the close handshake (bounded). */
+        /**
+         * Closes and waits briefly for the handshake. After a server-initiated close workerd ends the TCP
+         * connection only ~10 s later, so a socket still open after 1 s is terminated.
+         */
         async close() {
           if (ws.readyState === WebSocket.CLOSED) return;
-          ws.close(1000, "bye");
-          const done = await Promise.race([closed.then(() => true), sleep(5_000).then(() => false)]);
+          if (ws.readyState === WebSocket.OPEN) ws.close(1000, "bye");
+          const done = await Promise.race([closed.then(() => true), sleep(1_000).then(() => false)]);
           if (!done) ws.terminate();
+          await closed;
         },
       }),
     );
