@@ -31,7 +31,17 @@ const coordinatorVars = {
   DEVICE_TOKEN_SECRET,
 };
 // Any other coordinator setting given in the environment is passed through (see README, Configuration).
-for (const name of ["STREAM_STARTS_PER_MINUTE", "JOIN_WINDOW_SECONDS", "VIEWER_GRACE_SECONDS", "POLL_SLOW_SECONDS", "API_BUDGET_PER_5_MIN"]) {
+for (const name of [
+  "STREAM_STARTS_PER_MINUTE",
+  "JOIN_WINDOW_SECONDS",
+  "VIEWER_GRACE_SECONDS",
+  "POLL_SLOW_SECONDS",
+  "API_BUDGET_PER_5_MIN",
+  "API_BUDGET_POLL_SHARE",
+  "LEAK_SWEEP_MINUTES",
+  "CLOUDFLARE_TIMEOUT_MS",
+  "STREAM_CUSTOMER_CODE",
+]) {
   if (process.env[name]) coordinatorVars[name] = process.env[name];
 }
 

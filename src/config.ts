@@ -5,8 +5,12 @@ import type { Env } from "./env";
  * Typed configuration derived from the environment. Every knob has a default that suits production,
  * so a deployment needs only its secrets; `npm start` overrides the Cloudflare ones to reach the emulator.
  */
+/** An integer setting: unset or unparsable → the default; out of range → clamped (never silently ignored). */
 const intVar = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).catch(fallback).default(fallback);
+  z.preprocess((value) => {
+    const n = typeof value === "string" && value.trim() !== "" ? Number(value) : typeof value === "number" ? value : NaN;
+    return Number.isFinite(n) ? Math.min(max, Math.max(min, Math.round(n))) : fallback;
+  }, z.number().int());
 
 const ConfigSchema = z.object({
   cloudflareApiBaseUrl: z.string().url().default("https://api.cloudflare.com/client/v4"),
@@ -20,7 +24,10 @@ const ConfigSchema = z.object({
   viewerGraceSeconds: intVar(60, 0, 3_600),
   pollSlowSeconds: intVar(30, 1, 3_600),
   apiBudgetPer5Min: intVar(1_000, 10, 1_199),
-  apiBudgetPollShare: z.coerce.number().min(0.1).max(1).catch(0.8).default(0.8),
+  apiBudgetPollShare: z.preprocess((value) => {
+    const n = Number(value);
+    return value !== undefined && value !== "" && Number.isFinite(n) ? Math.min(1, Math.max(0.1, n)) : 0.8;
+  }, z.number()),
   webhookSecret: z.string().optional(),
   leakSweepMinutes: intVar(10, 1, 1_440),
 });

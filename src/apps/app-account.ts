@@ -104,10 +104,6 @@ export class AppAccount extends DurableObject<Env> {
     this.ledger.release(outputId);
   }
 
-  async releaseStreamOutputs(streamId: string): Promise<void> {
-    this.ledger.releaseStream(streamId);
-  }
-
   /** Reservations still pending long after their request are settled by asking their stream. */
   override async alarm(): Promise<void> {
     for (const entry of this.ledger.stalePending(Date.now())) {

@@ -50,10 +50,6 @@ export class OutputLedger {
     this.sql.run(`DELETE FROM output_ledger WHERE output_id = ?`, outputId);
   }
 
-  releaseStream(streamId: string): void {
-    this.sql.run(`DELETE FROM output_ledger WHERE stream_id = ?`, streamId);
-  }
-
   stalePending(now: number): LedgerEntry[] {
     return this.sql.all<LedgerEntry>(
       `SELECT * FROM output_ledger WHERE state = 'pending' AND updated_at <= ?`,

@@ -175,7 +175,13 @@ export class StreamApi {
    * (never a 500). A 429 from Cloudflare blocks the whole budget for its retry-after.
    */
   private async call<T>(priority: Priority, fn: () => PromiseLike<T>): Promise<T> {
-    const grant = await this.budget.acquire(priority, this.budgetSettings);
+    let grant: Grant;
+    try {
+      grant = await this.budget.acquire(priority, this.budgetSettings);
+    } catch {
+      // Nothing was sent: a definite "not applied", retried like a budget deferral.
+      throw new CloudflareCallError("Cloudflare API budget unavailable; retry shortly", undefined, 1, 1_000);
+    }
     if (!grant.granted) {
       const seconds = Math.ceil(grant.retryAfterMs / 1000);
       throw new CloudflareCallError(`Cloudflare API budget exhausted; retry in ${seconds} s`, undefined, seconds, grant.retryAfterMs);

@@ -5,6 +5,7 @@ import {
   AddOutputBody,
   DeviceTokenBody,
   IdempotencyKey,
+  OutputName,
   PackageName,
   PatchOutputBody,
   RegisterAppBody,
@@ -121,11 +122,13 @@ router.post("/api/streams/:streamId/outputs", async (request, env) => {
   const body = await parseJson(request, AddOutputBody, "INVALID_URL", "INVALID_URL");
   const parsed = parseRtmpUrl(body.url);
   if (!parsed.ok) throw new ApiError(400, "INVALID_URL", parsed.message);
+  const name = OutputName.safeParse(body.name);
+  if (!name.success) throw new ApiError(400, "INVALID_REQUEST", "name must be a string of at most 100 characters");
   const keyHeader = request.headers.get("idempotency-key");
   if (keyHeader !== null && !IdempotencyKey.safeParse(keyHeader).success) {
     throw new ApiError(400, "INVALID_REQUEST", "Idempotency-Key must be 1 to 128 characters");
   }
-  const { outputId } = unwrap(await streamStub(request, env).addOutput(app.packageName, parsed.url, body.name ?? null, keyHeader));
+  const { outputId } = unwrap(await streamStub(request, env).addOutput(app.packageName, parsed.url, name.data ?? null, keyHeader));
   return json({ success: true, outputId, message: "Output added successfully" });
 });
 

@@ -9,11 +9,11 @@ export interface ParsedRtmpUrl {
   original: string;
   /** Scheme and host lower-cased, default port and trailing slash dropped. */
   normalized: string;
-  /** For Cloudflare: everything before the last path segment... */
+  /** For Cloudflare: everything before the last path segment (credentials included)... */
   server: string;
-  /** ...and the last path segment (with any query), the stream key. */
+  /** ...and the last path segment (with any query): the stream key. `server/streamKey` is the URL. */
   streamKey: string;
-  /** The URL with the stream key (and any userinfo) replaced, safe to show to other apps. */
+  /** The URL with the stream key and any credentials replaced, safe to show to other apps. */
   masked: string;
 }
 
@@ -27,6 +27,7 @@ export function parseRtmpUrl(input: unknown): UrlCheck {
   if (input.length > MAX_URL_LENGTH) return { ok: false, message: `url must be at most ${MAX_URL_LENGTH} characters` };
   const schemeMatch = /^(rtmps?):\/\//i.exec(input);
   if (!schemeMatch) return { ok: false, message: "url must start with rtmp:// or rtmps://" };
+  if (/\s/.test(input)) return { ok: false, message: "url must not contain whitespace" };
   let url: URL;
   try {
     url = new URL(input);
@@ -36,17 +37,24 @@ export function parseRtmpUrl(input: unknown): UrlCheck {
   const scheme = schemeMatch[1]!.toLowerCase();
   const host = url.hostname.toLowerCase();
   if (!host) return { ok: false, message: "url has no host" };
-  if (/\s/.test(input)) return { ok: false, message: "url must not contain whitespace" };
 
   const port = url.port && url.port !== DEFAULT_PORTS[scheme] ? `:${url.port}` : "";
+  const userinfo = url.username ? `${url.username}${url.password ? `:${url.password}` : ""}@` : "";
   const path = url.pathname.replace(/\/+$/, "");
-  const authority = `${host}${port}`;
-  const normalized = `${scheme}://${authority}${path}${url.search}`;
-
   const lastSlash = path.lastIndexOf("/");
-  const hasKey = lastSlash > 0; // at least "/app/key": the last segment is the key
-  const server = hasKey ? `${scheme}://${authority}${path.slice(0, lastSlash)}` : `${scheme}://${authority}${path}`;
-  const streamKey = hasKey ? `${path.slice(lastSlash + 1)}${url.search}` : url.search.replace(/^\?/, "");
-  const masked = hasKey ? `${server}/****` : `${scheme}://${authority}${path}${url.search ? "?****" : ""}`;
-  return { ok: true, url: { original: input, normalized, server, streamKey, masked } };
+  const key = path.slice(lastSlash + 1);
+  // Every destination carries its stream key as the last path segment (…/live2/<key>, …/app/<key>).
+  if (lastSlash < 0 || key === "") return { ok: false, message: "url must end with the stream key (e.g. rtmp://host/app/key)" };
+
+  const authority = `${host}${port}`;
+  return {
+    ok: true,
+    url: {
+      original: input,
+      normalized: `${scheme}://${userinfo}${authority}${path}${url.search}`,
+      server: `${scheme}://${userinfo}${authority}${path.slice(0, lastSlash)}`,
+      streamKey: `${key}${url.search}`,
+      masked: `${scheme}://${authority}${path.slice(0, lastSlash)}/****`,
+    },
+  };
 }

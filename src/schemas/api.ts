@@ -19,14 +19,13 @@ export const StreamId = z.string().regex(/^[A-Za-z0-9_-]{21}$/);
 
 /** `url` is checked by parseRtmpUrl (so each destination gets its own INVALID_URL, seed 002). */
 export const RestreamDestination = z.object({
-  url: z.unknown(),
+  url: z.unknown().optional(),
   name: z.string().max(100).optional(),
 });
 
-export const AddOutputBody = z.object({
-  url: z.unknown(),
-  name: z.string().max(100).nullable().optional(),
-});
+/** `url` and `name` are checked separately: a bad URL is INVALID_URL (seed 002), a bad name INVALID_REQUEST. */
+export const AddOutputBody = z.object({ url: z.unknown().optional(), name: z.unknown().optional() });
+export const OutputName = z.string().max(100).nullable().optional();
 
 export const PatchOutputBody = z.object({ enabled: z.boolean() });
 

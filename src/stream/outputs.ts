@@ -199,6 +199,9 @@ export class Outputs {
       name,
       Date.now(),
     );
+    // If this object dies mid-create, the reconcile timer settles the pending row (adopt or delete).
+    this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, Date.now() + RECONCILE_AFTER_MS);
+    await this.s.schedule.arm();
     this.inflight.add(outputId);
     try {
       return await this.createReserved(outputId, packageName, record.liveInputUid, url);

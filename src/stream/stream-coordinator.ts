@@ -28,6 +28,7 @@ export const TICKET_HEADER = "x-sc-ticket";
 
 const CREATE_WATCHDOG_MS = 60_000;
 const PUSH_FINGERPRINT_KEY = "lastPushed";
+const OUTPUTS_CHECK_AFTER_CONNECT_MS = 10_000;
 
 /**
  * One object per stream. A thin shell: it owns the storage and the sockets, and delegates each
@@ -162,7 +163,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
     this.presence.releaseHold(packageName);
     for (const ws of this.ctx.getWebSockets(`app:${packageName}`)) closeQuietly(ws, 1000, "left the stream");
-    await this.afterPresenceChange(Date.now());
+    if (record.phase === "running") await this.afterPresenceChange(Date.now());
     return { ok: true, snapshot: this.views.snapshot(this.s.store.get()!) };
   }
 
@@ -224,7 +225,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   async listOutputs(packageName: string): Promise<Result<{ outputs: OutputView[] }>> {
     if (this.creating) await this.creating;
     const record = this.s.store.get();
-    if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
+    if (!record || record.phase === "initializing") return streamNotFound();
     if (!this.presence.presentApps(Date.now()).has(packageName)) return fail(403, "NOT_A_VIEWER", "App is not viewing the stream");
     return { ok: true, outputs: this.views.outputViews(record, packageName) };
   }
@@ -274,6 +275,8 @@ export class StreamCoordinator extends DurableObject<Env> {
       this.pushIfChanged(server);
     } else {
       this.device.onConnect(server, record, now);
+      // The glasses are back: whatever they reported before (lost, error) no longer holds.
+      if (record.device !== "ok") this.applyDevice("ok", null);
     }
     this.sync.reschedule(now);
     await this.s.schedule.arm();
@@ -396,6 +399,8 @@ export class StreamCoordinator extends DurableObject<Env> {
     });
     this.sync.ingestChanged(state, Date.now());
     this.sync.reschedule(Date.now());
+    // Relays start when ingest connects; look at the outputs soon rather than a full interval later.
+    if (connected && this.outputs.rows().length > 0) this.s.schedule.setEarliest(OUTPUTS_POLL_TIMER, Date.now() + OUTPUTS_CHECK_AFTER_CONNECT_MS);
     this.refresh();
   }
 
@@ -488,6 +493,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!record || record.phase === "stopped") return;
     if (record.phase !== "stopping") {
+      this.meta.set("stopReason", reason);
       this.s.store.update({ phase: "stopping" });
       this.refresh();
       this.device.sendStop(record.streamId);
@@ -510,7 +516,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt: Date.now() });
     await this.outputs.releaseAll();
     const derived = deriveStatus({ ...this.s.store.get()!, phase: "stopped" });
-    this.s.store.update({ ...derived, message: `${derived.message}: ${reason}` });
+    this.s.store.update({ ...derived, message: `${derived.message}: ${this.meta.get("stopReason") ?? reason}` });
     this.pushIfChanged();
     for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 1000, "Stream stopped");
     await this.s.schedule.arm();

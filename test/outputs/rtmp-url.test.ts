@@ -14,7 +14,12 @@ describe("parseRtmpUrl", () => {
     expect(u.streamKey).toBe("abcd-efgh-ijkl");
     expect(u.masked).toBe("rtmp://a.rtmp.youtube.com/live2/****");
     expect(ok("rtmps://live.twitch.tv/app/live_123?bandwidthtest=true").streamKey).toBe("live_123?bandwidthtest=true");
-    expect(ok("rtmp://user:secret@host.example/app/key").masked).toBe("rtmp://host.example/app/****");
+    const withCredentials = ok("rtmp://user:secret@host.example/app/key");
+    expect(withCredentials.masked).toBe("rtmp://host.example/app/****");
+    expect(withCredentials.server).toBe("rtmp://user:secret@host.example/app");
+    // A single path segment is the key itself: still masked, still split for Cloudflare.
+    const single = ok("rtmp://host.example/only-key");
+    expect(single).toMatchObject({ server: "rtmp://host.example", streamKey: "only-key", masked: "rtmp://host.example/****" });
   });
 
   it("normalizes scheme and host case, default port and trailing slash for the duplicate check", () => {
@@ -31,7 +36,7 @@ describe("parseRtmpUrl", () => {
   });
 
   it("refuses what is not an RTMP(S) URL", () => {
-    for (const bad of [undefined, null, "", 42, {}, "http://example.com/live/key", "rtmp:/missing", "rtmp://", "rtmp:// spaced.host/app/key", `rtmp://example.com/${"k".repeat(2_100)}`]) {
+    for (const bad of [undefined, null, "", 42, {}, "http://example.com/live/key", "rtmp:/missing", "rtmp://", "rtmp:// spaced.host/app/key", "rtmp://host.example", "rtmp://host.example/", `rtmp://example.com/${"k".repeat(2_100)}`]) {
       expect(parseRtmpUrl(bad).ok, String(bad)).toBe(false);
     }
   });

@@ -1,6 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
+import { env, runInDurableObject } from "cloudflare:test";
 import {
   ADMIN,
+  expireTimer,
   LIVE_INPUTS_PATH,
   call,
   inputFor,
@@ -64,6 +66,8 @@ describe("POST /api/streams/:streamId/outputs", () => {
       expect(res.status, JSON.stringify(body).slice(0, 40)).toBe(400);
       expect(res.body).toEqual({ error: "INVALID_URL", message: expect.any(String) });
     }
+    // A bad name is not a bad URL.
+    expect(await add(app, s.streamId, { url: yt("named"), name: 7 })).toMatchObject({ status: 400, body: { error: "INVALID_REQUEST" } });
     // URL checks come before the stream lookup.
     const unknown = await add(app, "AAAAAAAAAAAAAAAAAAAAA", { url: "ftp://nope" });
     expect(unknown.body.error).toBe("INVALID_URL");
@@ -211,7 +215,8 @@ describe("DELETE and PATCH", () => {
   it("GET is for viewers only", async () => {
     const [a, stranger] = [await registerApp(), await registerApp()];
     const s = await startStream(a);
-    expect((await list(stranger, s.streamId)).status).toBe(404);
+    expect(await list(stranger, s.streamId)).toMatchObject({ status: 403, body: { error: "NOT_A_VIEWER" } });
+    expect((await list(stranger, "AAAAAAAAAAAAAAAAAAAAA")).body.error).toBe("STREAM_NOT_FOUND");
     await call("DELETE", `/api/streams/${s.streamId}`, undefined, a.headers);
     expect(await list(a, s.streamId)).toMatchObject({ status: 403, body: { error: "NOT_A_VIEWER" } });
   });
@@ -321,5 +326,37 @@ describe("Cloudflare faults leave ours and Cloudflare's outputs equal, one for o
     expect(input.outputs).toHaveLength(10);
     const next = await startStream(app);
     expect((await add(app, next.streamId, { url: yt("fresh") })).status).toBe(200);
+  });
+});
+
+describe("a crash in the middle of adding an output", () => {
+  it("the reconcile timer adopts what Cloudflare made, and drops what it did not", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const input = await inputFor(s.streamId);
+    // Cloudflare made one output, then our object died before recording it; a second never got made.
+    await fetch(`http://stream-emulator.test/client/v4/accounts/local-account/stream/live_inputs/${input.uid}/outputs`, {
+      method: "POST",
+      headers: { authorization: "Bearer local-dev-token", "content-type": "application/json" },
+      body: JSON.stringify({ url: "rtmp://a.rtmp.youtube.com/live2", streamKey: "made" }),
+    });
+    await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+      for (const [id, key] of [["crash-made", "made"], ["crash-lost", "lost"]]) {
+        state.storage.sql.exec(
+          `INSERT INTO outputs (output_id, added_by, url, normalized_url, masked_url, server, stream_key, name, state, created_at)
+           VALUES (?, ?, ?, ?, ?, 'rtmp://a.rtmp.youtube.com/live2', ?, NULL, 'pending', 0)`,
+          id, app.packageName, yt(key!), yt(key!), "rtmp://a.rtmp.youtube.com/live2/****", key!,
+        );
+      }
+      state.storage.sql.exec("INSERT INTO schedule (name, due_at) VALUES ('outputs-reconcile', 0)");
+    });
+    await env.APPS.getByName(app.packageName).reserveOutput(s.streamId, "crash-made");
+    await env.APPS.getByName(app.packageName).reserveOutput(s.streamId, "crash-lost");
+    await expireTimer(s.streamId, "outputs-reconcile");
+
+    const listed = (await list(app, s.streamId)).body.outputs;
+    expect(listed.map((o: Json) => o.outputId)).toEqual(["crash-made"]);
+    expect(await remoteUrls(s.streamId)).toEqual([yt("made")]);
+    expect(await env.APPS.getByName(app.packageName).outputCount()).toBe(1);
   });
 });

@@ -208,7 +208,7 @@ describe("the glasses channel", () => {
     await v.next();
     const device = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
     await device.next("start_rtmp_stream");
-    return { app, s, v, device };
+    return { app, s, v, device, userId };
   }
 
   it("three missed keep-alive ACKs are reported truthfully; an ACK restores", async () => {
@@ -236,6 +236,17 @@ describe("the glasses channel", () => {
     expect(await v.next("managed_stream_status")).toMatchObject({ status: "error", message: expect.stringContaining("camera overheated") });
     device.ws.send(JSON.stringify({ type: "rtmp_stream_status", status: "streaming" }));
     expect(await v.next("managed_stream_status")).toMatchObject({ status: "active" });
+  });
+
+  it("glasses that reconnect after an error are trusted again", async () => {
+    const { s, v, device, userId } = await setup();
+    device.ws.send(JSON.stringify({ type: "rtmp_stream_status", status: "error", errorDetails: "wifi" }));
+    expect(await v.next("managed_stream_status")).toMatchObject({ status: "error" });
+    device.ws.close(1000);
+    await device.closed;
+    const again = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
+    await again.next("start_rtmp_stream");
+    expect(await v.next("managed_stream_status")).toMatchObject({ status: "preparing" });
   });
 });
 
