@@ -117,7 +117,7 @@ ${row("(c) peak calls in any 5 min, 1,000 streams, webhooks", r.targets.c_withWe
   the emulator's control API: webhook ${r.b.webhook.samples.join(", ")} ms; polling ${r.b.polling.samples.join(", ")} ms
   (median ${r.b.webhook.medianMs} / ${r.b.polling.medianMs} ms).
 - (c) 1,000 streams created within one minute, one output each: ${r.c.withoutWebhooks.totalCalls} / ${r.c.withWebhooks.totalCalls} calls in all,
-  ${r.c.withoutWebhooks.budgetDeferrals} / ${r.c.withWebhooks.budgetDeferrals} calls deferred by the budget, ${r.c.withoutWebhooks.cloudflare429s} / ${r.c.withWebhooks.cloudflare429s} answered 429 by Cloudflare.
+  ${r.c.withoutWebhooks.budgetDeferrals} / ${r.c.withWebhooks.budgetDeferrals} budget refusals (a deferred call counts again at each retry), ${r.c.withoutWebhooks.cloudflare429s} / ${r.c.withWebhooks.cloudflare429s} answered 429 by Cloudflare.
   Under the budget each stream's live-input read happens every ${r.c.withoutWebhooks.medianInputPollGapSeconds} s (median, no webhooks)
   or ${r.c.withWebhooks.medianInputPollGapSeconds} s (webhooks) instead of the policy's 30 s / 300 s: one token cannot poll 1,000 streams at
   30 s, so polls yield and webhooks carry the live changes.
