@@ -102,6 +102,16 @@ export async function injectFault(fault: {
 
 export const LIVE_INPUTS_PATH = "/client/v4/accounts/*/stream/live_inputs";
 
+/** Calls the (emulated) Cloudflare API directly, behind the coordinator's back. `path` is below live_inputs. */
+export async function cloudflareDirect(method: string, path: string, body?: unknown): Promise<Json> {
+  const res = await fetch(`${EMULATOR}/client/v4/accounts/local-account/stream/live_inputs${path}`, {
+    method,
+    headers: { authorization: "Bearer local-dev-token", "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return ((await res.json()) as { result: Json }).result;
+}
+
 // ── WebSockets ───────────────────────────────────────────────────────────────────────────────────
 
 export interface TestSocket {

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { ADMIN, call, deviceToken, emulatorInputs, inputFor, newUserId, registerApp, resetEmulator, startStream } from "../helpers";
+import { ADMIN, call, deviceToken, emulatorInputs, inputFor, newUserId, registerApp, resetEmulator, startStream, cloudflareDirect } from "../helpers";
 
 beforeEach(resetEmulator);
 
@@ -108,11 +108,7 @@ describe("stopping", () => {
     const s = await startStream(app);
     const input = await inputFor(s.streamId);
     // An output made behind our back still goes: cleanup lists what Cloudflare holds.
-    await fetch(`http://stream-emulator.test/client/v4/accounts/local-account/stream/live_inputs/${input.uid}/outputs`, {
-      method: "POST",
-      headers: { authorization: "Bearer local-dev-token", "content-type": "application/json" },
-      body: JSON.stringify({ url: "rtmp://example.com/live", streamKey: "k" }),
-    });
+    await cloudflareDirect("POST", `/${input.uid}/outputs`, { url: "rtmp://example.com/live", streamKey: "k" });
     const stopped = await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN);
     expect(stopped.status).toBe(200);
     expect(stopped.body.status).toBe("stopped");

@@ -15,6 +15,7 @@ import {
   waitFor,
   type Json,
   type TestApp,
+  cloudflareDirect,
 } from "../helpers";
 
 beforeEach(resetEmulator);
@@ -335,11 +336,7 @@ describe("a crash in the middle of adding an output", () => {
     const s = await startStream(app);
     const input = await inputFor(s.streamId);
     // Cloudflare made one output, then our object died before recording it; a second never got made.
-    await fetch(`http://stream-emulator.test/client/v4/accounts/local-account/stream/live_inputs/${input.uid}/outputs`, {
-      method: "POST",
-      headers: { authorization: "Bearer local-dev-token", "content-type": "application/json" },
-      body: JSON.stringify({ url: "rtmp://a.rtmp.youtube.com/live2", streamKey: "made" }),
-    });
+    await cloudflareDirect("POST", `/${input.uid}/outputs`, { url: "rtmp://a.rtmp.youtube.com/live2", streamKey: "made" });
     await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
       for (const [id, key] of [["crash-made", "made"], ["crash-lost", "lost"]]) {
         state.storage.sql.exec(

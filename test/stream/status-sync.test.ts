@@ -16,6 +16,7 @@ import {
   waitFor,
   type Json,
   type TestApp,
+  cloudflareDirect,
 } from "../helpers";
 
 beforeEach(resetEmulator);
@@ -187,10 +188,7 @@ describe("output status", () => {
 
   it("an output that vanished at Cloudflare shows as error", async () => {
     const { app, s, input, cfOutput } = await withOutput();
-    await fetch(`http://stream-emulator.test/client/v4/accounts/local-account/stream/live_inputs/${input.uid}/outputs/${cfOutput.uid}`, {
-      method: "DELETE",
-      headers: { authorization: "Bearer local-dev-token" },
-    });
+    await cloudflareDirect("DELETE", `/${input.uid}/outputs/${cfOutput.uid}`);
     await expireTimer(s.streamId, "poll-outputs");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "error", error: "Output no longer exists at Cloudflare" });
   });

@@ -1,18 +1,12 @@
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { sweepLeakedInputs } from "../../src/sweep/leak-sweep";
-import { ADMIN, call, emulatorInputs, newUserId, registerApp, resetEmulator, startStream } from "../helpers";
+import { ADMIN, call, cloudflareDirect, emulatorInputs, newUserId, registerApp, resetEmulator, startStream } from "../helpers";
 
 beforeEach(resetEmulator);
 
-const API = "http://stream-emulator.test/client/v4/accounts/local-account/stream/live_inputs";
 async function createRaw(meta: unknown): Promise<string> {
-  const res = await fetch(API, {
-    method: "POST",
-    headers: { authorization: "Bearer local-dev-token", "content-type": "application/json" },
-    body: JSON.stringify({ meta }),
-  });
-  return ((await res.json()) as { result: { uid: string } }).result.uid;
+  return (await cloudflareDirect("POST", "", { meta })).uid;
 }
 
 describe("leak sweep", () => {
@@ -25,11 +19,7 @@ describe("leak sweep", () => {
     const orphan = await createRaw({ managedBy: "stream-coordinator", streamId: "nonexistentstream0000" });
     const notOurs = await createRaw({ name: "someone else's" });
     const withOutputs = await createRaw({ managedBy: "stream-coordinator" });
-    await fetch(`${API}/${withOutputs}/outputs`, {
-      method: "POST",
-      headers: { authorization: "Bearer local-dev-token", "content-type": "application/json" },
-      body: JSON.stringify({ url: "rtmp://example.com/live", streamKey: "k" }),
-    });
+    await cloudflareDirect("POST", `/${withOutputs}/outputs`, { url: "rtmp://example.com/live", streamKey: "k" });
 
     // Within 10 minutes nothing is touched.
     expect((await sweepLeakedInputs(env, Date.now() + 60_000)).deleted).toEqual([]);
