@@ -13,4 +13,9 @@ export class LiveInputIndex extends DurableObject<Env> {
   async streamId(): Promise<string | null> {
     return (await this.ctx.storage.get<string>("streamId")) ?? null;
   }
+
+  /** Called once the stream has deleted its input; later webhooks for it get 404. */
+  async forget(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+  }
 }

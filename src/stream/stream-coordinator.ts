@@ -29,6 +29,8 @@ export const TICKET_HEADER = "x-sc-ticket";
 const CREATE_WATCHDOG_MS = 60_000;
 const PUSH_FINGERPRINT_KEY = "lastPushed";
 const OUTPUTS_CHECK_AFTER_CONNECT_MS = 10_000;
+const PURGE_TIMER = "purge";
+const STOPPED_RETENTION_MS = 24 * 3_600_000;
 
 /**
  * One object per stream. A thin shell: it owns the storage and the sockets, and delegates each
@@ -372,6 +374,9 @@ export class StreamCoordinator extends DurableObject<Env> {
       case LEDGER_OUTBOX_TIMER:
         await this.outputs.flushLedger();
         return;
+      case PURGE_TIMER:
+        if (record.phase === "stopped") await this.purge();
+        return;
       case CLEANUP_TIMER:
         await this.stop(record.message);
         return;
@@ -513,6 +518,8 @@ export class StreamCoordinator extends DurableObject<Env> {
       return;
     }
     this.s.schedule.clear();
+    // A stopped stream stays readable for a day, then its storage is emptied.
+    this.s.schedule.set(PURGE_TIMER, Date.now() + STOPPED_RETENTION_MS);
     this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt: Date.now() });
     await this.outputs.releaseAll();
     const derived = deriveStatus({ ...this.s.store.get()!, phase: "stopped" });
@@ -523,11 +530,27 @@ export class StreamCoordinator extends DurableObject<Env> {
     await this.env.USERS.getByName(record.userId)
       .streamEnded(record.streamId)
       .catch((error: unknown) => console.error("could not release the user's stream", error instanceof Error ? error.message : error));
+    // The input is gone: its webhook index entry is no longer needed (the sweep reads the meta).
+    if (record.liveInputUid) {
+      await this.env.INPUT_INDEX.getByName(record.liveInputUid)
+        .forget()
+        .catch((error: unknown) => console.error("could not drop the input index entry", error instanceof Error ? error.message : error));
+    }
   }
 
-  /** Removes all state after a failed create, so nothing half-made remains. */
+  /** Empties a long-stopped stream's storage, once its ledger changes have been delivered. */
+  private async purge(): Promise<void> {
+    await this.outputs.flushLedger();
+    if (this.s.sql.one(`SELECT 1 AS y FROM ledger_outbox LIMIT 1`)) {
+      this.s.schedule.set(PURGE_TIMER, Date.now() + 3_600_000);
+      return;
+    }
+    this.wipe();
+  }
+
+  /** Removes all state (after a failed create, or when a stopped stream is purged). */
   private wipe(): void {
-    for (const table of ["stream", "participants", "join_holds", "tickets", "meta", "schedule", "outputs", "idempotency"]) {
+    for (const table of ["stream", "participants", "join_holds", "tickets", "meta", "schedule", "outputs", "idempotency", "ledger_outbox"]) {
       this.s.sql.run(`DELETE FROM ${table}`);
     }
   }

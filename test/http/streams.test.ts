@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { ADMIN, call, deviceToken, emulatorInputs, inputFor, newUserId, registerApp, resetEmulator, startStream, cloudflareDirect } from "../helpers";
+import { env } from "cloudflare:test";
+import { ADMIN, call, cloudflareDirect, deviceToken, emulatorInputs, expireTimer, inputFor, newUserId, registerApp, resetEmulator, startStream, streamTimers } from "../helpers";
 
 beforeEach(resetEmulator);
 
@@ -117,6 +118,20 @@ describe("stopping", () => {
     const again = await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN);
     expect(again.status).toBe(200);
     expect(again.body.status).toBe("stopped");
+  });
+
+  it("a stopped stream stays readable for a day, then its storage is purged", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const uid = (await inputFor(s.streamId)).uid;
+    await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN);
+    expect(await env.INPUT_INDEX.getByName(uid).streamId()).toBeNull();
+    const timers = await streamTimers(s.streamId);
+    expect(timers.purge! - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("stopped");
+    await expireTimer(s.streamId, "purge");
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).status).toBe(404);
+    expect(await streamTimers(s.streamId)).toEqual({});
   });
 
   it("after a stop, the next start for the user creates a new stream", async () => {
