@@ -92,7 +92,8 @@ export class AppAccount extends DurableObject<Env> {
 
   async reserveOutput(streamId: string, outputId: string): Promise<boolean> {
     const reserved = this.ledger.reserve(streamId, outputId, Date.now());
-    if (reserved) await this.armReconcile();
+    // Also when refused: stale pending reservations may be what fills the cap.
+    await this.armReconcile();
     return reserved;
   }
 
@@ -106,25 +107,35 @@ export class AppAccount extends DurableObject<Env> {
 
   /** Reservations still pending long after their request are settled by asking their stream. */
   override async alarm(): Promise<void> {
-    for (const entry of this.ledger.stalePending(Date.now())) {
-      const exists = await this.env.STREAMS.getByName(entry.stream_id).hasOutput(entry.output_id);
-      if (exists === "yes") this.ledger.commit(entry.output_id, Date.now());
-      else if (exists === "no") this.ledger.release(entry.output_id);
-      // "pending": the stream is still working on it; look again later.
+    try {
+      for (const entry of this.ledger.stalePending(Date.now())) {
+        try {
+          const exists = await this.env.STREAMS.getByName(entry.stream_id).hasOutput(entry.output_id);
+          if (exists === "yes") this.ledger.commit(entry.output_id, Date.now());
+          else if (exists === "no") this.ledger.release(entry.output_id);
+          // "pending": the stream is still working on it; look again later.
+        } catch (error) {
+          console.error("ledger reconcile: stream unreachable", error instanceof Error ? error.message : error);
+        }
+      }
+    } finally {
+      await this.armReconcile(RECONCILE_RETRY_MS);
     }
-    await this.armReconcile();
   }
 
-  private async armReconcile(): Promise<void> {
+  private async armReconcile(minDelayMs = 1_000): Promise<void> {
     const oldest = this.ledger.oldestPendingAt();
     if (oldest === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(Math.max(Date.now() + 1_000, oldest + PENDING_RECONCILE_AFTER_MS));
+    else await this.ctx.storage.setAlarm(Math.max(Date.now() + minDelayMs, oldest + PENDING_RECONCILE_AFTER_MS));
   }
 
   private account() {
     return this.sql.one<{ package_name: string; key_salt: string; key_hash: string }>(`SELECT * FROM account WHERE id = 1`);
   }
 }
+
+/** After a reconcile pass, pending entries are looked at again no sooner than this. */
+const RECONCILE_RETRY_MS = 60_000;
 
 function appNotFound() {
   return fail(404, "APP_NOT_FOUND", "App is not registered");

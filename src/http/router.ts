@@ -226,7 +226,12 @@ function streamStub(request: IRequest, env: Env) {
 }
 
 function pathPackage(request: IRequest): string {
-  const packageName = decodeURIComponent(request.params.packageName ?? "");
+  let packageName = "";
+  try {
+    packageName = decodeURIComponent(request.params.packageName ?? "");
+  } catch {
+    // Malformed percent-encoding: no app can have that name.
+  }
   if (!PackageName.safeParse(packageName).success) throw new ApiError(404, "APP_NOT_FOUND", "App is not registered");
   return packageName;
 }

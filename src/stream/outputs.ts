@@ -47,14 +47,9 @@ export interface AddedOutput {
   outputId: string;
 }
 
-interface StoredReply {
-  status: number;
-  body: string;
-}
-
 export class Outputs {
   /** Requests in flight per idempotency key, so a concurrent retry waits for the original. */
-  private readonly inflightKeys = new Map<string, Promise<Result<AddedOutput>>>();
+  private readonly inflightKeys = new Map<string, { request: string; reply: Promise<Result<AddedOutput>> }>();
   /** Output ids whose Cloudflare call is in flight: reconciliation leaves them alone. */
   private readonly inflight = new Set<string>();
 
@@ -83,11 +78,12 @@ export class Outputs {
       package_name TEXT NOT NULL,
       op TEXT NOT NULL
     )`);
-    s.sql.run(`CREATE TABLE IF NOT EXISTS idempotency (
+    // Replies to requests made with an Idempotency-Key: successes only, with what was asked.
+    s.sql.run(`CREATE TABLE IF NOT EXISTS idempotent_adds (
       package_name TEXT NOT NULL,
       key TEXT NOT NULL,
-      status INTEGER NOT NULL,
-      body TEXT NOT NULL,
+      request TEXT NOT NULL,
+      output_id TEXT NOT NULL,
       created_at INTEGER NOT NULL,
       PRIMARY KEY (package_name, key)
     )`);
@@ -115,20 +111,26 @@ export class Outputs {
       ingestStable,
       stale,
     });
+    const owner = viewer === row.added_by;
     return {
       outputId: row.output_id,
-      url: viewer === row.added_by ? row.url : row.masked_url,
+      url: owner ? row.url : row.masked_url,
       name: row.name,
       addedBy: row.added_by,
       status,
-      error,
+      // Upstream error text (e.g. a relay's last log line) may quote the destination: mask it for others.
+      error: error && !owner ? maskSecrets(error, row) : error,
       enabled: row.enabled === 1,
     };
   }
 
   // ── Add ──────────────────────────────────────────────────────────────────────────────────────
 
-  /** Adds an output; with an idempotency key, a retry returns the original reply and creates nothing. */
+  /**
+   * Adds an output; with an idempotency key, a retry of a *successful* add returns the original
+   * outputId and creates nothing (failures are not remembered: fixing the cause and retrying works).
+   * The same key with a different URL or name is refused.
+   */
   async addIdempotent(
     packageName: string,
     url: ParsedRtmpUrl,
@@ -136,34 +138,38 @@ export class Outputs {
     idempotencyKey: string | null,
   ): Promise<Result<AddedOutput>> {
     if (!idempotencyKey) return this.add(packageName, url, name);
-    const stored = this.s.sql.one<StoredReply>(
-      `SELECT status, body FROM idempotency WHERE package_name = ? AND key = ? AND created_at > ?`,
+    const request = JSON.stringify([url.normalized, name]);
+    const mapKey = `${packageName}\n${idempotencyKey}`;
+    const running = this.inflightKeys.get(mapKey);
+    if (running) {
+      if (running.request !== request) return keyReused();
+      return running.reply;
+    }
+    const stored = this.s.sql.one<{ request: string; output_id: string }>(
+      `SELECT request, output_id FROM idempotent_adds WHERE package_name = ? AND key = ? AND created_at > ?`,
       packageName,
       idempotencyKey,
       Date.now() - IDEMPOTENCY_TTL_MS,
     );
-    if (stored) return JSON.parse(stored.body) as Result<AddedOutput>;
-    const mapKey = `${packageName}\n${idempotencyKey}`;
-    const running = this.inflightKeys.get(mapKey);
-    if (running) return running;
-    const attempt = this.add(packageName, url, name).then((result) => {
-      // Failures of Cloudflare itself may be retried for real; everything else is final.
-      if (result.ok || result.status < 500) {
-        this.s.sql.run(`DELETE FROM idempotency WHERE created_at <= ?`, Date.now() - IDEMPOTENCY_TTL_MS);
+    if (stored) return stored.request === request ? { ok: true, outputId: stored.output_id } : keyReused();
+
+    const reply = this.add(packageName, url, name).then((result) => {
+      if (result.ok) {
+        this.s.sql.run(`DELETE FROM idempotent_adds WHERE created_at <= ?`, Date.now() - IDEMPOTENCY_TTL_MS);
         this.s.sql.run(
-          `INSERT OR REPLACE INTO idempotency (package_name, key, status, body, created_at) VALUES (?, ?, ?, ?, ?)`,
+          `INSERT OR REPLACE INTO idempotent_adds (package_name, key, request, output_id, created_at) VALUES (?, ?, ?, ?, ?)`,
           packageName,
           idempotencyKey,
-          result.ok ? 200 : result.status,
-          JSON.stringify(result),
+          request,
+          result.outputId,
           Date.now(),
         );
       }
       return result;
     });
-    this.inflightKeys.set(mapKey, attempt);
+    this.inflightKeys.set(mapKey, { request, reply });
     try {
-      return await attempt;
+      return await reply;
     } finally {
       this.inflightKeys.delete(mapKey);
     }
@@ -287,25 +293,43 @@ export class Outputs {
     }
   }
 
-  /** Settles rows left `pending` by a crash or a failed cleanup: adopt what Cloudflare has, drop the rest. */
+  /**
+   * Settles what a crash or an ambiguous failure left behind, against Cloudflare's own list:
+   * `pending` rows are adopted (Cloudflare has the output) or dropped; `deleting` rows are finished;
+   * outputs at Cloudflare that no row claims (a create that landed after we gave up) are deleted.
+   */
   async reconcilePending(): Promise<void> {
     const record = this.s.store.get();
-    const stale = this.rows().filter((r) => r.state === "pending" && !this.inflight.has(r.output_id));
-    if (stale.length === 0 || !record?.liveInputUid) return;
-    const remote = await this.s.api.listOutputs(record.liveInputUid);
+    if (!record?.liveInputUid || record.phase !== "running") return;
+    const liveInputUid = record.liveInputUid;
+    const remote = await this.s.api.listOutputs(liveInputUid, "cleanup");
     const claimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
-    for (const row of stale) {
-      if (this.inflight.has(row.output_id) || this.row(row.output_id)?.state !== "pending") continue;
-      const match = remote.find((o) => !claimed.has(o.uid) && o.url === row.server && o.streamKey === row.stream_key);
-      if (match && record.phase === "running") {
-        claimed.add(match.uid);
-        this.s.sql.run(`UPDATE outputs SET cf_uid = ?, state = 'ready' WHERE output_id = ?`, match.uid, row.output_id);
-        this.queueLedger(row.output_id, row.added_by, "commit");
-      } else {
-        if (match) await this.s.api.deleteOutput(record.liveInputUid, match.uid);
+    for (const row of this.rows()) {
+      if (this.inflight.has(row.output_id)) continue;
+      if (row.state === "pending") {
+        const match = remote.find((o) => !claimed.has(o.uid) && o.url === row.server && o.streamKey === row.stream_key);
+        if (match) {
+          claimed.add(match.uid);
+          this.s.sql.run(`UPDATE outputs SET cf_uid = ?, state = 'ready' WHERE output_id = ?`, match.uid, row.output_id);
+          this.queueLedger(row.output_id, row.added_by, "commit");
+        } else {
+          this.deleteRow(row.output_id);
+          this.queueLedger(row.output_id, row.added_by, "release");
+        }
+      } else if (row.state === "deleting") {
+        if (row.cf_uid && remote.some((o) => o.uid === row.cf_uid)) await this.s.api.deleteOutput(liveInputUid, row.cf_uid, "cleanup");
         this.deleteRow(row.output_id);
         this.queueLedger(row.output_id, row.added_by, "release");
       }
+    }
+    if (this.inflight.size === 0) {
+      const stillClaimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
+      for (const orphan of remote.filter((o) => !stillClaimed.has(o.uid))) {
+        await this.s.api.deleteOutput(liveInputUid, orphan.uid, "cleanup");
+      }
+    } else {
+      // Work still in flight: look again later, so a crash during it is settled too.
+      this.s.schedule.set(OUTPUT_RECONCILE_TIMER, Date.now() + RECONCILE_AFTER_MS);
     }
     await this.flushLedger();
   }
@@ -318,13 +342,19 @@ export class Outputs {
     const row = this.row(outputId);
     if (!row || row.state !== "ready") return outputNotFound();
     if (row.added_by !== packageName) return fail(403, "NOT_AUTHORIZED", "App did not add this output");
-    // Claimed synchronously, so a concurrent delete of the same output gets 404 instead of a double call.
+    // Claimed synchronously, so a concurrent delete of the same output gets 404 instead of a double call;
+    // the reconcile timer finishes the delete if this object dies during the Cloudflare call.
     this.s.sql.run(`UPDATE outputs SET state = 'deleting' WHERE output_id = ?`, outputId);
+    this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, Date.now() + RECONCILE_AFTER_MS);
+    await this.s.schedule.arm();
+    this.inflight.add(outputId);
     try {
       if (row.cf_uid && record.liveInputUid) await this.s.api.deleteOutput(record.liveInputUid, row.cf_uid);
     } catch (error) {
       if (this.row(outputId)) this.s.sql.run(`UPDATE outputs SET state = 'ready' WHERE output_id = ?`, outputId);
       return toCloudflareError(error).toFailure();
+    } finally {
+      this.inflight.delete(outputId);
     }
     this.deleteRow(outputId);
     this.queueLedger(outputId, packageName, "release");
@@ -356,6 +386,10 @@ export class Outputs {
     if (!row || row.error === error) return false;
     this.s.sql.run(`UPDATE outputs SET error = ? WHERE output_id = ?`, error, outputId);
     return true;
+  }
+
+  setEnabledFlag(outputId: string, enabled: boolean): void {
+    this.s.sql.run(`UPDATE outputs SET enabled = ? WHERE output_id = ?`, enabled ? 1 : 0, outputId);
   }
 
   /** At stop, after Cloudflare's outputs are gone: drop our rows and release every ledger slot. */
@@ -416,10 +450,6 @@ export class Outputs {
   private streamId(): string {
     return this.s.store.get()!.streamId;
   }
-
-  clear(): void {
-    for (const table of ["outputs", "idempotency"]) this.s.sql.run(`DELETE FROM ${table}`);
-  }
 }
 
 function streamNotFound(): Failure {
@@ -430,6 +460,15 @@ function outputNotFound(): Failure {
 }
 function appCapReached(): Failure {
   return fail(409, "MAX_APP_OUTPUTS_REACHED", `Maximum outputs per app reached (${MAX_OUTPUTS_PER_APP})`);
+}
+function maskSecrets(text: string, row: OutputRow): string {
+  let masked = text.split(row.url).join(row.masked_url);
+  if (row.stream_key) masked = masked.split(row.stream_key).join("****");
+  const userinfo = /^rtmps?:\/\/([^@/]+)@/i.exec(row.url)?.[1];
+  return userinfo ? masked.split(userinfo).join("****") : masked;
+}
+function keyReused(): Failure {
+  return fail(422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was used for a different request");
 }
 function duplicate(): Failure {
   return fail(409, "DUPLICATE_URL", "URL already exists as output");

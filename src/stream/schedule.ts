@@ -3,12 +3,15 @@ import type { Sql } from "./sql";
 /**
  * One physical alarm multiplexed over a schedule table (the `cloudflare/agents` pattern): each named
  * timer is a row; the alarm is always set to the earliest due row, overdue rows included. A handler
- * that throws is retried with exponential backoff instead of being lost.
+ * that throws is retried with exponential backoff, and one interrupted by a crash runs again: a timer
+ * is never lost.
  */
 export type TimerHandler = (name: string, now: number) => Promise<void> | void;
 
 const RETRY_BASE_MS = 2_000;
 const RETRY_MAX_MS = 5 * 60_000;
+/** How far a running timer is pushed ahead, so a crash mid-handler cannot lose it. */
+const LEASE_MS = 60_000;
 
 export class Schedule {
   constructor(
@@ -70,8 +73,10 @@ export class Schedule {
   }
 
   /**
-   * Runs every due timer, earliest first. A row is removed before its handler runs, so a handler may
-   * re-schedule itself; if the handler throws and did not re-schedule, the row comes back with backoff.
+   * Runs every due timer, earliest first. Before its handler runs, a row is *leased*: moved a minute
+   * ahead rather than removed, so if the object dies mid-handler the timer fires again. A handler may
+   * re-schedule or cancel its own row; if it leaves the lease untouched, the row is done and removed.
+   * A handler that throws (and did not re-schedule) comes back with exponential backoff.
    */
   async runDue(handler: TimerHandler, now: number): Promise<void> {
     const due = this.sql.all<{ name: string; attempts: number }>(
@@ -82,18 +87,21 @@ export class Schedule {
       // It may have been cancelled or moved by an earlier handler in this batch.
       const dueAt = this.dueAt(row.name);
       if (dueAt === null || dueAt > now) continue;
-      this.cancel(row.name);
+      const lease = Math.max(Date.now(), now) + LEASE_MS;
+      this.sql.run(`UPDATE schedule SET due_at = ? WHERE name = ?`, lease, row.name);
+      await this.arm();
       try {
         await handler(row.name, now);
+        if (this.dueAt(row.name) === lease) this.cancel(row.name);
       } catch (error) {
         console.error(`timer ${row.name} failed (attempt ${row.attempts + 1})`, error instanceof Error ? error.message : error);
-        if (this.dueAt(row.name) === null) {
+        if (this.dueAt(row.name) === lease) {
           const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** row.attempts) * (0.8 + Math.random() * 0.4);
           this.sql.run(
-            `INSERT INTO schedule (name, due_at, attempts) VALUES (?, ?, ?)`,
-            row.name,
+            `UPDATE schedule SET due_at = ?, attempts = ? WHERE name = ?`,
             Math.floor(Date.now() + delay),
             row.attempts + 1,
+            row.name,
           );
         }
       }

@@ -48,8 +48,11 @@ export class StatusSync {
   }
 
   async pollInput(): Promise<void> {
+    const webhooksBefore = this.meta.get("webhookCount");
     await this.poll(INPUT_POLL_TIMER, "input", (uid) => this.s.api.getIngestState(uid, "poll"), (state) => {
       this.meta.set("lastInputSyncAt", String(Date.now()));
+      // A webhook applied while we were reading is newer than what we read: keep it.
+      if (this.meta.get("webhookCount") !== webhooksBefore) return;
       this.hooks.applyIngest(state);
     });
   }
@@ -109,6 +112,7 @@ export class StatusSync {
     if (eventAt < last) return false;
     this.meta.set("lastWebhookEventAt", String(eventAt));
     this.meta.set("webhookSeenAt", String(now));
+    this.meta.set("webhookCount", String(Number(this.meta.get("webhookCount") ?? "0") + 1));
     // A webhook is as good as a successful read.
     this.meta.set("lastInputSyncAt", String(now));
     return true;

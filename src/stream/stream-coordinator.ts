@@ -30,6 +30,7 @@ const CREATE_WATCHDOG_MS = 60_000;
 const PUSH_FINGERPRINT_KEY = "lastPushed";
 const OUTPUTS_CHECK_AFTER_CONNECT_MS = 10_000;
 const PURGE_TIMER = "purge";
+const NOTIFY_USER_TIMER = "notify-user";
 const STOPPED_RETENTION_MS = 24 * 3_600_000;
 
 /**
@@ -374,6 +375,9 @@ export class StreamCoordinator extends DurableObject<Env> {
       case LEDGER_OUTBOX_TIMER:
         await this.outputs.flushLedger();
         return;
+      case NOTIFY_USER_TIMER:
+        if (record.phase === "stopped") await this.notifyUserStreamEnded(record);
+        return;
       case PURGE_TIMER:
         if (record.phase === "stopped") await this.purge();
         return;
@@ -381,10 +385,14 @@ export class StreamCoordinator extends DurableObject<Env> {
         await this.stop(record.message);
         return;
       case CREATE_WATCHDOG_TIMER:
-        if (record.phase === "initializing" && !this.creating) {
-          await this.lifecycle.deleteInputsOf(record.streamId);
-          this.wipe();
+        if (record.phase !== "initializing") return;
+        if (this.creating) {
+          // Still in flight (a slow Cloudflare): look again later rather than drop the watchdog.
+          this.s.schedule.set(CREATE_WATCHDOG_TIMER, now + CREATE_WATCHDOG_MS);
+          return;
         }
+        await this.lifecycle.deleteInputsOf(record.streamId);
+        this.wipe();
         return;
     }
   }
@@ -421,6 +429,8 @@ export class StreamCoordinator extends DurableObject<Env> {
           ? `Relay error: ${found.relay.lastError ?? "unknown error"}`
           : null;
       this.outputs.setError(row.output_id, error);
+      // Cloudflare's enabled flag is the truth (two PATCHes may have crossed on the way).
+      if (found && found.enabled !== (row.enabled === 1)) this.outputs.setEnabledFlag(row.output_id, found.enabled);
     }
     this.pushIfChanged();
   }
@@ -506,14 +516,19 @@ export class StreamCoordinator extends DurableObject<Env> {
       for (const name of [INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, INGEST_STABLE_TIMER, KEEPALIVE_TIMER, CREATE_WATCHDOG_TIMER]) {
         this.s.schedule.cancel(name);
       }
-      await this.s.schedule.arm();
     }
+    // Armed before the Cloudflare calls: if this object dies mid-cleanup, the stop resumes from the alarm.
+    const attempts = Number(this.meta.get("stopAttempts") ?? "0");
+    this.meta.set("stopAttempts", String(attempts + 1));
+    const retryIn = Math.min(5 * 60_000, 5_000 * 2 ** attempts) * (0.8 + Math.random() * 0.4);
+    this.s.schedule.set(CLEANUP_TIMER, Date.now() + Math.max(retryIn, this.s.config.cloudflareTimeoutMs * 4));
+    await this.s.schedule.arm();
     try {
       if (record.liveInputUid) await this.s.api.deleteLiveInputWithOutputs(record.liveInputUid);
     } catch (error) {
-      // Keep `stopping` and retry from the alarm until Cloudflare confirms the deletion.
+      // Keep `stopping`; the cleanup timer retries with backoff until Cloudflare confirms the deletion.
       console.error("stream cleanup failed; will retry", error instanceof Error ? error.message : error);
-      this.s.schedule.set(CLEANUP_TIMER, Date.now() + 5_000);
+      this.s.schedule.set(CLEANUP_TIMER, Date.now() + retryIn);
       await this.s.schedule.arm();
       return;
     }
@@ -527,14 +542,23 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.pushIfChanged();
     for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 1000, "Stream stopped");
     await this.s.schedule.arm();
-    await this.env.USERS.getByName(record.userId)
-      .streamEnded(record.streamId)
-      .catch((error: unknown) => console.error("could not release the user's stream", error instanceof Error ? error.message : error));
+    await this.notifyUserStreamEnded(record);
     // The input is gone: its webhook index entry is no longer needed (the sweep reads the meta).
     if (record.liveInputUid) {
       await this.env.INPUT_INDEX.getByName(record.liveInputUid)
         .forget()
         .catch((error: unknown) => console.error("could not drop the input index entry", error instanceof Error ? error.message : error));
+    }
+  }
+
+  /** Tells the user's index this stream is over; retried from the alarm until it lands. */
+  private async notifyUserStreamEnded(record: StreamRecord): Promise<void> {
+    try {
+      await this.env.USERS.getByName(record.userId).streamEnded(record.streamId);
+    } catch (error) {
+      console.error("could not release the user's stream; will retry", error instanceof Error ? error.message : error);
+      this.s.schedule.set(NOTIFY_USER_TIMER, Date.now() + 30_000);
+      await this.s.schedule.arm();
     }
   }
 
@@ -550,7 +574,7 @@ export class StreamCoordinator extends DurableObject<Env> {
 
   /** Removes all state (after a failed create, or when a stopped stream is purged). */
   private wipe(): void {
-    for (const table of ["stream", "participants", "join_holds", "tickets", "meta", "schedule", "outputs", "idempotency", "ledger_outbox"]) {
+    for (const table of ["stream", "participants", "join_holds", "tickets", "meta", "schedule", "outputs", "idempotent_adds", "ledger_outbox"]) {
       this.s.sql.run(`DELETE FROM ${table}`);
     }
   }

@@ -24,9 +24,12 @@ export async function sweepLeakedInputs(env: Env, now = Date.now()): Promise<Swe
     report.checked += 1;
     const streamId = input.streamId ?? (await env.INPUT_INDEX.getByName(input.uid).streamId());
     const info = streamId ? await env.STREAMS.getByName(streamId).sweepInfo() : null;
-    // A running or initializing stream owns its input; a stopping one retries its own cleanup.
+    // A running or initializing stream owns its input; a stopping one is nudged to resume its own cleanup.
     const inUse = info !== null && info.phase !== "stopped" && (info.liveInputUid === input.uid || info.liveInputUid === null);
-    if (inUse) continue;
+    if (inUse) {
+      if (info.phase === "stopping" && streamId) await env.STREAMS.getByName(streamId).forceStop().catch(() => undefined);
+      continue;
+    }
     const since = info?.stoppedAt ?? (input.created ? Date.parse(input.created) : now);
     if (now - since <= maxAgeMs) continue;
     try {

@@ -4,6 +4,7 @@ import type { Env } from "../env";
 import { fail, type Result } from "../http/errors";
 import type { CreateInput } from "../stream/lifecycle";
 import { Sql } from "../stream/sql";
+import type { StreamCoordinator } from "../stream/stream-coordinator";
 import type { DeviceStreamInfo, StreamSnapshot } from "../stream/views";
 
 export type StartOptions = Omit<CreateInput, "streamId" | "userId" | "packageName">;
@@ -33,7 +34,12 @@ export class UserStreams extends DurableObject<Env> {
       if (this.creating) await this.creating.catch(() => undefined);
       const current = this.currentStreamId();
       if (current) {
-        const joined = await this.env.STREAMS.getByName(current).join(packageName);
+        let joined: Awaited<ReturnType<DurableObjectStub<StreamCoordinator>["join"]>>;
+        try {
+          joined = await this.env.STREAMS.getByName(current).join(packageName);
+        } catch {
+          return unavailable();
+        }
         if (joined.ok) return { ok: true, snapshot: joined.snapshot, created: false };
         if (joined.error !== "STREAM_ENDED") return joined;
         this.clearIf(current);
@@ -52,9 +58,10 @@ export class UserStreams extends DurableObject<Env> {
           return created;
         }
         return { ok: true, snapshot: created.snapshot, created: true };
-      } catch (error) {
+      } catch {
+        // The stream object failed mid-create; its watchdog (and the leak sweep) clean up after it.
         this.clearIf(streamId);
-        throw error;
+        return unavailable();
       } finally {
         if (this.creating === creation) this.creating = null;
       }
@@ -72,7 +79,11 @@ export class UserStreams extends DurableObject<Env> {
     if (this.creating) await this.creating.catch(() => undefined);
     const current = this.currentStreamId();
     if (!current) return fail(404, "NO_ACTIVE_STREAM", "This user has no managed stream");
-    return this.env.STREAMS.getByName(current).deviceInfo(userId);
+    try {
+      return await this.env.STREAMS.getByName(current).deviceInfo(userId);
+    } catch {
+      return unavailable();
+    }
   }
 
   private currentStreamId(): string | null {
@@ -89,4 +100,8 @@ export class UserStreams extends DurableObject<Env> {
   private clearIf(streamId: string): void {
     this.sql.run(`DELETE FROM current_stream WHERE id = 1 AND stream_id = ?`, streamId);
   }
+}
+
+function unavailable() {
+  return fail(503, "SERVICE_UNAVAILABLE", "The stream is briefly unavailable; retry shortly", 1);
 }

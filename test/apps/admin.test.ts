@@ -67,6 +67,11 @@ describe("admin API", () => {
     }
   });
 
+  it("404s (never 500s) an app name with malformed percent-encoding", async () => {
+    const res = await call("POST", "/api/admin/apps/%E0%A4%A/rotate-key", undefined, ADMIN);
+    expect(res).toMatchObject({ status: 404, body: { error: "APP_NOT_FOUND" } });
+  });
+
   it("validates admin bodies", async () => {
     const bad = await call("POST", "/api/admin/apps", { packageName: "bad name!" }, ADMIN);
     expect(bad.status).toBe(400);

@@ -142,6 +142,18 @@ describe("POST /api/streams/:streamId/outputs", () => {
     expect(await remoteUrls(s.streamId)).toEqual([yt("idem")]);
     // Without the key, the same URL is a duplicate.
     expect((await add(app, s.streamId, { url: yt("idem") })).body.error).toBe("DUPLICATE_URL");
+    // The same key for a different request is refused.
+    expect(await add(app, s.streamId, { url: yt("other") }, headers)).toMatchObject({ status: 422, body: { error: "IDEMPOTENCY_KEY_REUSED" } });
+  });
+
+  it("a failed request with an Idempotency-Key is not remembered: fix the cause, retry, succeed", async () => {
+    const [owner, late] = [await registerApp(), await registerApp()];
+    const userId = newUserId();
+    const s = await startStream(owner, userId);
+    const headers = { "idempotency-key": "late-1" };
+    expect((await add(late, s.streamId, { url: yt("late") }, headers)).body.error).toBe("NOT_A_VIEWER");
+    await startStream(late, userId);
+    expect((await add(late, s.streamId, { url: yt("late") }, headers)).status).toBe(200);
   });
 
   it("restreamDestinations at start pass the same rules, and each result is reported", async () => {

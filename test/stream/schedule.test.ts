@@ -46,6 +46,19 @@ describe("Schedule: one alarm multiplexed over a table", () => {
     });
   });
 
+  it("a running timer is leased, not removed: a crash mid-handler cannot lose it", async () => {
+    await withSchedule(async (schedule) => {
+      const now = Date.now() + 100_000;
+      schedule.set("slow", now - 1);
+      let leasedUntil: number | null = null;
+      await schedule.runDue((name) => {
+        leasedUntil = schedule.dueAt(name);
+      }, now);
+      expect(leasedUntil).toBeGreaterThan(now);
+      expect(schedule.dueAt("slow")).toBeNull(); // done: the untouched lease is removed
+    });
+  });
+
   it("a handler may re-schedule itself, and a cancelled timer does not run", async () => {
     await withSchedule(async (schedule) => {
       const now = Date.now();

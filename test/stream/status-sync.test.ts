@@ -40,11 +40,12 @@ async function deliverWebhook(payload: unknown, secret = SECRET): Promise<Json> 
 }
 
 async function liveStream(app: TestApp) {
-  const s = await startStream(app, newUserId());
+  const userId = newUserId();
+  const s = await startStream(app, userId);
   const viewer = await openSocket(s.streamId, { headers: app.headers });
   await viewer.next("managed_stream_status");
   const input = await inputFor(s.streamId);
-  return { s, viewer, input };
+  return { s, viewer, input, userId };
 }
 
 describe("webhooks", () => {
@@ -88,6 +89,19 @@ describe("webhooks", () => {
     const unknown = await deliverWebhook({ data: { ...payload.data, input_id: "0".repeat(32) } });
     expect(unknown).toMatchObject({ status: 404, body: { error: "UNKNOWN_LIVE_INPUT" } });
     expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("preparing");
+  });
+
+  it("a poll in flight does not overwrite a webhook applied meanwhile", async () => {
+    const app = await registerApp();
+    const { s, input } = await liveStream(app);
+    // The poll reads Cloudflare slowly (and sees the input not yet connected)...
+    await injectFault({ method: "GET", path: `${LIVE_INPUTS_PATH}/*`, delayMs: 400 });
+    const polling = expireTimer(s.streamId, "poll-input");
+    await new Promise((r) => setTimeout(r, 100));
+    // ...while the connected webhook lands.
+    await deliverWebhook({ data: { input_id: input.uid, event_type: "live_input.connected", updated_at: new Date().toISOString() } });
+    await polling;
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("active");
   });
 
   it("ignores an event older than one already applied", async () => {
@@ -175,12 +189,18 @@ describe("output status", () => {
   });
 
   it("a relay error shows as error with its message, and clears when the relay recovers", async () => {
-    const { app, s, viewer, cfOutput } = await withOutput();
-    await emulator("POST", `outputs/${cfOutput.uid}/relay`, { state: "error", lastError: "Connection refused by destination" });
+    const { app, s, viewer, cfOutput, userId } = await withOutput();
+    const other = await registerApp();
+    await call("POST", "/api/streams", { userId }, other.headers);
+    await emulator("POST", `outputs/${cfOutput.uid}/relay`, { state: "error", lastError: "rtmp://live.example.com/app/key1: Connection refused by destination" });
     await expireTimer(s.streamId, "poll-outputs");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "error", error: expect.stringContaining("Connection refused") });
     const pushed = await waitFor(async () => viewer.messages.find((m) => m.outputs?.[0]?.status === "error"), 2_000, "push");
     expect(pushed.outputs[0].error).toContain("Connection refused");
+    // Another app sees the error with the destination's key masked.
+    const seenByOther = (await call("GET", `/api/streams/${s.streamId}/outputs`, undefined, other.headers)).body.outputs[0];
+    expect(seenByOther.error).toContain("Connection refused");
+    expect(seenByOther.error).not.toContain("key1");
     await emulator("POST", `outputs/${cfOutput.uid}/relay`, { state: "active", lastError: null });
     await expireTimer(s.streamId, "poll-outputs");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "connecting", error: null });
