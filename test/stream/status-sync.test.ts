@@ -222,3 +222,16 @@ describe("output status", () => {
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "unknown" });
   });
 });
+
+describe("outputs poll", () => {
+  it("takes Cloudflare's enabled flag as the truth", async () => {
+    const app = await registerApp();
+    const { s, input } = await liveStream(app);
+    await call("POST", `/api/streams/${s.streamId}/outputs`, { url: "rtmp://live.example.com/app/flag" }, app.headers);
+    const cfOutput = (await inputFor(s.streamId)).outputs[0];
+    await cloudflareDirect("PUT", `/${input.uid}/outputs/${cfOutput.uid}`, { enabled: false });
+    await expireTimer(s.streamId, "poll-outputs");
+    const listed = (await call("GET", `/api/streams/${s.streamId}/outputs`, undefined, app.headers)).body.outputs[0];
+    expect(listed).toMatchObject({ enabled: false, status: "unknown" });
+  });
+});
