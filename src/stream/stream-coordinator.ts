@@ -35,8 +35,8 @@ const STOPPED_RETENTION_MS = 24 * 3_600_000;
 
 /**
  * One object per stream. A thin shell: it owns the storage and the sockets, and delegates each
- * concern to a module — presence, the device channel, lifecycle (Cloudflare resources), ingest sync
- * and the timer schedule.
+ * concern to a module — presence, the device channel, lifecycle (Cloudflare resources), outputs,
+ * status sync, inbound message screening, views, and the timer schedule.
  */
 export class StreamCoordinator extends DurableObject<Env> {
   private readonly s: StreamContext;
@@ -112,9 +112,8 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.s.store.addParticipant(input.packageName, now);
     // If this object dies mid-create, the watchdog cleans up what Cloudflare may hold.
     this.s.schedule.set(CREATE_WATCHDOG_TIMER, now + CREATE_WATCHDOG_MS);
-    await this.s.schedule.arm();
-
-    this.creating = this.lifecycle.createLiveInput(input);
+    // Marked in flight before the first await, so nothing interleaving sees a half-made stream.
+    this.creating = this.s.schedule.arm().then(() => this.lifecycle.createLiveInput(input));
     const failure = await this.creating.finally(() => {
       this.creating = null;
     });
