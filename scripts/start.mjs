@@ -41,6 +41,7 @@ for (const name of [
   "LEAK_SWEEP_MINUTES",
   "CLOUDFLARE_TIMEOUT_MS",
   "STREAM_CUSTOMER_CODE",
+  "REQUIRE_USER_GRANT",
 ]) {
   if (process.env[name]) coordinatorVars[name] = process.env[name];
 }

@@ -30,6 +30,7 @@ const ConfigSchema = z.object({
   }, z.number()),
   webhookSecret: z.string().optional(),
   leakSweepMinutes: intVar(10, 1, 1_440),
+  requireUserGrant: z.boolean(),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -50,5 +51,6 @@ export function loadConfig(env: Env): Config {
     apiBudgetPollShare: env.API_BUDGET_POLL_SHARE,
     webhookSecret: env.WEBHOOK_SECRET || undefined,
     leakSweepMinutes: env.LEAK_SWEEP_MINUTES,
+    requireUserGrant: env.REQUIRE_USER_GRANT === "true",
   });
 }

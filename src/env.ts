@@ -30,4 +30,5 @@ export interface Env {
   API_BUDGET_POLL_SHARE?: string;
   WEBHOOK_SECRET?: string;
   LEAK_SWEEP_MINUTES?: string;
+  REQUIRE_USER_GRANT?: string;
 }

@@ -57,6 +57,39 @@ export async function authenticateDevice(request: Request, env: Env): Promise<st
   }
 }
 
+const GRANT_AUDIENCE = "stream-coordinator:user-grant";
+
+/**
+ * User grants: the platform's proof that a user lets an app use their stream (HS256 JWT, subject =
+ * userId, `pkg` = package name). Required on `POST /api/streams` when REQUIRE_USER_GRANT is on, so an
+ * app cannot start or join the stream of a user who never opened it.
+ */
+export async function mintUserGrant(env: Env, userId: string, packageName: string, ttlSeconds: number): Promise<{ token: string; expiresAt: string }> {
+  const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
+  const token = await new SignJWT({ pkg: packageName })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(userId)
+    .setAudience(GRANT_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(expiresAt)
+    .sign(deviceKey(env));
+  return { token, expiresAt: new Date(expiresAt * 1000).toISOString() };
+}
+
+/** Checks `X-User-Grant` for this app and user; 403 USER_NOT_GRANTED otherwise. */
+export async function requireUserGrant(request: Request, env: Env, userId: string, packageName: string): Promise<void> {
+  const token = request.headers.get("x-user-grant");
+  const refused = new ApiError(403, "USER_NOT_GRANTED", "A valid X-User-Grant for this user and app is required");
+  if (!token) throw refused;
+  try {
+    const { payload } = await jwtVerify(token, deviceKey(env), { audience: GRANT_AUDIENCE, algorithms: ["HS256"] });
+    if (payload.sub !== userId || payload.pkg !== packageName) throw refused;
+  } catch (error) {
+    if (error instanceof ApiError && error !== refused) throw error;
+    throw refused;
+  }
+}
+
 function deviceKey(env: Env): Uint8Array {
   if (!env.DEVICE_TOKEN_SECRET || env.DEVICE_TOKEN_SECRET.length < 16) {
     throw new ApiError(503, "DEVICE_TOKENS_DISABLED", "Device tokens are disabled: DEVICE_TOKEN_SECRET (16+ characters) is not configured");

@@ -11,12 +11,13 @@ import {
   RegisterAppBody,
   StartStreamBody,
   StreamId,
+  UserGrantBody,
 } from "../schemas/api";
 import { parseRtmpUrl } from "../outputs/rtmp-url";
 import { LiveInputWebhook } from "../schemas/webhook";
 import { secretsEqual } from "../apps/credentials";
-import { PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
-import { authenticateAdmin, authenticateApp, authenticateDevice, mintDeviceToken } from "./auth";
+import { JOINED_ONLY_HEADER, PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
+import { authenticateAdmin, authenticateApp, authenticateDevice, mintDeviceToken, mintUserGrant, requireUserGrant } from "./auth";
 import { parseJson } from "./body";
 import { ApiError, errorResponse, json, unwrap } from "./errors";
 
@@ -61,6 +62,12 @@ router.post("/api/admin/device-tokens", async (request, env) => {
   return json({ userId, ...(await mintDeviceToken(env, userId, ttlSeconds)) }, 201);
 });
 
+router.post("/api/admin/user-grants", async (request, env) => {
+  await authenticateAdmin(request, env);
+  const { userId, packageName, ttlSeconds } = await parseJson(request, UserGrantBody);
+  return json({ userId, packageName, ...(await mintUserGrant(env, userId, packageName, ttlSeconds)) }, 201);
+});
+
 router.post("/api/admin/streams/:streamId/stop", async (request, env) => {
   await authenticateAdmin(request, env);
   const { snapshot } = unwrap(await streamStub(request, env).forceStop());
@@ -73,6 +80,7 @@ router.post("/api/streams", async (request, env) => {
   const app = await authenticateApp(request, env);
   const body = await parseJson(request, StartStreamBody);
   const config = loadConfig(env);
+  if (config.requireUserGrant) await requireUserGrant(request, env, body.userId, app.packageName);
   unwrap(await env.APPS.getByName(app.packageName).consumeStreamStart(config.streamStartsPerMinute));
   const result = unwrap(
     await env.USERS.getByName(body.userId).startOrJoin(body.userId, app.packageName, {
@@ -171,6 +179,7 @@ router.get("/api/streams/:streamId/ws", async (request, env) => {
     const app = await authenticateApp(request, env);
     headers.set(ROLE_HEADER, "app");
     headers.set(PACKAGE_HEADER, app.packageName);
+    if (loadConfig(env).requireUserGrant) headers.set(JOINED_ONLY_HEADER, "1");
   } else if (ticket) {
     if (ticket.length > 128) throw new ApiError(401, "UNAUTHORIZED", "Ticket is invalid, expired or already used");
     headers.set(ROLE_HEADER, "app");

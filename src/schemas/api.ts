@@ -53,6 +53,12 @@ export type StartStreamBody = z.infer<typeof StartStreamBody>;
 
 export const RegisterAppBody = z.object({ packageName: PackageName });
 
+export const UserGrantBody = z.object({
+  userId: UserId,
+  packageName: PackageName,
+  ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(3600),
+});
+
 export const DeviceTokenBody = z.object({
   userId: UserId,
   ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(24 * 3600),

@@ -25,6 +25,8 @@ export const ROLE_HEADER = "x-sc-role";
 export const PACKAGE_HEADER = "x-sc-package";
 export const USER_HEADER = "x-sc-user";
 export const TICKET_HEADER = "x-sc-ticket";
+/** Set when user grants are required: only apps that joined through POST /api/streams may view. */
+export const JOINED_ONLY_HEADER = "x-sc-joined-only";
 
 const CREATE_WATCHDOG_MS = 60_000;
 const PUSH_FINGERPRINT_KEY = "lastPushed";
@@ -258,6 +260,9 @@ export class StreamCoordinator extends DurableObject<Env> {
       const ticket = request.headers.get(TICKET_HEADER);
       const packageName = ticket ? this.presence.redeemTicket(ticket, now) : request.headers.get(PACKAGE_HEADER);
       if (!packageName) return jsonFailure(fail(401, "UNAUTHORIZED", "Ticket is invalid, expired or already used"));
+      if (request.headers.get(JOINED_ONLY_HEADER) && !this.s.store.isParticipant(packageName)) {
+        return jsonFailure(fail(403, "NOT_A_PARTICIPANT", "Join the stream with POST /api/streams first"));
+      }
       identity = { role: "app", packageName, connectedAt: now };
       this.s.store.addParticipant(packageName, now);
     } else {
