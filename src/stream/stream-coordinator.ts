@@ -4,6 +4,7 @@ import { streamApiFor } from "../budget/budgeted-api";
 import { loadConfig } from "../config";
 import type { Env } from "../env";
 import { fail, type Failure, type Result } from "../http/errors";
+import type { ProtocolError } from "../schemas/protocol";
 import { InboundGuard } from "./inbound";
 import { StreamViews, type DeviceStreamInfo, type StreamSnapshot } from "./views";
 import { StreamMeta, type StreamContext } from "./context";
@@ -15,7 +16,7 @@ import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import { CLEANUP_TIMER, CREATE_WATCHDOG_TIMER, Lifecycle, type CreateInput } from "./lifecycle";
 import { GRACE_TIMER, Presence } from "./presence";
 import { Schedule } from "./schedule";
-import { attach, closeQuietly, identityOf, send, tagsFor, type SocketIdentity } from "./sockets";
+import { appTag, attach, closeQuietly, identityOf, send, tagsFor, type SocketIdentity } from "./sockets";
 import { Sql } from "./sql";
 import { deriveStatus, type DeviceCondition } from "./status";
 import { StreamStore, type StreamRecord } from "./store";
@@ -166,7 +167,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
     this.presence.releaseHold(packageName);
-    for (const ws of this.ctx.getWebSockets(`app:${packageName}`)) closeQuietly(ws, 1000, "left the stream");
+    for (const ws of this.ctx.getWebSockets(appTag(packageName))) closeQuietly(ws, 1000, "left the stream");
     if (record.phase === "running") await this.afterPresenceChange(Date.now());
     return { ok: true, snapshot: this.views.snapshot(this.s.store.get()!) };
   }
@@ -295,7 +296,9 @@ export class StreamCoordinator extends DurableObject<Env> {
     if (!identity) return closeQuietly(ws, 1011, "Unknown connection");
     const inbound = this.inbound.screen(ws, raw, identity.role);
     if (inbound.kind === "close") return closeQuietly(ws, inbound.code, inbound.reason);
-    if (inbound.kind === "reply") return void send(ws, { type: "error", error: inbound.error, message: inbound.message });
+    if (inbound.kind === "reply") {
+      return void send(ws, { type: "error", error: inbound.error, message: inbound.message } satisfies ProtocolError);
+    }
 
     const record = this.s.store.get();
     if (!record) return;
