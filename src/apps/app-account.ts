@@ -4,6 +4,7 @@ import { fail, type Result } from "../http/errors";
 import { Sql } from "../stream/sql";
 import { hashKey, keyMatches, newApiKey } from "./credentials";
 import { OutputLedger, PENDING_RECONCILE_AFTER_MS } from "./output-ledger";
+import { clock } from "../clock";
 
 /**
  * One object per app (keyed by package name): its credentials and its per-app limits. Keeping both
@@ -39,7 +40,7 @@ export class AppAccount extends DurableObject<Env> {
       packageName,
       stored.salt,
       stored.hash,
-      Date.now(),
+      clock.now(),
     );
     return { ok: true, apiKey };
   }
@@ -52,7 +53,7 @@ export class AppAccount extends DurableObject<Env> {
       `UPDATE account SET key_salt = ?, key_hash = ?, rotated_at = ? WHERE id = 1`,
       stored.salt,
       stored.hash,
-      Date.now(),
+      clock.now(),
     );
     return changed ? { ok: true, apiKey } : appNotFound();
   }
@@ -72,7 +73,7 @@ export class AppAccount extends DurableObject<Env> {
 
   /** Sliding one-minute window of stream starts (seed 004: 10 per minute per app). */
   async consumeStreamStart(limitPerMinute: number): Promise<Result<object>> {
-    const now = Date.now();
+    const now = clock.now();
     const windowStart = now - 60_000;
     this.sql.run(`DELETE FROM stream_starts WHERE at <= ?`, windowStart);
     const rows = this.sql.all<{ at: number }>(`SELECT at FROM stream_starts ORDER BY at`);
@@ -91,14 +92,14 @@ export class AppAccount extends DurableObject<Env> {
   }
 
   async reserveOutput(streamId: string, outputId: string): Promise<boolean> {
-    const reserved = this.ledger.reserve(streamId, outputId, Date.now());
+    const reserved = this.ledger.reserve(streamId, outputId, clock.now());
     // Also when refused: stale pending reservations may be what fills the cap.
     await this.armReconcile();
     return reserved;
   }
 
   async commitOutput(outputId: string): Promise<void> {
-    this.ledger.commit(outputId, Date.now());
+    this.ledger.commit(outputId, clock.now());
   }
 
   async releaseOutput(outputId: string): Promise<void> {
@@ -108,10 +109,10 @@ export class AppAccount extends DurableObject<Env> {
   /** Reservations still pending long after their request are settled by asking their stream. */
   override async alarm(): Promise<void> {
     try {
-      for (const entry of this.ledger.stalePending(Date.now())) {
+      for (const entry of this.ledger.stalePending(clock.now())) {
         try {
           const exists = await this.env.STREAMS.getByName(entry.stream_id).hasOutput(entry.output_id);
-          if (exists === "yes") this.ledger.commit(entry.output_id, Date.now());
+          if (exists === "yes") this.ledger.commit(entry.output_id, clock.now());
           else if (exists === "no") this.ledger.release(entry.output_id);
           // "pending": the stream is still working on it; look again later.
         } catch (error) {
@@ -126,7 +127,7 @@ export class AppAccount extends DurableObject<Env> {
   private async armReconcile(minDelayMs = 1_000): Promise<void> {
     const oldest = this.ledger.oldestPendingAt();
     if (oldest === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(Math.max(Date.now() + minDelayMs, oldest + PENDING_RECONCILE_AFTER_MS));
+    else await this.ctx.storage.setAlarm(Math.max(clock.now() + minDelayMs, oldest + PENDING_RECONCILE_AFTER_MS));
   }
 
   private account() {

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { Sql } from "../stream/sql";
 import { SlidingWindowBudget, type BudgetSettings, type Grant, type GrantLog, type Priority } from "./sliding-window";
+import { clock } from "../clock";
 
 /** One object for the whole deployment (one Cloudflare token): every Stream API call asks it first. */
 export const BUDGET_OBJECT_NAME = "global";
@@ -38,11 +39,11 @@ export class ApiBudget extends DurableObject<Env> {
   }
 
   async acquire(priority: Priority, settings: BudgetSettings): Promise<Grant> {
-    return this.budget.acquire(priority, settings, Date.now());
+    return this.budget.acquire(priority, settings, clock.now());
   }
 
   async reportRateLimited(retryAfterSeconds: number): Promise<void> {
-    this.budget.block(Date.now() + Math.max(1, retryAfterSeconds) * 1000);
+    this.budget.block(clock.now() + Math.max(1, retryAfterSeconds) * 1000);
     this.sql.run(
       `INSERT INTO blocked (id, until) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET until = excluded.until`,
       this.budget.blockedUntilMs,
@@ -57,8 +58,8 @@ export class ApiBudget extends DurableObject<Env> {
   }
 
   async usage(): Promise<{ usedLast5Min: number; blockedUntil: string | null }> {
-    const used = this.sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM grants WHERE at >= ?`, Date.now() - 300_000)!.n;
+    const used = this.sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM grants WHERE at >= ?`, clock.now() - 300_000)!.n;
     const blocked = this.budget.blockedUntilMs;
-    return { usedLast5Min: used, blockedUntil: blocked > Date.now() ? new Date(blocked).toISOString() : null };
+    return { usedLast5Min: used, blockedUntil: blocked > clock.now() ? new Date(blocked).toISOString() : null };
   }
 }

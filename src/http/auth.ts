@@ -3,6 +3,7 @@ import { secretsEqual } from "../apps/credentials";
 import type { Env } from "../env";
 import { PackageName } from "../schemas/api";
 import { ApiError } from "./errors";
+import { clock } from "../clock";
 
 /** An authenticated app: identity comes from verified headers only, never from a body. */
 export interface AppIdentity {
@@ -32,12 +33,12 @@ const DEVICE_AUDIENCE = "stream-coordinator:device";
 /** Device tokens are HS256 JWTs (via `jose`): subject = userId, short expiry, our audience. */
 export async function mintDeviceToken(env: Env, userId: string, ttlSeconds: number): Promise<{ token: string; expiresAt: string }> {
   const key = deviceKey(env);
-  const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
+  const expiresAt = Math.floor(clock.now() / 1000) + ttlSeconds;
   const token = await new SignJWT({})
     .setProtectedHeader({ alg: "HS256" })
     .setSubject(userId)
     .setAudience(DEVICE_AUDIENCE)
-    .setIssuedAt()
+    .setIssuedAt(Math.floor(clock.now() / 1000))
     .setExpirationTime(expiresAt)
     .sign(key);
   return { token, expiresAt: new Date(expiresAt * 1000).toISOString() };
@@ -48,7 +49,7 @@ export async function authenticateDevice(request: Request, env: Env): Promise<st
   const token = bearer(request) ?? new URL(request.url).searchParams.get("token");
   if (!token) throw unauthorized("A device token is required");
   try {
-    const { payload } = await jwtVerify(token, deviceKey(env), { audience: DEVICE_AUDIENCE, algorithms: ["HS256"] });
+    const { payload } = await jwtVerify(token, deviceKey(env), { audience: DEVICE_AUDIENCE, algorithms: ["HS256"], currentDate: new Date(clock.now()) });
     if (typeof payload.sub !== "string" || payload.sub === "") throw new Error("no subject");
     return payload.sub;
   } catch (error) {
@@ -65,12 +66,12 @@ const GRANT_AUDIENCE = "stream-coordinator:user-grant";
  * app cannot start or join the stream of a user who never opened it.
  */
 export async function mintUserGrant(env: Env, userId: string, packageName: string, ttlSeconds: number): Promise<{ token: string; expiresAt: string }> {
-  const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
+  const expiresAt = Math.floor(clock.now() / 1000) + ttlSeconds;
   const token = await new SignJWT({ pkg: packageName })
     .setProtectedHeader({ alg: "HS256" })
     .setSubject(userId)
     .setAudience(GRANT_AUDIENCE)
-    .setIssuedAt()
+    .setIssuedAt(Math.floor(clock.now() / 1000))
     .setExpirationTime(expiresAt)
     .sign(deviceKey(env));
   return { token, expiresAt: new Date(expiresAt * 1000).toISOString() };
@@ -82,7 +83,7 @@ export async function requireUserGrant(request: Request, env: Env, userId: strin
   const refused = new ApiError(403, "USER_NOT_GRANTED", "A valid X-User-Grant for this user and app is required");
   if (!token) throw refused;
   try {
-    const { payload } = await jwtVerify(token, deviceKey(env), { audience: GRANT_AUDIENCE, algorithms: ["HS256"] });
+    const { payload } = await jwtVerify(token, deviceKey(env), { audience: GRANT_AUDIENCE, algorithms: ["HS256"], currentDate: new Date(clock.now()) });
     if (payload.sub !== userId || payload.pkg !== packageName) throw refused;
   } catch (error) {
     if (error instanceof ApiError && error !== refused) throw error;

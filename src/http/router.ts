@@ -20,6 +20,7 @@ import { JOINED_ONLY_HEADER, PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HE
 import { authenticateAdmin, authenticateApp, authenticateDevice, mintDeviceToken, mintUserGrant, requireUserGrant } from "./auth";
 import { parseJson } from "./body";
 import { ApiError, errorResponse, json, unwrap } from "./errors";
+import { clock } from "../clock";
 
 /**
  * The stateless Worker: authenticate, validate, route to the owning Durable Object. No state here.
@@ -205,7 +206,7 @@ router.post("/api/webhooks/cloudflare-stream", async (request, env) => {
   const streamId = await env.INPUT_INDEX.getByName(uid).streamId();
   if (!streamId) throw new ApiError(404, "UNKNOWN_LIVE_INPUT", "No stream owns this live input");
   const failure = event.data.live_input_errored?.error;
-  const eventAt = Date.parse(event.data.updated_at ?? "") || (event.ts ? event.ts * 1000 : Date.now());
+  const eventAt = Date.parse(event.data.updated_at ?? "") || (event.ts ? event.ts * 1000 : clock.now());
   const result = await env.STREAMS.getByName(streamId).applyWebhook({
     type: event.data.event_type,
     liveInputUid: uid,

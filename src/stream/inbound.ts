@@ -1,4 +1,5 @@
 import { AppMessage, DeviceMessage, MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_SECOND } from "../schemas/protocol";
+import { clock } from "../clock";
 
 /**
  * Screening of inbound socket messages: size, rate, JSON and schema. Bad input never disturbs the
@@ -47,7 +48,7 @@ export class InboundGuard {
   }
 
   private withinRate(ws: WebSocket): boolean {
-    const now = Date.now();
+    const now = clock.now();
     const rate = this.rates.get(ws);
     if (!rate || now - rate.windowStart >= 1000) {
       this.rates.set(ws, { windowStart: now, count: 1 });

@@ -5,6 +5,7 @@ import { fail, type Failure, type Result } from "../http/errors";
 import { deriveOutputStatus, type OutputStatus } from "../outputs/output-status";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import type { StreamContext } from "./context";
+import { clock } from "../clock";
 
 /**
  * Restream outputs of one stream (seed 002). Every check-and-reserve happens synchronously inside the
@@ -149,20 +150,20 @@ export class Outputs {
       `SELECT request, output_id FROM idempotent_adds WHERE package_name = ? AND key = ? AND created_at > ?`,
       packageName,
       idempotencyKey,
-      Date.now() - IDEMPOTENCY_TTL_MS,
+      clock.now() - IDEMPOTENCY_TTL_MS,
     );
     if (stored) return stored.request === request ? { ok: true, outputId: stored.output_id } : keyReused();
 
     const reply = this.add(packageName, url, name).then((result) => {
       if (result.ok) {
-        this.s.sql.run(`DELETE FROM idempotent_adds WHERE created_at <= ?`, Date.now() - IDEMPOTENCY_TTL_MS);
+        this.s.sql.run(`DELETE FROM idempotent_adds WHERE created_at <= ?`, clock.now() - IDEMPOTENCY_TTL_MS);
         this.s.sql.run(
           `INSERT OR REPLACE INTO idempotent_adds (package_name, key, request, output_id, created_at) VALUES (?, ?, ?, ?, ?)`,
           packageName,
           idempotencyKey,
           request,
           result.outputId,
-          Date.now(),
+          clock.now(),
         );
       }
       return result;
@@ -203,10 +204,10 @@ export class Outputs {
       url.server,
       url.streamKey,
       name,
-      Date.now(),
+      clock.now(),
     );
     // If this object dies mid-create, the reconcile timer settles the pending row (adopt or delete).
-    this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, Date.now() + RECONCILE_AFTER_MS);
+    this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, clock.now() + RECONCILE_AFTER_MS);
     await this.s.schedule.arm();
     this.inflight.add(outputId);
     try {
@@ -278,7 +279,7 @@ export class Outputs {
       this.queueLedger(outputId, packageName, "release");
       await this.flushLedger();
     } catch {
-      this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, Date.now() + RECONCILE_AFTER_MS);
+      this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, clock.now() + RECONCILE_AFTER_MS);
       await this.s.schedule.arm();
     }
   }
@@ -329,7 +330,7 @@ export class Outputs {
       }
     } else {
       // Work still in flight: look again later, so a crash during it is settled too.
-      this.s.schedule.set(OUTPUT_RECONCILE_TIMER, Date.now() + RECONCILE_AFTER_MS);
+      this.s.schedule.set(OUTPUT_RECONCILE_TIMER, clock.now() + RECONCILE_AFTER_MS);
     }
     await this.flushLedger();
   }
@@ -345,7 +346,7 @@ export class Outputs {
     // Claimed synchronously, so a concurrent delete of the same output gets 404 instead of a double call;
     // the reconcile timer finishes the delete if this object dies during the Cloudflare call.
     this.s.sql.run(`UPDATE outputs SET state = 'deleting' WHERE output_id = ?`, outputId);
-    this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, Date.now() + RECONCILE_AFTER_MS);
+    this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, clock.now() + RECONCILE_AFTER_MS);
     await this.s.schedule.arm();
     this.inflight.add(outputId);
     try {
@@ -428,7 +429,7 @@ export class Outputs {
       }
     }
     if (failed) {
-      this.s.schedule.setEarliest(LEDGER_OUTBOX_TIMER, Date.now() + 5_000);
+      this.s.schedule.setEarliest(LEDGER_OUTBOX_TIMER, clock.now() + 5_000);
       await this.s.schedule.arm();
     }
   }

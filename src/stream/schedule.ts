@@ -1,4 +1,5 @@
 import type { Sql } from "./sql";
+import { clock } from "../clock";
 
 /**
  * One physical alarm multiplexed over a schedule table (the `cloudflare/agents` pattern): each named
@@ -87,7 +88,7 @@ export class Schedule {
       // It may have been cancelled or moved by an earlier handler in this batch.
       const dueAt = this.dueAt(row.name);
       if (dueAt === null || dueAt > now) continue;
-      const lease = Math.max(Date.now(), now) + LEASE_MS;
+      const lease = Math.max(clock.now(), now) + LEASE_MS;
       this.sql.run(`UPDATE schedule SET due_at = ? WHERE name = ?`, lease, row.name);
       await this.arm();
       try {
@@ -99,7 +100,7 @@ export class Schedule {
           const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** row.attempts) * (0.8 + Math.random() * 0.4);
           this.sql.run(
             `UPDATE schedule SET due_at = ?, attempts = ? WHERE name = ?`,
-            Math.floor(Date.now() + delay),
+            Math.floor(clock.now() + delay),
             row.attempts + 1,
             row.name,
           );

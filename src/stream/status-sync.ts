@@ -1,6 +1,7 @@
 import { toCloudflareError, type IngestState, type RemoteOutput } from "../cloudflare/stream-api";
 import { errorBackoffMs, inputPollDelay, isStale, outputsPollDelay, type PollSituation } from "../sync/poll-policy";
 import { StreamMeta, type StreamContext } from "./context";
+import { clock } from "../clock";
 
 /**
  * Keeps the stream in step with Cloudflare: reads the live input and its outputs on the cadence of
@@ -50,7 +51,7 @@ export class StatusSync {
   async pollInput(): Promise<void> {
     const webhooksBefore = this.meta.get("webhookCount");
     await this.poll(INPUT_POLL_TIMER, "input", (uid) => this.s.api.getIngestState(uid, "poll"), (state) => {
-      this.meta.set("lastInputSyncAt", String(Date.now()));
+      this.meta.set("lastInputSyncAt", String(clock.now()));
       // A webhook applied while we were reading is newer than what we read: keep it.
       if (this.meta.get("webhookCount") !== webhooksBefore) return;
       this.hooks.applyIngest(state);
@@ -77,7 +78,7 @@ export class StatusSync {
     } catch (error) {
       const cf = toCloudflareError(error);
       const failures = (this.failures[kind] += 1);
-      this.s.schedule.set(timer, Date.now() + (cf.budgetDeferralMs ?? errorBackoffMs(failures, cf.retryAfter)));
+      this.s.schedule.set(timer, clock.now() + (cf.budgetDeferralMs ?? errorBackoffMs(failures, cf.retryAfter)));
       return;
     }
     const after = this.s.store.get();
@@ -85,7 +86,7 @@ export class StatusSync {
     this.failures[kind] = 0;
     apply(value);
     this.s.schedule.cancel(timer);
-    this.reschedule(Date.now());
+    this.reschedule(clock.now());
   }
 
   /** Records when ingest changed, for the output debounce, and arms the re-evaluation. */

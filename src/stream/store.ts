@@ -1,6 +1,7 @@
 import type { IngestCredentials, RecordingSettings } from "../cloudflare/stream-api";
 import type { Sql } from "./sql";
 import type { DeviceCondition, IngestState, Phase, StreamStatus } from "./status";
+import { clock } from "../clock";
 
 /** Durable state of one stream: a single `stream` row plus the apps that joined it. */
 export interface StreamRecord {
@@ -117,7 +118,7 @@ export class StreamStore {
           ? value === null ? null : JSON.stringify(value)
           : typeof value === "boolean" ? (value ? 1 : 0) : (value as string | number | null);
     }
-    columns.updated_at = patch.updatedAt ?? Date.now();
+    columns.updated_at = patch.updatedAt ?? clock.now();
     const names = Object.keys(columns);
     this.sql.run(`UPDATE stream SET ${names.map((n) => `${n} = ?`).join(", ")} WHERE id = 1`, ...names.map((n) => columns[n]!));
   }

@@ -20,6 +20,7 @@ import { appTag, attach, closeQuietly, identityOf, send, tagsFor, type SocketIde
 import { Sql } from "./sql";
 import { deriveStatus, type DeviceCondition } from "./status";
 import { StreamStore, type StreamRecord } from "./store";
+import { clock } from "../clock";
 
 /** Headers the Worker sets after authenticating a WebSocket upgrade; never trusted from outside. */
 export const ROLE_HEADER = "x-sc-role";
@@ -77,7 +78,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       applyIngest: (state) => this.applyIngest(state),
       applyRemoteOutputs: (outputs) => this.applyRemoteOutputs(outputs),
     });
-    this.outputs = new Outputs(this.s, (packageName) => this.presence.presentApps(Date.now()).has(packageName));
+    this.outputs = new Outputs(this.s, (packageName) => this.presence.presentApps(clock.now()).has(packageName));
     this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
     // Ping/pong without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
@@ -91,7 +92,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     const existing = this.s.store.get();
     if (existing) return this.joinExisting(existing, input.packageName);
 
-    const now = Date.now();
+    const now = clock.now();
     const initial = deriveStatus({ phase: "initializing", ingestState: "idle", everConnected: false, device: "ok", deviceDetail: null, inputError: null });
     this.s.store.insert({
       streamId: input.streamId,
@@ -126,9 +127,9 @@ export class StreamCoordinator extends DurableObject<Env> {
       return failure;
     }
     this.s.schedule.cancel(CREATE_WATCHDOG_TIMER);
-    this.presence.hold(input.packageName, Date.now());
+    this.presence.hold(input.packageName, clock.now());
     this.refresh();
-    this.sync.reschedule(Date.now());
+    this.sync.reschedule(clock.now());
     await this.s.schedule.arm();
     // A device that connected during creation gets its credentials now.
     const record = this.s.store.get()!;
@@ -146,7 +147,7 @@ export class StreamCoordinator extends DurableObject<Env> {
 
   private async joinExisting(record: StreamRecord, packageName: string): Promise<Result<{ snapshot: StreamSnapshot }>> {
     if (record.phase !== "running") return fail(409, "STREAM_ENDED", `Stream is ${record.phase}`);
-    const now = Date.now();
+    const now = clock.now();
     this.s.store.addParticipant(packageName, now);
     if (!this.presence.isViewing(packageName)) this.presence.hold(packageName, now);
     this.presence.evaluate(now);
@@ -168,7 +169,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
     this.presence.releaseHold(packageName);
     for (const ws of this.ctx.getWebSockets(appTag(packageName))) closeQuietly(ws, 1000, "left the stream");
-    if (record.phase === "running") await this.afterPresenceChange(Date.now());
+    if (record.phase === "running") await this.afterPresenceChange(clock.now());
     return { ok: true, snapshot: this.views.snapshot(this.s.store.get()!) };
   }
 
@@ -184,7 +185,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
     if (record.phase !== "running") return fail(409, "STREAM_ENDED", `Stream is ${record.phase}`);
-    return { ok: true, ...this.presence.issueTicket(packageName, Date.now()) };
+    return { ok: true, ...this.presence.issueTicket(packageName, clock.now()) };
   }
 
   /** What the user's device needs to start streaming: the ingest credentials. Device-only. */
@@ -208,7 +209,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     const result = await this.outputs.addIdempotent(packageName, url, name, idempotencyKey);
     this.pushIfChanged();
     if (result.ok && this.s.store.get()?.phase === "running") {
-      this.sync.reschedule(Date.now());
+      this.sync.reschedule(clock.now());
       await this.s.schedule.arm();
     }
     return result;
@@ -231,7 +232,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     if (this.creating) await this.creating;
     const record = this.s.store.get();
     if (!record || record.phase === "initializing") return streamNotFound();
-    if (!this.presence.presentApps(Date.now()).has(packageName)) return fail(403, "NOT_A_VIEWER", "App is not viewing the stream");
+    if (!this.presence.presentApps(clock.now()).has(packageName)) return fail(403, "NOT_A_VIEWER", "App is not viewing the stream");
     return { ok: true, outputs: this.views.outputViews(record, packageName) };
   }
 
@@ -249,7 +250,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     if (!record) return jsonFailure(streamNotFound());
     if (record.phase !== "running") return jsonFailure(fail(410, "STREAM_ENDED", `Stream is ${record.phase}`));
 
-    const now = Date.now();
+    const now = clock.now();
     const role = request.headers.get(ROLE_HEADER);
     let identity: SocketIdentity;
     if (role === "device") {
@@ -328,7 +329,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!identity || !record || record.phase !== "running") return;
     if (identity.role === "device") this.device.onDisconnect(ws);
-    await this.afterPresenceChange(Date.now(), ws);
+    await this.afterPresenceChange(clock.now(), ws);
   }
 
   private async afterPresenceChange(now: number, closing?: WebSocket): Promise<void> {
@@ -341,7 +342,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   // ── Alarm: every timer of this stream ──────────────────────────────────────────────────────────
 
   override async alarm(): Promise<void> {
-    await this.s.schedule.runDue((name, now) => this.onTimer(name, now), Date.now());
+    await this.s.schedule.runDue((name, now) => this.onTimer(name, now), clock.now());
     await this.s.schedule.arm();
   }
 
@@ -417,10 +418,10 @@ export class StreamCoordinator extends DurableObject<Env> {
       everConnected: record.everConnected || connected,
       ...(connected ? { inputError: null } : {}),
     });
-    this.sync.ingestChanged(state, Date.now());
-    this.sync.reschedule(Date.now());
+    this.sync.ingestChanged(state, clock.now());
+    this.sync.reschedule(clock.now());
     // Relays start when ingest connects; look at the outputs soon rather than a full interval later.
-    if (connected && this.outputs.rows().length > 0) this.s.schedule.setEarliest(OUTPUTS_POLL_TIMER, Date.now() + OUTPUTS_CHECK_AFTER_CONNECT_MS);
+    if (connected && this.outputs.rows().length > 0) this.s.schedule.setEarliest(OUTPUTS_POLL_TIMER, clock.now() + OUTPUTS_CHECK_AFTER_CONNECT_MS);
     this.refresh();
   }
 
@@ -452,14 +453,14 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!record || record.liveInputUid !== event.liveInputUid) return { applied: false, reason: "unknown live input" };
     if (record.phase !== "running") return { applied: false, reason: `stream is ${record.phase}` };
-    if (!this.sync.acceptWebhook(event.eventAt, Date.now())) return { applied: false, reason: "older than an event already applied" };
+    if (!this.sync.acceptWebhook(event.eventAt, clock.now())) return { applied: false, reason: "older than an event already applied" };
     if (event.type === "live_input.errored") {
       this.s.store.update({ inputError: event.error ?? "unknown error" });
       this.refresh();
     } else {
       this.applyIngest(event.type === "live_input.connected" ? "connected" : "disconnected");
     }
-    this.sync.reschedule(Date.now());
+    this.sync.reschedule(clock.now());
     await this.s.schedule.arm();
     return { applied: true };
   }
@@ -528,21 +529,21 @@ export class StreamCoordinator extends DurableObject<Env> {
     const attempts = Number(this.meta.get("stopAttempts") ?? "0");
     this.meta.set("stopAttempts", String(attempts + 1));
     const retryIn = Math.min(5 * 60_000, 5_000 * 2 ** attempts) * (0.8 + Math.random() * 0.4);
-    this.s.schedule.set(CLEANUP_TIMER, Date.now() + Math.max(retryIn, this.s.config.cloudflareTimeoutMs * 4));
+    this.s.schedule.set(CLEANUP_TIMER, clock.now() + Math.max(retryIn, this.s.config.cloudflareTimeoutMs * 4));
     await this.s.schedule.arm();
     try {
       if (record.liveInputUid) await this.s.api.deleteLiveInputWithOutputs(record.liveInputUid);
     } catch (error) {
       // Keep `stopping`; the cleanup timer retries with backoff until Cloudflare confirms the deletion.
       console.error("stream cleanup failed; will retry", error instanceof Error ? error.message : error);
-      this.s.schedule.set(CLEANUP_TIMER, Date.now() + retryIn);
+      this.s.schedule.set(CLEANUP_TIMER, clock.now() + retryIn);
       await this.s.schedule.arm();
       return;
     }
     this.s.schedule.clear();
     // A stopped stream stays readable for a day, then its storage is emptied.
-    this.s.schedule.set(PURGE_TIMER, Date.now() + STOPPED_RETENTION_MS);
-    this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt: Date.now() });
+    this.s.schedule.set(PURGE_TIMER, clock.now() + STOPPED_RETENTION_MS);
+    this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt: clock.now() });
     await this.outputs.releaseAll();
     const derived = deriveStatus({ ...this.s.store.get()!, phase: "stopped" });
     this.s.store.update({ ...derived, message: `${derived.message}: ${this.meta.get("stopReason") ?? reason}` });
@@ -564,7 +565,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       await this.env.USERS.getByName(record.userId).streamEnded(record.streamId);
     } catch (error) {
       console.error("could not release the user's stream; will retry", error instanceof Error ? error.message : error);
-      this.s.schedule.set(NOTIFY_USER_TIMER, Date.now() + 30_000);
+      this.s.schedule.set(NOTIFY_USER_TIMER, clock.now() + 30_000);
       await this.s.schedule.arm();
     }
   }
@@ -573,7 +574,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   private async purge(): Promise<void> {
     await this.outputs.flushLedger();
     if (this.s.sql.one(`SELECT 1 AS y FROM ledger_outbox LIMIT 1`)) {
-      this.s.schedule.set(PURGE_TIMER, Date.now() + 3_600_000);
+      this.s.schedule.set(PURGE_TIMER, clock.now() + 3_600_000);
       return;
     }
     this.wipe();

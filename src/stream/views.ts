@@ -8,6 +8,7 @@ import type { Presence } from "./presence";
 import type { StatusSync } from "./status-sync";
 import { toSdkStatus, type IngestState, type StreamStatus } from "./status";
 import type { StreamRecord } from "./store";
+import { clock } from "../clock";
 
 /** What apps see of a stream over REST. Ingest credentials are never part of it. */
 export interface StreamSnapshot {
@@ -62,7 +63,7 @@ export class StreamViews {
   }
 
   outputViews(record: StreamRecord, viewer: string | null): OutputView[] {
-    const now = Date.now();
+    const now = clock.now();
     const ingestStable = record.phase === "running" && this.sync.ingestStable(record.ingestState === "connected", now);
     const stale = record.phase === "running" && this.sync.stale(now);
     const inputError = record.inputError ? `Live input errored: ${record.inputError}` : null;

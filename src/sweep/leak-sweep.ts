@@ -1,6 +1,7 @@
 import { streamApiFor } from "../budget/budgeted-api";
 import { loadConfig } from "../config";
 import type { Env } from "../env";
+import { clock } from "../clock";
 
 /**
  * The leak sweep (cron): lists the live inputs that are ours (by meta) and deletes those whose stream
@@ -14,7 +15,7 @@ export interface SweepReport {
   failed: string[];
 }
 
-export async function sweepLeakedInputs(env: Env, now = Date.now()): Promise<SweepReport> {
+export async function sweepLeakedInputs(env: Env, now = clock.now()): Promise<SweepReport> {
   const config = loadConfig(env);
   const api = streamApiFor(env, config);
   const report: SweepReport = { checked: 0, deleted: [], failed: [] };
