@@ -73,6 +73,7 @@ export async function handleControl(emu: StreamEmulator, request: Request, url: 
       return json(emu.config);
     case "POST config":
       applyConfig(emu, await readJsonObject(request));
+      emu.markChanged();
       return json(emu.config);
 
     case "GET webhooks":

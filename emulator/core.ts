@@ -6,6 +6,7 @@ import { ApiError, ErrorCode, codeForStatus, errorBody, fromApiError, json, ok, 
 import { DroppedConnectionError, FaultTable, type Fault } from "./faults.ts";
 import { uid as newUid } from "./ids.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { restoreSnapshot, takeSnapshot, type Snapshot } from "./snapshot.ts";
 import {
   applyPatch,
   newLiveInput,
@@ -54,6 +55,13 @@ function configFrom(o: EmulatorOptions): EmulatorConfig {
   };
 }
 
+/** Told about every durable change and every logged API call (the Node server persists them). */
+export interface EmulatorObserver {
+  changed(): void;
+  called(call: CallRecord): void;
+  callsCleared(): void;
+}
+
 export class StreamEmulator {
   readonly config: EmulatorConfig;
   private readonly initialConfig: EmulatorConfig;
@@ -70,6 +78,7 @@ export class StreamEmulator {
   readonly faults = new FaultTable();
   readonly rateLimiter: RateLimiter;
   readonly webhooks: WebhookSender;
+  observer: EmulatorObserver | null = null;
 
   constructor(options: EmulatorOptions = {}) {
     this.config = configFrom(options);
@@ -136,6 +145,7 @@ export class StreamEmulator {
       if (fault) call.fault = fault.id;
       this.calls.push(call);
       if (this.calls.length > MAX_CALL_LOG) this.calls.splice(0, this.calls.length - MAX_CALL_LOG);
+      this.observer?.called(call);
     };
 
     if (fault && fault.delayMs > 0) await sleep(fault.delayMs);
@@ -236,6 +246,7 @@ export class StreamEmulator {
     this.inputs.set(input.uid, input);
     this.byStreamKey.set(input.streamKey, input.uid);
     if (key !== null) this.idempotency.set(key, { uid: input.uid, expiresAt: this.now() + IDEMPOTENCY_TTL_MS });
+    this.markChanged();
     return ok(this.renderInput(input));
   }
 
@@ -250,6 +261,7 @@ export class StreamEmulator {
     applyPatch(input, patch, this.iso());
     // A disabled input refuses broadcasts, so an ongoing one ends.
     if (!input.enabled && input.connected) this.endBroadcast(input);
+    this.markChanged();
     return ok(this.renderInput(input));
   }
 
@@ -259,6 +271,7 @@ export class StreamEmulator {
     for (const oid of input.outputs) this.removeOutput(oid);
     this.inputs.delete(id);
     this.byStreamKey.delete(input.streamKey);
+    this.markChanged();
     return ok(null);
   }
 
@@ -281,6 +294,7 @@ export class StreamEmulator {
     this.outputs.set(output.uid, output);
     input.outputs.push(output.uid);
     this.syncRelay(output, true);
+    this.markChanged();
     return ok(renderOutput(output));
   }
 
@@ -289,6 +303,7 @@ export class StreamEmulator {
     const { enabled } = parseOutputUpdate(await readJsonObject(request));
     output.enabled = enabled;
     this.syncRelay(output, enabled);
+    this.markChanged();
     return ok(renderOutput(output));
   }
 
@@ -297,6 +312,7 @@ export class StreamEmulator {
     this.requireOutput(inputId, outputId);
     this.removeOutput(outputId);
     input.outputs = input.outputs.filter((o) => o !== outputId);
+    this.markChanged();
     return ok(null);
   }
 
@@ -321,6 +337,7 @@ export class StreamEmulator {
     }
     input.connected = true;
     this.pushStatus(input, { state: "connected", reason: null, statusEnteredAt: nowIso, statusLastSeen: nowIso });
+    this.markChanged();
     this.notify(input.uid, "live_input.connected");
     // A new broadcast restarts every enabled relay, clearing sticky errors.
     for (const oid of input.outputs) this.syncRelay(this.outputs.get(oid)!, true);
@@ -336,6 +353,7 @@ export class StreamEmulator {
     const nowIso = this.iso();
     this.pushStatus(input, { state: "disconnected", reason, statusEnteredAt: nowIso, statusLastSeen: nowIso });
     for (const oid of input.outputs) this.syncRelay(this.outputs.get(oid)!, false);
+    this.markChanged();
     this.notify(input.uid, "live_input.disconnected");
     return true;
   }
@@ -380,6 +398,46 @@ export class StreamEmulator {
     this.webhooks.clear();
     if (options.config) Object.assign(this.config, this.initialConfig);
     this.applyRateLimitConfig();
+    this.observer?.callsCleared();
+    this.markChanged();
+  }
+
+  // ---------------------------------------------------------------- persistence (snapshot.ts)
+
+  /** Call after any durable change (inputs, outputs, idempotency keys, config). */
+  markChanged(): void {
+    this.observer?.changed();
+  }
+
+  /** The durable state, to be serialized at once. */
+  snapshotForDisk(): Snapshot {
+    const parts = { config: this.config, startupConfig: this.initialConfig, inputs: this.inputs, outputs: this.outputs, idempotency: this.idempotency };
+    return takeSnapshot(parts, this.iso());
+  }
+
+  /**
+   * Replaces all state with what an earlier process saved (before any request is served). Inputs that
+   * were connected come back disconnected, since their ingest sessions died with that process; their uids
+   * are returned, for announceDisconnected() once the server is up.
+   */
+  restore(snapshot: Snapshot, calls: CallRecord[]): string[] {
+    const restored = restoreSnapshot(snapshot, calls, this.iso(), this.now(), MAX_STATUS_HISTORY);
+    this.inputs = restored.inputs;
+    this.outputs = restored.outputs;
+    this.byStreamKey = restored.byStreamKey;
+    this.idempotency = restored.idempotency;
+    this.calls = restored.calls.slice(-MAX_CALL_LOG);
+    Object.assign(this.config, restored.overrides);
+    this.applyRateLimitConfig();
+    return restored.disconnected;
+  }
+
+  /** Sends live_input.disconnected for inputs restore() disconnected, retrying until the receiver is up. */
+  announceDisconnected(uids: string[], retryForMs: number): void {
+    if (!this.config.webhookUrl) return;
+    for (const uid of uids) {
+      if (!this.inputs.get(uid)?.connected) this.webhooks.dispatch(this.config.webhookUrl, this.config.webhookSecret, uid, "live_input.disconnected", undefined, retryForMs);
+    }
   }
 
   private endBroadcast(input: LiveInputRecord): void {
@@ -465,6 +523,7 @@ export class StreamEmulator {
 
   clearCalls(): void {
     this.calls = [];
+    this.observer?.callsCleared();
   }
 
   hasInput(uid: string): boolean {

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { DroppedConnectionError, StreamEmulator } from "./core.ts";
 import { FfmpegRelayDriver, ffmpegAvailable } from "./ffmpeg-relay.ts";
 import { startRtmpIngest, type RtmpIngest, type RtmpLogLevel } from "./rtmp.ts";
+import { StateFile, type LoadResult } from "./state-file.ts";
 import type { EmulatorOptions } from "./types.ts";
 
 export interface EmulatorServerOptions extends Omit<EmulatorOptions, "relay" | "kickIngest"> {
@@ -21,7 +22,14 @@ export interface EmulatorServerOptions extends Omit<EmulatorOptions, "relay" | "
   ffmpeg?: boolean | "auto";
   /** node-media-server log verbosity. Default "error". */
   logLevel?: RtmpLogLevel;
+  /** Directory to keep state in across restarts (state-file.ts); unset: in memory only. */
+  stateDir?: string;
+  /** Where state-file problems are logged. Default console.error. */
+  log?: (line: string) => void;
 }
+
+/** How long restart announcements (live_input.disconnected) are retried while the receiver starts. */
+const ANNOUNCE_RETRY_MS = 120_000;
 
 export interface EmulatorServer {
   /** HTTP base URL, e.g. http://127.0.0.1:8788 (API at `${url}/client/v4`). */
@@ -29,6 +37,8 @@ export interface EmulatorServer {
   /** RTMP ingest base (live inputs' rtmps.url), or null without RTMP. */
   rtmpUrl: string | null;
   emulator: StreamEmulator;
+  /** What was restored from `stateDir` (null without one). */
+  restored: LoadResult | null;
   close(): Promise<void>;
 }
 
@@ -50,7 +60,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
   const relay = useFfmpeg ? new FfmpegRelayDriver(rtmpUrl!) : undefined;
 
   let ingest: RtmpIngest | null = null;
-  const { host: _h, port: _p, rtmpPort: _r, ffmpeg: _f, logLevel: _l, ...emulatorOptions } = opts;
+  const { host: _h, port: _p, rtmpPort: _r, ffmpeg: _f, logLevel: _l, stateDir, log, ...emulatorOptions } = opts;
   const emulator = new StreamEmulator({
     ...emulatorOptions,
     rtmpIngestUrl: opts.rtmpIngestUrl ?? rtmpUrl ?? undefined,
@@ -59,7 +69,19 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     kickIngest: (key) => ingest?.kick(key),
   });
 
-  httpServer.on("request", (req, res) => void handle(emulator, url, req, res));
+  let stateFile: StateFile | null = null;
+  let restored: LoadResult | null = null;
+  try {
+    if (stateDir) {
+      stateFile = new StateFile(stateDir, emulator, log);
+      restored = stateFile.load();
+      emulator.observer = stateFile;
+    }
+  } catch (e) {
+    httpServer.close();
+    throw e;
+  }
+  httpServer.on("request", (req, res) => void handle(emulator, url, req, res, () => stateFile?.flush()));
   try {
     if (wantRtmp) {
       ingest = await startRtmpIngest({ host, port: rtmpPort, app: RTMP_APP, emulator: () => emulator, logLevel: opts.logLevel ?? "error" });
@@ -68,25 +90,31 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     httpServer.close();
     throw e;
   }
+  // Ingest sessions did not survive the restart: say so, as a real disconnect would.
+  if (restored) emulator.announceDisconnected(restored.disconnected, ANNOUNCE_RETRY_MS);
 
   let closing: Promise<void> | null = null;
   return {
     url,
     rtmpUrl,
     emulator,
+    restored,
     close: () =>
       (closing ??= (async () => {
         relay?.stopAll();
+        emulator.webhooks.close();
         await ingest?.close();
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeAllConnections();
         await closed;
+        stateFile?.flush();
+        emulator.observer = null;
       })()),
   };
 }
 
 /** Adapts a Node request to the emulator's fetch(); a dropped-connection fault destroys the socket. */
-async function handle(emulator: StreamEmulator, base: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(emulator: StreamEmulator, base: string, req: http.IncomingMessage, res: http.ServerResponse, persist: () => void): Promise<void> {
   try {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -97,7 +125,13 @@ async function handle(emulator: StreamEmulator, base: string, req: http.Incoming
     const method = req.method ?? "GET";
     const hasBody = method !== "GET" && method !== "HEAD" && chunks.length > 0;
     const request = new Request(new URL(req.url ?? "/", base), { method, headers, body: hasBody ? Buffer.concat(chunks) : undefined });
-    const response = await emulator.fetch(request);
+    let response: Response;
+    try {
+      response = await emulator.fetch(request);
+    } finally {
+      // Durable before answered (also when a fault drops the answer after the effect).
+      persist();
+    }
     const body = Buffer.from(await response.arrayBuffer());
     res.writeHead(response.status, Object.fromEntries(response.headers));
     res.end(body);
@@ -155,9 +189,17 @@ async function main(): Promise<void> {
     webhook: env.STREAM_WEBHOOK_URL ? { url: env.STREAM_WEBHOOK_URL, secret: env.STREAM_WEBHOOK_SECRET ?? "" } : null,
     rateLimit: requests || windowSeconds ? { requests: requests ?? 1200, windowSeconds: windowSeconds ?? 300 } : undefined,
     logLevel: (env.EMULATOR_LOG_LEVEL as RtmpLogLevel | undefined) ?? "error",
+    stateDir: env.EMULATOR_STATE_DIR || undefined,
   });
   const relays = server.rtmpUrl && ffmpegAvailable() ? "ffmpeg" : "simulated";
   console.log(`stream emulator: api ${server.url}/client/v4  rtmp ${server.rtmpUrl ?? "off"}  relays ${relays}`);
+  if (server.restored) {
+    const { inputs, outputs, disconnected } = server.restored;
+    console.log(
+      `stream emulator: state in ${env.EMULATOR_STATE_DIR}: restored ${inputs} live inputs, ${outputs} outputs` +
+        (disconnected.length ? `; ${disconnected.length} were connected and are now disconnected (ingest did not survive the restart)` : ""),
+    );
+  }
   const stop = (signal: string) => {
     console.log(`stream emulator: ${signal}, shutting down`);
     server.close().then(

@@ -129,4 +129,6 @@ export interface WebhookDelivery {
   status: number | null;
   error: string | null;
   pending: boolean;
+  /** Only on deliveries that retry (restart announcements): attempts made so far. */
+  attempts?: number;
 }

@@ -34,11 +34,14 @@ export function notificationBody(inputId: string, event: LiveInputEvent, nowMs: 
 }
 
 const MAX_LOG = 1000;
+const RETRY_INTERVAL_MS = 1000;
 
 /** Sends webhooks fire-and-forget and keeps a delivery log; never throws into the caller. */
 export class WebhookSender {
   private log: WebhookDelivery[] = [];
   private nextId = 1;
+  private closed = false;
+  private readonly retryTimers = new Set<{ timer: ReturnType<typeof setTimeout>; wake: () => void }>();
 
   constructor(
     private readonly send: (url: string, init: RequestInit) => Promise<Response>,
@@ -46,7 +49,11 @@ export class WebhookSender {
     private readonly now: () => number,
   ) {}
 
-  dispatch(url: string, secret: string, inputId: string, event: LiveInputEvent, error?: InputError): void {
+  /**
+   * With `retryForMs`, a delivery that fails (network error or 5xx) is retried every second for that long:
+   * used for events the emulator announces at startup, when the receiver may not be up yet.
+   */
+  dispatch(url: string, secret: string, inputId: string, event: LiveInputEvent, error?: InputError, retryForMs = 0): void {
     const nowMs = this.now();
     const payload = notificationBody(inputId, event, nowMs, error);
     const entry: WebhookDelivery = {
@@ -67,18 +74,50 @@ export class WebhookSender {
       headers: { "content-type": "application/json", "cf-webhook-auth": secret },
       body: JSON.stringify(payload),
     };
+    const deadline = this.now() + retryForMs;
     const p = (async () => {
       try {
-        const res = await this.send(url, init);
-        entry.status = res.status;
-        await res.body?.cancel().catch(() => undefined);
-      } catch (e) {
-        entry.error = e instanceof Error ? e.message : String(e);
+        for (;;) {
+          if (retryForMs > 0) entry.attempts = (entry.attempts ?? 0) + 1;
+          try {
+            const res = await this.send(url, init);
+            entry.status = res.status;
+            entry.error = null;
+            await res.body?.cancel().catch(() => undefined);
+          } catch (e) {
+            entry.status = null;
+            entry.error = e instanceof Error ? e.message : String(e);
+          }
+          const failed = entry.error !== null || (entry.status ?? 0) >= 500;
+          if (!failed || this.closed || this.now() >= deadline) return;
+          await this.pause(RETRY_INTERVAL_MS);
+        }
       } finally {
         entry.pending = false;
       }
     })();
     this.track(p);
+  }
+
+  /** Stops retrying (server shutdown); deliveries under way finish on their own. */
+  close(): void {
+    this.closed = true;
+    for (const t of this.retryTimers) {
+      clearTimeout(t.timer);
+      t.wake();
+    }
+    this.retryTimers.clear();
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const handle = { timer: setTimeout(() => done(), ms), wake: () => resolve() };
+      const done = () => {
+        this.retryTimers.delete(handle);
+        resolve();
+      };
+      this.retryTimers.add(handle);
+    });
   }
 
   deliveries(): WebhookDelivery[] {

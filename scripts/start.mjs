@@ -93,7 +93,11 @@ function shutdown(code = 0) {
 process.on("SIGINT", () => shutdown(0));
 process.on("SIGTERM", () => shutdown(0));
 
+// The emulator keeps its state beside the coordinator's, so a restart resumes consistently on both sides.
+const EMULATOR_STATE_DIR =
+  process.env.EMULATOR_STATE_DIR ?? path.join(process.env.COORDINATOR_STATE_DIR ?? path.join(root, ".wrangler", "state"), "emulator");
 run("emulator", process.execPath, [require.resolve("tsx/cli"), "emulator/server.ts"], {
+  EMULATOR_STATE_DIR,
   STREAM_EMULATOR_PORT: EMULATOR_PORT,
   RTMP_PORT,
   CLOUDFLARE_API_TOKEN: API_TOKEN,

@@ -1,0 +1,105 @@
+// What of the emulator survives a restart (Node server with EMULATOR_STATE_DIR; see state-file.ts):
+// live inputs, outputs, idempotency keys, the call log and control-API config overrides. Ingest sessions,
+// relays, faults, rate-limit counters and the webhook log are runtime state and start afresh.
+// Web APIs only, like core.ts.
+
+import type { CallRecord, EmulatorConfig, LiveInputRecord, OutputRecord, StatusEntry } from "./types.ts";
+
+export const SNAPSHOT_VERSION = 1;
+
+/** Reason recorded in an input's status history when the emulator restarts under a connected input. */
+export const RESTART_DISCONNECT_REASON = "emulator_restart";
+
+/** Config keys POST /__emulator/config can change; only these carry over a restart (as overrides). */
+export const OVERRIDABLE_CONFIG_KEYS = [
+  "webhookUrl",
+  "webhookSecret",
+  "rateLimitRequests",
+  "rateLimitWindowSeconds",
+  "rateLimitBlockSeconds",
+  "maxLiveInputs",
+  "statusShape",
+] as const satisfies readonly (keyof EmulatorConfig)[];
+
+export type PersistedOutput = Pick<OutputRecord, "uid" | "inputUid" | "url" | "streamKey" | "enabled">;
+
+export interface Snapshot {
+  version: typeof SNAPSHOT_VERSION;
+  savedAt: string;
+  /** Config in force, and the startup config of that run: keys that differ were set over the control API. */
+  config: EmulatorConfig;
+  startupConfig: EmulatorConfig;
+  inputs: LiveInputRecord[];
+  outputs: PersistedOutput[];
+  idempotency: { key: string; uid: string; expiresAt: number }[];
+}
+
+/** The emulator's durable parts; serialize it at once (records are shared, not copied). */
+export interface DurableParts {
+  config: EmulatorConfig;
+  startupConfig: EmulatorConfig;
+  inputs: Map<string, LiveInputRecord>;
+  outputs: Map<string, OutputRecord>;
+  idempotency: Map<string, { uid: string; expiresAt: number }>;
+}
+
+export function takeSnapshot(parts: DurableParts, nowIso: string): Snapshot {
+  return {
+    version: SNAPSHOT_VERSION,
+    savedAt: nowIso,
+    config: parts.config,
+    startupConfig: parts.startupConfig,
+    inputs: [...parts.inputs.values()],
+    outputs: [...parts.outputs.values()].map(({ uid, inputUid, url, streamKey, enabled }) => ({ uid, inputUid, url, streamKey, enabled })),
+    idempotency: [...parts.idempotency].map(([key, v]) => ({ key, uid: v.uid, expiresAt: v.expiresAt })),
+  };
+}
+
+export interface Restored {
+  inputs: Map<string, LiveInputRecord>;
+  outputs: Map<string, OutputRecord>;
+  byStreamKey: Map<string, string>;
+  idempotency: Map<string, { uid: string; expiresAt: number }>;
+  /** Config overrides to apply over this run's startup config. */
+  overrides: Partial<EmulatorConfig>;
+  /** Inputs that were connected when the snapshot was taken: now disconnected (their ingest is gone). */
+  disconnected: string[];
+  calls: CallRecord[];
+}
+
+/**
+ * Rebuilds the emulator's maps from a snapshot taken by an earlier process. Connected inputs come back
+ * disconnected (with a status history entry), relays idle, expired idempotency keys dropped, and
+ * dangling references (an output of a missing input) dropped.
+ */
+export function restoreSnapshot(snapshot: Snapshot, calls: CallRecord[], nowIso: string, nowMs: number, maxHistory: number): Restored {
+  const inputs = new Map<string, LiveInputRecord>();
+  const byStreamKey = new Map<string, string>();
+  const disconnected: string[] = [];
+  for (const input of snapshot.inputs) {
+    if (input.connected) {
+      input.connected = false;
+      const entry: StatusEntry = { state: "disconnected", reason: RESTART_DISCONNECT_REASON, statusEnteredAt: nowIso, statusLastSeen: nowIso };
+      input.statusHistory.push(entry);
+      if (input.statusHistory.length > maxHistory) input.statusHistory.shift();
+      disconnected.push(input.uid);
+    }
+    input.outputs = [];
+    inputs.set(input.uid, input);
+    byStreamKey.set(input.streamKey, input.uid);
+  }
+  const outputs = new Map<string, OutputRecord>();
+  for (const o of snapshot.outputs) {
+    const input = inputs.get(o.inputUid);
+    if (!input) continue;
+    outputs.set(o.uid, { ...o, relay: { state: "idle", lastError: null }, relayGeneration: 0, driverRunning: false });
+    input.outputs.push(o.uid);
+  }
+  const idempotency = new Map<string, { uid: string; expiresAt: number }>();
+  for (const { key, uid, expiresAt } of snapshot.idempotency) if (expiresAt > nowMs) idempotency.set(key, { uid, expiresAt });
+  const overrides: Partial<EmulatorConfig> = {};
+  for (const key of OVERRIDABLE_CONFIG_KEYS) {
+    if (snapshot.config[key] !== snapshot.startupConfig[key]) Object.assign(overrides, { [key]: snapshot.config[key] });
+  }
+  return { inputs, outputs, byStreamKey, idempotency, overrides, disconnected, calls };
+}
