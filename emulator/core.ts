@@ -153,6 +153,7 @@ export class StreamEmulator {
     let response: Response | null = null;
     // A faulted status/drop skips the operation, unless afterEffect asks to perform it first.
     if (!replaces || fault.afterEffect) response = await this.routeApi(request, path);
+    if (fault && fault.answerDelayMs > 0) await sleep(fault.answerDelayMs);
     if (replaces) {
       if (fault.drop) {
         record(0);

@@ -9,6 +9,8 @@ export interface FaultSpec {
   status?: number;
   body?: unknown;
   delayMs?: number;
+  /** Wait this long after the operation, before answering: the effect happened, the answer is late. */
+  answerDelayMs?: number;
   drop?: boolean;
   count?: number;
   retryAfter?: number;
@@ -22,6 +24,7 @@ export interface Fault extends Required<Pick<FaultSpec, "path" | "count">> {
   status: number | null;
   body: unknown;
   delayMs: number;
+  answerDelayMs: number;
   drop: boolean;
   retryAfter: number | null;
   afterEffect: boolean;
@@ -49,12 +52,14 @@ export class FaultTable {
     if (status !== undefined && (!Number.isInteger(status) || status < 100 || status > 599)) bad("status must be an HTTP status code");
     const delayMs = optional(raw.delayMs, "number", "delayMs");
     if (delayMs !== undefined && delayMs < 0) bad("delayMs must be >= 0");
+    const answerDelayMs = optional(raw.answerDelayMs, "number", "answerDelayMs");
+    if (answerDelayMs !== undefined && answerDelayMs < 0) bad("answerDelayMs must be >= 0");
     const count = optional(raw.count, "number", "count");
     if (count !== undefined && (!Number.isInteger(count) || count < 1)) bad("count must be a positive integer");
     const retryAfter = optional(raw.retryAfter, "number", "retryAfter");
     const drop = optional(raw.drop, "boolean", "drop");
     const afterEffect = optional(raw.afterEffect, "boolean", "afterEffect");
-    if (status === undefined && !drop && delayMs === undefined) bad("a fault needs status, drop or delayMs");
+    if (status === undefined && !drop && delayMs === undefined && answerDelayMs === undefined) bad("a fault needs status, drop, delayMs or answerDelayMs");
     const fault: Fault = {
       id: `fault-${this.nextId++}`,
       method: method ? method.toUpperCase() : null,
@@ -62,6 +67,7 @@ export class FaultTable {
       status: status ?? null,
       body: raw.body ?? null,
       delayMs: delayMs ?? 0,
+      answerDelayMs: answerDelayMs ?? 0,
       drop: drop ?? false,
       count: count ?? 1,
       retryAfter: retryAfter ?? null,

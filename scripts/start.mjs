@@ -42,6 +42,9 @@ for (const name of [
   "CLOUDFLARE_TIMEOUT_MS",
   "STREAM_CUSTOMER_CODE",
   "REQUIRE_USER_GRANT",
+  "PRESENCE_AUDIT_SECONDS",
+  "RECONCILE_SECONDS",
+  "ORPHAN_WATCH_MINUTES",
 ]) {
   if (process.env[name]) coordinatorVars[name] = process.env[name];
 }
@@ -125,6 +128,8 @@ run(
     "--show-interactive-dev-session=false",
     "--log-level",
     process.env.WRANGLER_LOG ?? "warn",
+    // Exposes /__scheduled, so the leak-sweep cron (which wrangler dev never fires on its own) can be run by hand.
+    "--test-scheduled",
     // Local Durable Object state; tests point it at a throwaway directory.
     ...(process.env.COORDINATOR_STATE_DIR ? ["--persist-to", process.env.COORDINATOR_STATE_DIR] : []),
     ...Object.entries(coordinatorVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),

@@ -50,11 +50,13 @@ export async function waitFor(what, fn, { timeoutMs = 10_000, intervalMs = 100 }
 
 /**
  * Spawns `node scripts/start.mjs` on free ports with the given extra env. Its output is kept in memory
- * (`output()`), to be printed only when something fails.
+ * (`output()`), to be printed only when something fails. `reuse: <an earlier stack>` starts again on its
+ * state directory and ports (after `killGroup()`, to test a restart after a crash).
  */
-export async function startStack(extraEnv = {}) {
-  const stateDir = mkdtempSync(path.join(tmpdir(), "stream-coordinator-e2e-"));
-  const [port, emulatorPort, rtmpPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+export async function startStack(extraEnv = {}, { reuse } = {}) {
+  const stateDir = reuse?.stateDir ?? mkdtempSync(path.join(tmpdir(), "stream-coordinator-e2e-"));
+  const ports = reuse?.ports ?? (await Promise.all([freePort(), freePort(), freePort(), freePort()]));
+  const [port, emulatorPort, rtmpPort, inspectorPort] = ports;
   const env = {
     ...process.env,
     PORT: String(port),
@@ -84,6 +86,8 @@ export async function startStack(extraEnv = {}) {
     coordinator: `http://127.0.0.1:${port}`,
     emulator: `http://127.0.0.1:${emulatorPort}`,
     rtmpPort,
+    stateDir,
+    ports,
     child,
     exited,
     output: () => chunks.join(""),

@@ -58,6 +58,21 @@ describe("faults", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
   });
 
+  it("answerDelayMs performs the operation at once and answers late", async () => {
+    await control("POST", "faults", { method: "POST", path: "/client/v4/accounts/*/stream/live_inputs", answerDelayMs: 400 });
+    const t0 = Date.now();
+    const pending = api("POST", INPUTS, { meta: { late: true } });
+    const seen = await waitFor(async () => {
+      const inputs = (await state()).inputs as Json[];
+      return inputs.length === 1 && Date.now();
+    });
+    expect(seen - t0).toBeLessThan(300);
+    const r = await pending;
+    expect(r.status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+    expect(r.body.result.meta).toEqual({ late: true });
+  });
+
   it("drop makes the caller's fetch reject and performs nothing", async () => {
     await control("POST", "faults", { method: "POST", path: "/client/v4/**", drop: true });
     await expect(fetch(INPUTS, { method: "POST", headers: { authorization: "Bearer local-dev-token" }, body: "{}" })).rejects.toThrow(
