@@ -30,6 +30,9 @@ const ConfigSchema = z.object({
   }, z.number()),
   webhookSecret: z.string().optional(),
   leakSweepMinutes: intVar(10, 1, 1_440),
+  presenceAuditSeconds: intVar(30, 1, 3_600),
+  reconcileSeconds: intVar(10, 1, 60),
+  orphanWatchMinutes: intVar(10, 1, 1_440),
   requireUserGrant: z.boolean(),
 });
 
@@ -51,6 +54,9 @@ export function loadConfig(env: Env): Config {
     apiBudgetPollShare: env.API_BUDGET_POLL_SHARE,
     webhookSecret: env.WEBHOOK_SECRET || undefined,
     leakSweepMinutes: env.LEAK_SWEEP_MINUTES,
+    presenceAuditSeconds: env.PRESENCE_AUDIT_SECONDS,
+    reconcileSeconds: env.RECONCILE_SECONDS,
+    orphanWatchMinutes: env.ORPHAN_WATCH_MINUTES,
     requireUserGrant: env.REQUIRE_USER_GRANT === "true",
   });
 }

@@ -30,5 +30,8 @@ export interface Env {
   API_BUDGET_POLL_SHARE?: string;
   WEBHOOK_SECRET?: string;
   LEAK_SWEEP_MINUTES?: string;
+  PRESENCE_AUDIT_SECONDS?: string;
+  RECONCILE_SECONDS?: string;
+  ORPHAN_WATCH_MINUTES?: string;
   REQUIRE_USER_GRANT?: string;
 }

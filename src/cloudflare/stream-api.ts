@@ -99,20 +99,12 @@ export class StreamApi {
         "Idempotency-Key": input.streamId,
       }),
     );
-    if (!created.uid || !created.rtmps?.url || !created.rtmps.streamKey) {
-      throw new ApiError(502, "CLOUDFLARE_ERROR", "Cloudflare returned a live input without ingest credentials");
-    }
-    return {
-      uid: created.uid,
-      ingest: {
-        rtmpsUrl: created.rtmps.url,
-        rtmpsStreamKey: created.rtmps.streamKey,
-        srtUrl: created.srt?.url ?? null,
-        srtStreamId: created.srt?.streamId ?? null,
-        srtPassphrase: created.srt?.passphrase ?? null,
-        whipUrl: created.webRTC?.url ?? null,
-      },
-    };
+    return toCreatedLiveInput(created);
+  }
+
+  /** One live input with its ingest credentials: how a create whose answer was lost is adopted. */
+  async getLiveInput(uid: string): Promise<CreatedLiveInput> {
+    return toCreatedLiveInput(await this.call("user", () => this.client.stream.liveInputs.get(uid, { account_id: this.accountId })));
   }
 
   async getIngestState(uid: string, priority: Priority = "user"): Promise<IngestState> {
@@ -120,9 +112,23 @@ export class StreamApi {
     return parseIngestState((input as { status?: unknown }).status);
   }
 
-  /** Deletes a live input; one that is already gone counts as deleted. */
+  /**
+   * Deletes a live input; one that is already gone counts as deleted. An ambiguous failure is settled
+   * by reading the input back (see `settled`).
+   */
   async deleteLiveInput(uid: string): Promise<void> {
-    await this.callIgnoringNotFound("cleanup", () => this.client.stream.liveInputs.delete(uid, { account_id: this.accountId }));
+    await this.settled(
+      () => this.callIgnoringNotFound("cleanup", () => this.client.stream.liveInputs.delete(uid, { account_id: this.accountId })),
+      async () => {
+        try {
+          await this.call("cleanup", () => this.client.stream.liveInputs.get(uid, { account_id: this.accountId }));
+          return false;
+        } catch (error) {
+          if (error instanceof CloudflareCallError && error.upstreamStatus === 404) return true;
+          throw error;
+        }
+      },
+    );
   }
 
   /** Our live inputs (by meta marker), for reconciliation and the leak sweep. */
@@ -152,20 +158,34 @@ export class StreamApi {
     return outputs;
   }
 
-  async setOutputEnabled(liveInputUid: string, outputUid: string, enabled: boolean): Promise<RemoteOutput> {
-    const updated = await this.call("user", () =>
-      this.client.stream.liveInputs.outputs.update(outputUid, {
-        account_id: this.accountId,
-        live_input_identifier: liveInputUid,
-        enabled,
-      }),
+  /** Sets an output's enabled flag; an ambiguous failure is settled by reading the flag back. */
+  async setOutputEnabled(liveInputUid: string, outputUid: string, enabled: boolean): Promise<void> {
+    await this.settled(
+      async () => {
+        await this.call("user", () =>
+          this.client.stream.liveInputs.outputs.update(outputUid, { account_id: this.accountId, live_input_identifier: liveInputUid, enabled }),
+        );
+      },
+      async () => (await this.listOutputs(liveInputUid, "user")).find((o) => o.uid === outputUid)?.enabled === enabled,
     );
-    return toRemoteOutput(updated);
   }
 
+  /** Deletes an output; one already gone counts as deleted; an ambiguous failure is settled by listing. */
   async deleteOutput(liveInputUid: string, outputUid: string, priority: Priority = "user"): Promise<void> {
-    await this.callIgnoringNotFound(priority, () =>
-      this.client.stream.liveInputs.outputs.delete(outputUid, { account_id: this.accountId, live_input_identifier: liveInputUid }),
+    await this.settled(
+      () =>
+        this.callIgnoringNotFound(priority, () =>
+          this.client.stream.liveInputs.outputs.delete(outputUid, { account_id: this.accountId, live_input_identifier: liveInputUid }),
+        ),
+      async () => {
+        try {
+          return !(await this.listOutputs(liveInputUid, priority)).some((o) => o.uid === outputUid);
+        } catch (error) {
+          // The input itself is gone, and its outputs with it.
+          if (error instanceof CloudflareCallError && error.upstreamStatus === 404) return true;
+          throw error;
+        }
+      },
     );
   }
 
@@ -179,6 +199,26 @@ export class StreamApi {
     }
     for (const output of outputs) await this.deleteOutput(liveInputUid, output.uid, "cleanup");
     await this.deleteLiveInput(liveInputUid);
+  }
+
+  /**
+   * Runs an idempotent mutation so that its outcome is known. When its answer is lost (timeout, dropped
+   * connection, 5xx: the change may or may not have happened), the truth is read back; if the change
+   * is not there, the mutation is sent once more (safe: it is idempotent) and, if that answer is lost
+   * too, read back again. Only when the truth cannot be read does it throw, and then with an
+   * ambiguous error (`definitelyNotApplied` false) so the caller keeps the work pending.
+   */
+  private async settled(mutate: () => Promise<void>, applied: () => Promise<boolean>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await mutate();
+      } catch (error) {
+        const failure = toCloudflareError(error);
+        if (failure.definitelyNotApplied) throw failure;
+        if (await applied().catch(() => false)) return;
+        if (attempt >= 1) throw failure;
+      }
+    }
   }
 
   /**
@@ -238,6 +278,23 @@ export function parseIngestState(status: unknown): IngestState {
       // reconnecting, client_disconnect, ttl_exceeded, failed_to_*, disconnected, new_configuration_accepted
       return "disconnected";
   }
+}
+
+function toCreatedLiveInput(input: { uid?: string; rtmps?: { url?: string; streamKey?: string }; srt?: { url?: string; streamId?: string; passphrase?: string }; webRTC?: { url?: string } }): CreatedLiveInput {
+  if (!input.uid || !input.rtmps?.url || !input.rtmps.streamKey) {
+    throw new ApiError(502, "CLOUDFLARE_ERROR", "Cloudflare returned a live input without ingest credentials");
+  }
+  return {
+    uid: input.uid,
+    ingest: {
+      rtmpsUrl: input.rtmps.url,
+      rtmpsStreamKey: input.rtmps.streamKey,
+      srtUrl: input.srt?.url ?? null,
+      srtStreamId: input.srt?.streamId ?? null,
+      srtPassphrase: input.srt?.passphrase ?? null,
+      whipUrl: input.webRTC?.url ?? null,
+    },
+  };
 }
 
 function isOurs(meta: unknown): boolean {

@@ -150,7 +150,10 @@ router.get("/api/streams/:streamId/outputs", async (request, env) => {
 
 router.delete("/api/streams/:streamId/outputs/:outputId", async (request, env) => {
   const app = await authenticateApp(request, env);
-  unwrap(await streamStub(request, env).removeOutput(app.packageName, request.params.outputId ?? ""));
+  const { pending } = unwrap(await streamStub(request, env).removeOutput(app.packageName, request.params.outputId ?? ""));
+  // 202: the removal stands (the output is gone from the list and holds no slot) but Cloudflare has not
+  // confirmed it yet; the stream finishes it within RECONCILE_SECONDS.
+  if (pending) return json({ success: true, message: "Output removal accepted; Cloudflare will confirm it shortly" }, 202);
   return json({ success: true, message: "Output removed successfully" });
 });
 

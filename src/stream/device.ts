@@ -37,6 +37,12 @@ export class DeviceChannel {
     this.s.schedule.set(KEEPALIVE_TIMER, now + KEEPALIVE_INTERVAL_MS);
   }
 
+  /** On wake: keep-alives run exactly while a device socket is open (a crash may have taken it). */
+  reconcile(now: number): void {
+    if (!this.isConnected()) this.s.schedule.cancel(KEEPALIVE_TIMER);
+    else this.s.schedule.setEarliest(KEEPALIVE_TIMER, now + KEEPALIVE_INTERVAL_MS);
+  }
+
   onDisconnect(excluding: WebSocket): void {
     if (!this.isConnected(excluding)) this.s.schedule.cancel(KEEPALIVE_TIMER);
   }

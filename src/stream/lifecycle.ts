@@ -1,12 +1,16 @@
-import type { RecordingSettings } from "../cloudflare/stream-api";
-import { toCloudflareError } from "../cloudflare/stream-api";
-import type { Failure } from "../http/errors";
+import type { CreatedLiveInput, RecordingSettings } from "../cloudflare/stream-api";
+import { toCloudflareError, type CloudflareCallError } from "../cloudflare/stream-api";
+import { fail, type Failure } from "../http/errors";
 import type { StreamContext } from "./context";
+import type { Tombstones } from "./tombstones";
 
 /**
- * Creating and tearing down the stream's Cloudflare resources. Both directions leave nothing behind:
- * a failed create deletes whatever Cloudflare may have made (found by the streamId in its meta), and
- * a stop deletes every output and the live input, retrying from the alarm until Cloudflare confirms.
+ * Creating the stream's live input so that nothing is left behind and the caller hears the truth.
+ * A create whose answer is lost (timeout, dropped connection, 5xx) may still have happened, or may
+ * still happen: we read Cloudflare back (our inputs carry the streamId in their meta) and adopt what
+ * is there; if nothing is there yet we try once more with the same Idempotency-Key. Whatever the
+ * outcome, an ambiguous create leaves a tombstone that deletes any input that turns up late and that
+ * the stream does not use.
  */
 export const CLEANUP_TIMER = "cleanup";
 export const CREATE_WATCHDOG_TIMER = "create-watchdog";
@@ -20,39 +24,59 @@ export interface CreateInput {
 }
 
 export class Lifecycle {
-  constructor(private readonly s: StreamContext) {}
+  constructor(
+    private readonly s: StreamContext,
+    private readonly tombstones: Tombstones,
+  ) {}
 
-  /**
-   * Creates the live input. On failure it removes any input Cloudflare made despite the error
-   * (a timeout or dropped response can hide a success) and returns the failure.
-   */
+  /** Creates (or adopts) the live input and records it; returns the failure the caller should see. */
   async createLiveInput(input: CreateInput): Promise<Failure | null> {
+    const outcome = await this.createSettled(input);
+    if (!outcome.ok) return outcome.failure;
     try {
-      const created = await this.s.api.createLiveInput({
-        streamId: input.streamId,
-        recording: input.recording,
-        deleteRecordingAfterDays: input.deleteRecordingAfterDays,
-      });
       // The webhook index first: a webhook for this input must find its stream from the start.
-      await this.s.env.INPUT_INDEX.getByName(created.uid).set(input.streamId);
-      this.s.store.update({ liveInputUid: created.uid, ingest: created.ingest, phase: "running" });
-      return null;
-    } catch (error) {
-      const failure = toCloudflareError(error);
-      if (failure.definitelyNotApplied) return failure.toFailure();
-      await this.deleteInputsOf(input.streamId).catch((cleanupError) => {
-        // The leak sweep finds it later by its meta marker.
-        console.error("cleanup after failed create failed", cleanupError instanceof Error ? cleanupError.message : cleanupError);
-      });
-      return failure.toFailure();
+      await this.s.env.INPUT_INDEX.getByName(outcome.created.uid).set(input.streamId);
+    } catch {
+      // The input exists but could not be indexed: give it up; the tombstone deletes it.
+      this.tombstones.add({ kind: "live_input", streamId: input.streamId });
+      return fail(503, "SERVICE_UNAVAILABLE", "Could not record the stream's live input; retry shortly", 1);
     }
+    this.s.store.update({ liveInputUid: outcome.created.uid, ingest: outcome.created.ingest, phase: "running" });
+    return null;
   }
 
-  /** Deletes every live input Cloudflare holds for this stream (by meta), with its outputs. */
-  async deleteInputsOf(streamId: string): Promise<void> {
-    const inputs = await this.s.api.listOurLiveInputs();
-    for (const input of inputs.filter((i) => i.streamId === streamId)) {
-      await this.s.api.deleteLiveInputWithOutputs(input.uid);
+  private async createSettled(input: CreateInput): Promise<{ ok: true; created: CreatedLiveInput } | { ok: false; failure: Failure }> {
+    let last: CloudflareCallError | null = null;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const created = await this.s.api.createLiveInput({
+          streamId: input.streamId,
+          recording: input.recording,
+          deleteRecordingAfterDays: input.deleteRecordingAfterDays,
+        });
+        // An earlier attempt may still land as a second input: the tombstone keeps the one we use.
+        if (last) this.tombstones.add({ kind: "live_input", streamId: input.streamId });
+        return { ok: true, created };
+      } catch (error) {
+        last = toCloudflareError(error);
+        if (last.definitelyNotApplied && attempt === 0) return { ok: false, failure: last.toFailure() };
+        if (last.definitelyNotApplied) break;
+        const adopted = await this.findCreated(input.streamId).catch(() => null);
+        if (adopted) {
+          this.tombstones.add({ kind: "live_input", streamId: input.streamId });
+          return { ok: true, created: adopted };
+        }
+      }
     }
+    // Given up after an ambiguous answer: whatever turns up later is deleted by the tombstone.
+    this.tombstones.add({ kind: "live_input", streamId: input.streamId });
+    return { ok: false, failure: last!.toFailure() };
+  }
+
+  /** The input Cloudflare made for this stream despite a lost answer, with its credentials. */
+  private async findCreated(streamId: string): Promise<CreatedLiveInput | null> {
+    const ours = (await this.s.api.listOurLiveInputs()).filter((i) => i.streamId === streamId);
+    ours.sort((a, b) => (a.created ?? "").localeCompare(b.created ?? ""));
+    return ours[0] ? this.s.api.getLiveInput(ours[0].uid) : null;
   }
 }

@@ -1,22 +1,23 @@
 import { nanoid } from "nanoid";
 import { MAX_OUTPUTS_PER_APP } from "../apps/output-ledger";
-import { toCloudflareError, type RemoteOutput } from "../cloudflare/stream-api";
+import { clock } from "../clock";
+import { toCloudflareError, type CloudflareCallError, type RemoteOutput } from "../cloudflare/stream-api";
 import { fail, type Failure, type Result } from "../http/errors";
 import { deriveOutputStatus, type OutputStatus } from "../outputs/output-status";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import type { StreamContext } from "./context";
-import { clock } from "../clock";
+import { IdempotentAdds } from "./idempotent-adds";
+import { LedgerOutbox } from "./ledger-outbox";
+import { outputKey, type Tombstones } from "./tombstones";
 
 /**
  * Restream outputs of one stream (seed 002). Every check-and-reserve happens synchronously inside the
- * object before any await, so interleaved requests cannot overshoot a cap or add a duplicate; every
- * Cloudflare failure is reconciled against Cloudflare's own list so nothing is left behind.
+ * object before any await, so interleaved requests cannot overshoot a cap or add a duplicate. Every
+ * Cloudflare answer that is lost is settled by reading Cloudflare back before the caller is answered;
+ * what cannot be settled then is marked and settled by the reconcile timer within RECONCILE_SECONDS.
  */
 export const MAX_OUTPUTS_PER_STREAM = 10;
 export const OUTPUT_RECONCILE_TIMER = "outputs-reconcile";
-export const LEDGER_OUTBOX_TIMER = "ledger-outbox";
-const RECONCILE_AFTER_MS = 60_000;
-const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 
 export interface OutputRow {
   output_id: string;
@@ -28,6 +29,7 @@ export interface OutputRow {
   stream_key: string;
   name: string | null;
   cf_uid: string | null;
+  /** pending: create in flight or unsettled · ready · deleting: removal accepted, not yet confirmed. */
   state: "pending" | "ready" | "deleting";
   enabled: number;
   error: string | null;
@@ -48,14 +50,20 @@ export interface AddedOutput {
   outputId: string;
 }
 
+/** A removal Cloudflare has not confirmed yet: accepted, finished by the reconcile timer. */
+export interface Removal {
+  pending: boolean;
+}
+
 export class Outputs {
-  /** Requests in flight per idempotency key, so a concurrent retry waits for the original. */
-  private readonly inflightKeys = new Map<string, { request: string; reply: Promise<Result<AddedOutput>> }>();
+  private readonly idempotent: IdempotentAdds<AddedOutput>;
+  readonly ledger: LedgerOutbox;
   /** Output ids whose Cloudflare call is in flight: reconciliation leaves them alone. */
   private readonly inflight = new Set<string>();
 
   constructor(
     private readonly s: StreamContext,
+    private readonly tombstones: Tombstones,
     private readonly isPresent: (packageName: string) => boolean,
   ) {
     s.sql.run(`CREATE TABLE IF NOT EXISTS outputs (
@@ -73,25 +81,18 @@ export class Outputs {
       error TEXT,
       created_at INTEGER NOT NULL
     )`);
-    // Transactional outbox for the per-app ledger: written with the output change, delivered after.
-    s.sql.run(`CREATE TABLE IF NOT EXISTS ledger_outbox (
-      output_id TEXT PRIMARY KEY,
-      package_name TEXT NOT NULL,
-      op TEXT NOT NULL
-    )`);
-    // Replies to requests made with an Idempotency-Key: successes only, with what was asked.
-    s.sql.run(`CREATE TABLE IF NOT EXISTS idempotent_adds (
-      package_name TEXT NOT NULL,
-      key TEXT NOT NULL,
-      request TEXT NOT NULL,
-      output_id TEXT NOT NULL,
-      created_at INTEGER NOT NULL,
-      PRIMARY KEY (package_name, key)
-    )`);
+    this.idempotent = new IdempotentAdds(s.sql);
+    this.ledger = new LedgerOutbox(s);
   }
 
+  /** Every row, including pending and deleting ones (for reconciliation and status). */
   rows(): OutputRow[] {
     return this.s.sql.all<OutputRow>(`SELECT * FROM outputs ORDER BY created_at, output_id`);
+  }
+
+  /** The outputs apps see: a removal that was accepted is gone for them already. */
+  visibleRows(): OutputRow[] {
+    return this.rows().filter((r) => r.state !== "deleting");
   }
 
   row(outputId: string): OutputRow | null {
@@ -100,7 +101,12 @@ export class Outputs {
 
   hasOutput(outputId: string): "yes" | "no" | "pending" {
     const row = this.row(outputId);
-    return !row ? "no" : row.state === "pending" ? "pending" : "yes";
+    return !row || row.state === "deleting" ? "no" : row.state === "pending" ? "pending" : "yes";
+  }
+
+  /** Rows a crash or a lost answer left unsettled: the reconcile timer should look soon. */
+  hasUnsettled(): boolean {
+    return this.rows().some((r) => r.state !== "ready" && !this.inflight.has(r.output_id));
   }
 
   /** How an output looks to `viewer`: the stream key is shown to the app that added it only. */
@@ -127,53 +133,10 @@ export class Outputs {
 
   // ── Add ──────────────────────────────────────────────────────────────────────────────────────
 
-  /**
-   * Adds an output; with an idempotency key, a retry of a *successful* add returns the original
-   * outputId and creates nothing (failures are not remembered: fixing the cause and retrying works).
-   * The same key with a different URL or name is refused.
-   */
-  async addIdempotent(
-    packageName: string,
-    url: ParsedRtmpUrl,
-    name: string | null,
-    idempotencyKey: string | null,
-  ): Promise<Result<AddedOutput>> {
+  addIdempotent(packageName: string, url: ParsedRtmpUrl, name: string | null, idempotencyKey: string | null): Promise<Result<AddedOutput>> {
     if (!idempotencyKey) return this.add(packageName, url, name);
     const request = JSON.stringify([url.normalized, name]);
-    const mapKey = `${packageName}\n${idempotencyKey}`;
-    const running = this.inflightKeys.get(mapKey);
-    if (running) {
-      if (running.request !== request) return keyReused();
-      return running.reply;
-    }
-    const stored = this.s.sql.one<{ request: string; output_id: string }>(
-      `SELECT request, output_id FROM idempotent_adds WHERE package_name = ? AND key = ? AND created_at > ?`,
-      packageName,
-      idempotencyKey,
-      clock.now() - IDEMPOTENCY_TTL_MS,
-    );
-    if (stored) return stored.request === request ? { ok: true, outputId: stored.output_id } : keyReused();
-
-    const reply = this.add(packageName, url, name).then((result) => {
-      if (result.ok) {
-        this.s.sql.run(`DELETE FROM idempotent_adds WHERE created_at <= ?`, clock.now() - IDEMPOTENCY_TTL_MS);
-        this.s.sql.run(
-          `INSERT OR REPLACE INTO idempotent_adds (package_name, key, request, output_id, created_at) VALUES (?, ?, ?, ?, ?)`,
-          packageName,
-          idempotencyKey,
-          request,
-          result.outputId,
-          clock.now(),
-        );
-      }
-      return result;
-    });
-    this.inflightKeys.set(mapKey, { request, reply });
-    try {
-      return await reply;
-    } finally {
-      this.inflightKeys.delete(mapKey);
-    }
+    return this.idempotent.run(packageName, idempotencyKey, request, () => this.add(packageName, url, name), (outputId) => ({ outputId }));
   }
 
   /** Validation order (docs/api.md): stream → viewer → per-stream cap → per-app cap → duplicate → Cloudflare. */
@@ -184,10 +147,9 @@ export class Outputs {
     if (this.activeCount() >= MAX_OUTPUTS_PER_STREAM) {
       return fail(409, "MAX_OUTPUTS_REACHED", `Maximum outputs per stream reached (${MAX_OUTPUTS_PER_STREAM})`);
     }
-    const app = this.s.env.APPS.getByName(packageName);
     if (this.isDuplicate(url.normalized)) {
       // The per-app cap is checked before the duplicate, so ask the ledger which error applies.
-      const count = await app.outputCount();
+      const count = await this.s.env.APPS.getByName(packageName).outputCount();
       return count >= MAX_OUTPUTS_PER_APP ? appCapReached() : duplicate();
     }
 
@@ -207,7 +169,7 @@ export class Outputs {
       clock.now(),
     );
     // If this object dies mid-create, the reconcile timer settles the pending row (adopt or delete).
-    this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, clock.now() + RECONCILE_AFTER_MS);
+    this.scheduleReconcile();
     await this.s.schedule.arm();
     this.inflight.add(outputId);
     try {
@@ -218,126 +180,72 @@ export class Outputs {
   }
 
   private async createReserved(outputId: string, packageName: string, liveInputUid: string, url: ParsedRtmpUrl): Promise<Result<AddedOutput>> {
-    const app = this.s.env.APPS.getByName(packageName);
     let reserved: boolean;
     try {
-      reserved = await app.reserveOutput(this.streamId(), outputId);
+      reserved = await this.s.env.APPS.getByName(packageName).reserveOutput(this.s.store.get()!.streamId, outputId);
     } catch {
       this.deleteRow(outputId);
-      return fail(503, "SERVICE_UNAVAILABLE", "Could not reach the app's output ledger; retry shortly");
+      return fail(503, "SERVICE_UNAVAILABLE", "Could not reach the app's output ledger; retry shortly", 1);
     }
     if (!reserved) {
       this.deleteRow(outputId);
       return appCapReached();
     }
-    // Check-and-set: the stream may have stopped while we awaited the ledger.
-    if (this.s.store.get()?.phase !== "running") {
-      this.deleteRow(outputId);
-      this.queueLedger(outputId, packageName, "release");
-      await this.flushLedger();
-      return streamNotFound();
-    }
+    if (this.s.store.get()?.phase !== "running") return this.giveUp(outputId, packageName, streamNotFound());
 
-    let created: RemoteOutput;
-    try {
-      created = await this.s.api.createOutput(liveInputUid, { url: url.server, streamKey: url.streamKey, enabled: true });
-    } catch (error) {
-      const failure = toCloudflareError(error);
-      await this.abandonCreate(outputId, packageName, liveInputUid, url, failure.definitelyNotApplied);
-      return failure.toFailure();
-    }
+    const created = await this.createSettled(liveInputUid, url);
+    if (!created.ok) return this.giveUp(outputId, packageName, created.failure.toFailure());
 
     if (this.s.store.get()?.phase !== "running") {
       // The stream stopped meanwhile and its cleanup may have listed outputs before ours existed.
-      await this.s.api.deleteOutput(liveInputUid, created.uid).catch(() => undefined);
-      this.deleteRow(outputId);
-      this.queueLedger(outputId, packageName, "release");
-      await this.flushLedger();
-      return streamNotFound();
+      await this.s.api.deleteOutput(liveInputUid, created.output.uid).catch(() => undefined);
+      return this.giveUp(outputId, packageName, streamNotFound());
     }
-    this.s.sql.run(`UPDATE outputs SET cf_uid = ?, state = 'ready', error = NULL WHERE output_id = ?`, created.uid, outputId);
-    this.queueLedger(outputId, packageName, "commit");
-    await this.flushLedger();
+    this.s.sql.run(`UPDATE outputs SET cf_uid = ?, state = 'ready', error = NULL, enabled = ? WHERE output_id = ?`, created.output.uid, created.output.enabled ? 1 : 0, outputId);
+    this.ledger.queue(outputId, packageName, "commit");
+    await this.ledger.flush();
     return { ok: true, outputId };
   }
 
   /**
-   * After a failed create, Cloudflare may still have made the output (timeout, dropped response).
-   * Delete any output of ours that no row claims; if even that fails, keep the row pending and let
-   * the reconcile timer settle it.
+   * Creates the output at Cloudflare and knows the outcome. A lost answer is settled by listing: an
+   * output with our URL and key that no row claims is ours (adopted). If none is there, one more
+   * create is sent; an ambiguous create always leaves a tombstone, so a first attempt that lands late
+   * is deleted rather than restreaming twice.
    */
-  private async abandonCreate(
-    outputId: string,
-    packageName: string,
-    liveInputUid: string,
-    url: ParsedRtmpUrl,
-    definitelyNotApplied: boolean,
-  ): Promise<void> {
-    try {
-      if (!definitelyNotApplied) await this.deleteUnclaimed(liveInputUid, url);
-      this.deleteRow(outputId);
-      this.queueLedger(outputId, packageName, "release");
-      await this.flushLedger();
-    } catch {
-      this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, clock.now() + RECONCILE_AFTER_MS);
-      await this.s.schedule.arm();
+  private async createSettled(liveInputUid: string, url: ParsedRtmpUrl): Promise<{ ok: true; output: RemoteOutput } | { ok: false; failure: CloudflareCallError }> {
+    let last: CloudflareCallError | null = null;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return { ok: true, output: await this.s.api.createOutput(liveInputUid, { url: url.server, streamKey: url.streamKey, enabled: true }) };
+      } catch (error) {
+        last = toCloudflareError(error);
+        if (last.definitelyNotApplied) break;
+        this.tombstones.add({ kind: "output", liveInputUid, server: url.server, streamKey: url.streamKey });
+        await this.s.schedule.arm();
+        const found = await this.findUnclaimed(liveInputUid, url.server, url.streamKey).catch(() => null);
+        if (found) return { ok: true, output: found };
+      }
     }
+    return { ok: false, failure: last! };
   }
 
-  private async deleteUnclaimed(liveInputUid: string, url: ParsedRtmpUrl): Promise<void> {
-    const remote = await this.s.api.listOutputs(liveInputUid);
+  private async findUnclaimed(liveInputUid: string, server: string, streamKey: string): Promise<RemoteOutput | null> {
+    const remote = await this.s.api.listOutputs(liveInputUid, "user");
     const claimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
-    for (const output of remote) {
-      if (!claimed.has(output.uid) && output.url === url.server && output.streamKey === url.streamKey) {
-        await this.s.api.deleteOutput(liveInputUid, output.uid);
-      }
-    }
+    return remote.find((o) => !claimed.has(o.uid) && o.url === server && o.streamKey === streamKey) ?? null;
   }
 
-  /**
-   * Settles what a crash or an ambiguous failure left behind, against Cloudflare's own list:
-   * `pending` rows are adopted (Cloudflare has the output) or dropped; `deleting` rows are finished;
-   * outputs at Cloudflare that no row claims (a create that landed after we gave up) are deleted.
-   */
-  async reconcilePending(): Promise<void> {
-    const record = this.s.store.get();
-    if (!record?.liveInputUid || record.phase !== "running") return;
-    const liveInputUid = record.liveInputUid;
-    const remote = await this.s.api.listOutputs(liveInputUid, "cleanup");
-    const claimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
-    for (const row of this.rows()) {
-      if (this.inflight.has(row.output_id)) continue;
-      if (row.state === "pending") {
-        const match = remote.find((o) => !claimed.has(o.uid) && o.url === row.server && o.streamKey === row.stream_key);
-        if (match) {
-          claimed.add(match.uid);
-          this.s.sql.run(`UPDATE outputs SET cf_uid = ?, state = 'ready' WHERE output_id = ?`, match.uid, row.output_id);
-          this.queueLedger(row.output_id, row.added_by, "commit");
-        } else {
-          this.deleteRow(row.output_id);
-          this.queueLedger(row.output_id, row.added_by, "release");
-        }
-      } else if (row.state === "deleting") {
-        if (row.cf_uid && remote.some((o) => o.uid === row.cf_uid)) await this.s.api.deleteOutput(liveInputUid, row.cf_uid, "cleanup");
-        this.deleteRow(row.output_id);
-        this.queueLedger(row.output_id, row.added_by, "release");
-      }
-    }
-    if (this.inflight.size === 0) {
-      const stillClaimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
-      for (const orphan of remote.filter((o) => !stillClaimed.has(o.uid))) {
-        await this.s.api.deleteOutput(liveInputUid, orphan.uid, "cleanup");
-      }
-    } else {
-      // Work still in flight: look again later, so a crash during it is settled too.
-      this.s.schedule.set(OUTPUT_RECONCILE_TIMER, clock.now() + RECONCILE_AFTER_MS);
-    }
-    await this.flushLedger();
+  private async giveUp(outputId: string, packageName: string, failure: Failure): Promise<Failure> {
+    this.deleteRow(outputId);
+    this.ledger.queue(outputId, packageName, "release");
+    await this.ledger.flush();
+    return failure;
   }
 
   // ── Remove / enable ──────────────────────────────────────────────────────────────────────────
 
-  async remove(packageName: string, outputId: string): Promise<Result<object>> {
+  async remove(packageName: string, outputId: string): Promise<Result<Removal>> {
     const record = this.s.store.get();
     if (!record) return streamNotFound();
     const row = this.row(outputId);
@@ -345,22 +253,37 @@ export class Outputs {
     if (row.added_by !== packageName) return fail(403, "NOT_AUTHORIZED", "App did not add this output");
     // Claimed synchronously, so a concurrent delete of the same output gets 404 instead of a double call;
     // the reconcile timer finishes the delete if this object dies during the Cloudflare call.
-    this.s.sql.run(`UPDATE outputs SET state = 'deleting' WHERE output_id = ?`, outputId);
-    this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, clock.now() + RECONCILE_AFTER_MS);
+    this.markDeleting(row);
+    this.scheduleReconcile();
     await this.s.schedule.arm();
     this.inflight.add(outputId);
     try {
       if (row.cf_uid && record.liveInputUid) await this.s.api.deleteOutput(record.liveInputUid, row.cf_uid);
     } catch (error) {
-      if (this.row(outputId)) this.s.sql.run(`UPDATE outputs SET state = 'ready' WHERE output_id = ?`, outputId);
-      return toCloudflareError(error).toFailure();
+      const failure = toCloudflareError(error);
+      if (failure.definitelyNotApplied) {
+        // Cloudflare refused: the output is still there and still ours.
+        // (Its URL back too, unless a concurrent add took it meanwhile.)
+        this.s.sql.run(
+          `UPDATE outputs SET state = 'ready',
+             normalized_url = CASE WHEN EXISTS (SELECT 1 FROM outputs WHERE normalized_url = ?1) THEN normalized_url ELSE ?1 END
+           WHERE output_id = ?2`,
+          row.normalized_url,
+          outputId,
+        );
+        return failure.toFailure();
+      }
+      // Unconfirmed: the removal stands (the row holds no slot and no URL) and the reconcile timer finishes it.
+      this.ledger.queue(outputId, packageName, "release");
+      await this.ledger.flush();
+      return { ok: true, pending: true };
     } finally {
       this.inflight.delete(outputId);
     }
     this.deleteRow(outputId);
-    this.queueLedger(outputId, packageName, "release");
-    await this.flushLedger();
-    return { ok: true };
+    this.ledger.queue(outputId, packageName, "release");
+    await this.ledger.flush();
+    return { ok: true, pending: false };
   }
 
   async setEnabled(packageName: string, outputId: string, enabled: boolean): Promise<Result<object>> {
@@ -374,12 +297,78 @@ export class Outputs {
       await this.s.api.setOutputEnabled(record.liveInputUid, row.cf_uid, enabled);
     } catch (error) {
       const failure = toCloudflareError(error);
-      if (this.row(outputId)) this.s.sql.run(`UPDATE outputs SET error = ? WHERE output_id = ?`, `Could not ${enabled ? "enable" : "disable"} the output: ${failure.message}`, outputId);
+      // Unconfirmed: the flag may still change at Cloudflare; the reconcile timer reads it back soon.
+      if (!failure.definitelyNotApplied) {
+        this.scheduleReconcile();
+        await this.s.schedule.arm();
+      }
       return failure.toFailure();
     }
-    if (this.row(outputId)) this.s.sql.run(`UPDATE outputs SET enabled = ?, error = NULL WHERE output_id = ?`, enabled ? 1 : 0, outputId);
+    if (this.row(outputId)) this.s.sql.run(`UPDATE outputs SET enabled = ? WHERE output_id = ?`, enabled ? 1 : 0, outputId);
     return { ok: true };
   }
+
+  // ── Reconcile ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Settles what a crash or a lost answer left behind, against Cloudflare's own list: `pending` rows
+   * are adopted (Cloudflare has the output) or dropped; `deleting` rows are finished; enabled flags are
+   * taken from Cloudflare; outputs at Cloudflare that no row claims are deleted.
+   */
+  async reconcile(): Promise<void> {
+    const record = this.s.store.get();
+    if (!record?.liveInputUid || record.phase !== "running") return;
+    const liveInputUid = record.liveInputUid;
+    const remote = await this.s.api.listOutputs(liveInputUid, "cleanup");
+    const claimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
+    for (const row of this.rows()) {
+      if (this.inflight.has(row.output_id)) continue;
+      if (row.state === "pending") {
+        const match = remote.find((o) => !claimed.has(o.uid) && o.url === row.server && o.streamKey === row.stream_key);
+        if (match) {
+          claimed.add(match.uid);
+          this.s.sql.run(`UPDATE outputs SET cf_uid = ?, state = 'ready' WHERE output_id = ?`, match.uid, row.output_id);
+          this.ledger.queue(row.output_id, row.added_by, "commit");
+        } else {
+          this.deleteRow(row.output_id);
+          this.ledger.queue(row.output_id, row.added_by, "release");
+        }
+      } else if (row.state === "deleting") {
+        if (row.cf_uid && remote.some((o) => o.uid === row.cf_uid)) await this.s.api.deleteOutput(liveInputUid, row.cf_uid, "cleanup");
+        this.deleteRow(row.output_id);
+        this.ledger.queue(row.output_id, row.added_by, "release");
+      } else {
+        const found = remote.find((o) => o.uid === row.cf_uid);
+        if (found && found.enabled !== (row.enabled === 1)) this.setEnabledFlag(row.output_id, found.enabled);
+      }
+    }
+    if (this.inflight.size === 0) {
+      const stillClaimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
+      for (const orphan of remote.filter((o) => !stillClaimed.has(o.uid))) {
+        await this.s.api.deleteOutput(liveInputUid, orphan.uid, "cleanup");
+      }
+    } else {
+      // Work still in flight: look again later, so a crash during it is settled too.
+      this.scheduleReconcile();
+    }
+    await this.ledger.flush();
+  }
+
+  /** Reconcile within one interval (the promise that an unsettled row is settled within RECONCILE_SECONDS). */
+  scheduleReconcile(after = this.s.config.reconcileSeconds * 1000): void {
+    this.s.schedule.setEarliest(OUTPUT_RECONCILE_TIMER, clock.now() + after);
+  }
+
+  /** What the tombstones must not touch: outputs our rows claim, and URLs with work in progress. */
+  claims(): { outputUids: Set<string>; busyOutputs: Set<string> } {
+    const rows = this.rows();
+    return {
+      outputUids: new Set(rows.map((r) => r.cf_uid).filter((uid): uid is string => Boolean(uid))),
+      busyOutputs: new Set(rows.filter((r) => r.state === "pending").map((r) => outputKey(r.server, r.stream_key))),
+    };
+  }
+
+  // ── Sync hooks ───────────────────────────────────────────────────────────────────────────────
 
   /** Sets or clears an output's error (from sync: missing at Cloudflare, relay error, input errored). */
   setError(outputId: string, error: string | null): boolean {
@@ -397,59 +386,33 @@ export class Outputs {
   async releaseAll(): Promise<void> {
     for (const row of this.rows()) {
       this.deleteRow(row.output_id);
-      this.queueLedger(row.output_id, row.added_by, "release");
+      this.ledger.queue(row.output_id, row.added_by, "release");
     }
-    await this.flushLedger();
+    await this.ledger.flush();
   }
 
-  // ── Ledger outbox ────────────────────────────────────────────────────────────────────────────
-
-  private queueLedger(outputId: string, packageName: string, op: "commit" | "release"): void {
-    this.s.sql.run(
-      `INSERT INTO ledger_outbox (output_id, package_name, op) VALUES (?, ?, ?)
-       ON CONFLICT(output_id) DO UPDATE SET op = excluded.op`,
-      outputId,
-      packageName,
-      op,
-    );
-  }
-
-  /** Delivers queued ledger changes; what cannot be delivered now is retried from the alarm. */
-  async flushLedger(): Promise<void> {
-    const pending = this.s.sql.all<{ output_id: string; package_name: string; op: string }>(`SELECT * FROM ledger_outbox`);
-    let failed = false;
-    for (const entry of pending) {
-      try {
-        const app = this.s.env.APPS.getByName(entry.package_name);
-        if (entry.op === "commit") await app.commitOutput(entry.output_id);
-        else await app.releaseOutput(entry.output_id);
-        this.s.sql.run(`DELETE FROM ledger_outbox WHERE output_id = ? AND op = ?`, entry.output_id, entry.op);
-      } catch {
-        failed = true;
-      }
-    }
-    if (failed) {
-      this.s.schedule.setEarliest(LEDGER_OUTBOX_TIMER, clock.now() + 5_000);
-      await this.s.schedule.arm();
-    }
+  flushLedger(): Promise<void> {
+    return this.ledger.flush();
   }
 
   // ── Helpers ──────────────────────────────────────────────────────────────────────────────────
 
+  /** Rows holding a slot of the stream's cap: an accepted removal holds none. */
   private activeCount(): number {
-    return this.s.sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM outputs`)!.n;
+    return this.s.sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM outputs WHERE state != 'deleting'`)!.n;
   }
 
   private isDuplicate(normalized: string): boolean {
     return this.s.sql.one(`SELECT 1 AS y FROM outputs WHERE normalized_url = ?`, normalized) !== null;
   }
 
-  private deleteRow(outputId: string): void {
-    this.s.sql.run(`DELETE FROM outputs WHERE output_id = ?`, outputId);
+  /** A row being removed releases its URL at once (it may be added again), keeping its server and key. */
+  private markDeleting(row: OutputRow): void {
+    this.s.sql.run(`UPDATE outputs SET state = 'deleting', normalized_url = ? WHERE output_id = ?`, `deleting:${row.output_id}`, row.output_id);
   }
 
-  private streamId(): string {
-    return this.s.store.get()!.streamId;
+  private deleteRow(outputId: string): void {
+    this.s.sql.run(`DELETE FROM outputs WHERE output_id = ?`, outputId);
   }
 }
 
@@ -467,9 +430,6 @@ function maskSecrets(text: string, row: OutputRow): string {
   if (row.stream_key) masked = masked.split(row.stream_key).join("****");
   const userinfo = /^rtmps?:\/\/([^@/]+)@/i.exec(row.url)?.[1];
   return userinfo ? masked.split(userinfo).join("****") : masked;
-}
-function keyReused(): Failure {
-  return fail(422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was used for a different request");
 }
 function duplicate(): Failure {
   return fail(409, "DUPLICATE_URL", "URL already exists as output");

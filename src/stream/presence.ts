@@ -8,6 +8,12 @@ import { APP_TAG, identityOf } from "./sockets";
  * connect). When nobody is present, a grace timer starts; if it fires with nobody back, the stream stops.
  */
 export const GRACE_TIMER = "grace";
+/**
+ * While a stream runs, presence is audited on this timer (PRESENCE_AUDIT_SECONDS) as well as on every
+ * join, connect, close and wake: sockets lost to a crash or a deploy never send a close, so a stream
+ * with nobody left stops within grace + one audit interval whatever was lost.
+ */
+export const PRESENCE_AUDIT_TIMER = "presence-audit";
 const HOLD_TIMER_PREFIX = "hold:";
 export const TICKET_TTL_MS = 60_000;
 
@@ -74,11 +80,18 @@ export class Presence {
     }
   }
 
+  /** Re-derives presence now (wake, audit): arms the grace timer if nobody is left, and the next audit. */
+  audit(now: number): void {
+    this.evaluate(now);
+    this.s.schedule.set(PRESENCE_AUDIT_TIMER, now + this.s.config.presenceAuditSeconds * 1000);
+  }
+
   clearAll(): void {
     this.s.sql.run(`DELETE FROM join_holds`);
     this.s.sql.run(`DELETE FROM tickets`);
     this.s.schedule.cancelPrefix(HOLD_TIMER_PREFIX);
     this.s.schedule.cancel(GRACE_TIMER);
+    this.s.schedule.cancel(PRESENCE_AUDIT_TIMER);
   }
 
   /** A short-lived, single-use ticket lets a browser (which cannot set headers) open a viewer socket. */

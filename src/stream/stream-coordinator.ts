@@ -7,14 +7,18 @@ import { fail, type Failure, type Result } from "../http/errors";
 import type { ProtocolError } from "../schemas/protocol";
 import { InboundGuard } from "./inbound";
 import { StreamViews, type DeviceStreamInfo, type StreamSnapshot } from "./views";
-import { StreamMeta, type StreamContext } from "./context";
+import type { StreamContext } from "./context";
 import { DeviceChannel, KEEPALIVE_TIMER, startMessage } from "./device";
 import { INGEST_STABLE_TIMER, INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, StatusSync } from "./status-sync";
 import type { PollSituation } from "../sync/poll-policy";
-import { LEDGER_OUTBOX_TIMER, OUTPUT_RECONCILE_TIMER, Outputs, type AddedOutput, type OutputView } from "./outputs";
+import { OUTPUT_RECONCILE_TIMER, Outputs, type AddedOutput, type OutputView, type Removal } from "./outputs";
+import { LEDGER_OUTBOX_TIMER } from "./ledger-outbox";
+import { StatusPublisher } from "./publisher";
+import { NOTIFY_USER_TIMER, PURGE_TIMER, Shutdown } from "./shutdown";
+import { TOMBSTONE_TIMER, Tombstones, type Claims } from "./tombstones";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import { CLEANUP_TIMER, CREATE_WATCHDOG_TIMER, Lifecycle, type CreateInput } from "./lifecycle";
-import { GRACE_TIMER, Presence } from "./presence";
+import { GRACE_TIMER, PRESENCE_AUDIT_TIMER, Presence } from "./presence";
 import { Schedule } from "./schedule";
 import { appTag, attach, closeQuietly, identityOf, send, tagsFor, type SocketIdentity } from "./sockets";
 import { Sql } from "./sql";
@@ -31,11 +35,9 @@ export const TICKET_HEADER = "x-sc-ticket";
 export const JOINED_ONLY_HEADER = "x-sc-joined-only";
 
 const CREATE_WATCHDOG_MS = 60_000;
-const PUSH_FINGERPRINT_KEY = "lastPushed";
 const OUTPUTS_CHECK_AFTER_CONNECT_MS = 10_000;
-const PURGE_TIMER = "purge";
-const NOTIFY_USER_TIMER = "notify-user";
-const STOPPED_RETENTION_MS = 24 * 3_600_000;
+/** Timers that only mean something while the stream runs; a stop cancels them. */
+const RUNNING_TIMERS = [INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, INGEST_STABLE_TIMER, KEEPALIVE_TIMER, CREATE_WATCHDOG_TIMER, PRESENCE_AUDIT_TIMER];
 
 /**
  * One object per stream. A thin shell: it owns the storage and the sockets, and delegates each
@@ -49,10 +51,11 @@ export class StreamCoordinator extends DurableObject<Env> {
   private readonly lifecycle: Lifecycle;
   private readonly sync: StatusSync;
   private readonly outputs: Outputs;
-  private readonly meta: StreamMeta;
-  /** In-flight create/stop, so concurrent callers wait for the same work instead of repeating it. */
+  private readonly tombstones: Tombstones;
+  private readonly publisher: StatusPublisher;
+  private readonly shutdown: Shutdown;
+  /** The create in flight, so concurrent callers wait for it instead of repeating it. */
   private creating: Promise<Failure | null> | null = null;
-  private stopping: Promise<void> | null = null;
   private readonly inbound = new InboundGuard();
   private readonly views: StreamViews;
 
@@ -69,19 +72,53 @@ export class StreamCoordinator extends DurableObject<Env> {
       schedule: new Schedule(sql, ctx.storage),
       api: streamApiFor(env, config),
     };
-    this.meta = new StreamMeta(sql);
+    this.tombstones = new Tombstones(this.s);
     this.presence = new Presence(this.s);
     this.device = new DeviceChannel(this.s);
-    this.lifecycle = new Lifecycle(this.s);
+    this.lifecycle = new Lifecycle(this.s, this.tombstones);
     this.sync = new StatusSync(this.s, {
       situation: (now) => this.pollSituation(now),
       applyIngest: (state) => this.applyIngest(state),
       applyRemoteOutputs: (outputs) => this.applyRemoteOutputs(outputs),
     });
-    this.outputs = new Outputs(this.s, (packageName) => this.presence.presentApps(clock.now()).has(packageName));
+    this.outputs = new Outputs(this.s, this.tombstones, (packageName) => this.presence.presentApps(clock.now()).has(packageName));
     this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
+    this.publisher = new StatusPublisher(this.s, this.views);
+    this.shutdown = new Shutdown(this.s, {
+      device: this.device,
+      presence: this.presence,
+      outputs: this.outputs,
+      publisher: this.publisher,
+      runningTimers: RUNNING_TIMERS,
+    });
     // Ping/pong without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+    void ctx.blockConcurrencyWhile(() => this.onWake());
+  }
+
+  /**
+   * Every start of this object (first request or alarm after an eviction, a crash or a deploy) re-derives
+   * what memory used to hold from what is durable: who is present (sockets lost without a close are
+   * simply absent now, so the grace timer arms), the device's keep-alives, unsettled outputs, and a
+   * create that died with the previous instance.
+   */
+  private async onWake(): Promise<void> {
+    const record = this.s.store.get();
+    const now = clock.now();
+    if (record?.phase === "running") {
+      this.presence.audit(now);
+      this.device.reconcile(now);
+      if (this.outputs.hasUnsettled()) this.outputs.scheduleReconcile(0);
+      this.sync.reschedule(now);
+      this.publisher.pushIfChanged();
+    } else if (record?.phase === "initializing") {
+      // Its create was in flight in the previous instance: settle it now rather than a minute later.
+      this.s.schedule.set(CREATE_WATCHDOG_TIMER, now);
+    } else if (record?.phase === "stopping") {
+      // Its cleanup may have died with the previous instance: resume it now, not at the lease's end.
+      this.s.schedule.set(CLEANUP_TIMER, now);
+    }
+    await this.s.schedule.arm();
   }
 
   // ── RPC: lifecycle ─────────────────────────────────────────────────────────────────────────────
@@ -122,12 +159,13 @@ export class StreamCoordinator extends DurableObject<Env> {
       this.creating = null;
     });
     if (failure) {
-      this.wipe();
+      this.shutdown.wipe();
       await this.s.schedule.arm();
       return failure;
     }
     this.s.schedule.cancel(CREATE_WATCHDOG_TIMER);
     this.presence.hold(input.packageName, clock.now());
+    this.presence.audit(clock.now());
     this.refresh();
     this.sync.reschedule(clock.now());
     await this.s.schedule.arm();
@@ -177,7 +215,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   async forceStop(): Promise<Result<{ snapshot: StreamSnapshot }>> {
     if (this.creating) await this.creating;
     if (!this.s.store.get()) return streamNotFound();
-    await this.stop("Stream stopped by an operator");
+    await this.shutdown.stop("Stream stopped by an operator");
     return { ok: true, snapshot: this.views.snapshot(this.s.store.get()!) };
   }
 
@@ -215,7 +253,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     return result;
   }
 
-  async removeOutput(packageName: string, outputId: string): Promise<Result<object>> {
+  async removeOutput(packageName: string, outputId: string): Promise<Result<Removal>> {
     const result = await this.outputs.remove(packageName, outputId);
     this.pushIfChanged();
     return result;
@@ -347,6 +385,8 @@ export class StreamCoordinator extends DurableObject<Env> {
   }
 
   private async onTimer(name: string, now: number): Promise<void> {
+    // Tombstones outlive the stream they watch for.
+    if (name === TOMBSTONE_TIMER) return this.tombstones.check(() => this.claims());
     const record = this.s.store.get();
     if (!record) return;
     const heldApp = this.presence.isHoldTimer(name);
@@ -359,8 +399,13 @@ export class StreamCoordinator extends DurableObject<Env> {
     switch (name) {
       case GRACE_TIMER:
         if (record.phase === "running" && this.presence.presentApps(now).size === 0) {
-          await this.stop("No app is watching any more");
+          await this.shutdown.stop("No app is watching any more");
         }
+        return;
+      case PRESENCE_AUDIT_TIMER:
+        if (record.phase !== "running") return;
+        this.presence.audit(now);
+        this.pushIfChanged();
         return;
       case KEEPALIVE_TIMER: {
         const change = this.device.tick(record, now);
@@ -377,20 +422,20 @@ export class StreamCoordinator extends DurableObject<Env> {
         this.pushIfChanged();
         return;
       case OUTPUT_RECONCILE_TIMER:
-        await this.outputs.reconcilePending();
+        await this.outputs.reconcile();
         this.pushIfChanged();
         return;
       case LEDGER_OUTBOX_TIMER:
         await this.outputs.flushLedger();
         return;
       case NOTIFY_USER_TIMER:
-        if (record.phase === "stopped") await this.notifyUserStreamEnded(record);
+        if (record.phase === "stopped") await this.shutdown.notifyUserStreamEnded(record);
         return;
       case PURGE_TIMER:
-        if (record.phase === "stopped") await this.purge();
+        if (record.phase === "stopped") await this.shutdown.purge();
         return;
       case CLEANUP_TIMER:
-        await this.stop(record.message);
+        await this.shutdown.stop(record.message);
         return;
       case CREATE_WATCHDOG_TIMER:
         if (record.phase !== "initializing") return;
@@ -399,8 +444,11 @@ export class StreamCoordinator extends DurableObject<Env> {
           this.s.schedule.set(CREATE_WATCHDOG_TIMER, now + CREATE_WATCHDOG_MS);
           return;
         }
-        await this.lifecycle.deleteInputsOf(record.streamId);
-        this.wipe();
+        // The create died with a previous instance: give the stream up, and let a tombstone delete
+        // any input Cloudflare made (or still makes) for it.
+        this.tombstones.add({ kind: "live_input", streamId: record.streamId });
+        this.shutdown.wipe();
+        await this.tombstones.check(() => this.claims());
         return;
     }
   }
@@ -421,7 +469,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.sync.ingestChanged(state, clock.now());
     this.sync.reschedule(clock.now());
     // Relays start when ingest connects; look at the outputs soon rather than a full interval later.
-    if (connected && this.outputs.rows().length > 0) this.s.schedule.setEarliest(OUTPUTS_POLL_TIMER, clock.now() + OUTPUTS_CHECK_AFTER_CONNECT_MS);
+    if (connected && this.outputs.visibleRows().length > 0) this.s.schedule.setEarliest(OUTPUTS_POLL_TIMER, clock.now() + OUTPUTS_CHECK_AFTER_CONNECT_MS);
     this.refresh();
   }
 
@@ -476,115 +524,22 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.refresh();
   }
 
-  /** Re-derives the status from the facts, persists it if it changed, and pushes to clients. */
   private refresh(): void {
-    const record = this.s.store.get();
-    if (!record) return;
-    const derived = deriveStatus(record);
-    if (derived.status !== record.status || derived.message !== record.message) this.s.store.update(derived);
-    this.pushIfChanged();
+    this.publisher.refresh();
   }
 
-  /**
-   * Pushes the status to every viewer when anything they see changed since the last push.
-   * `fresh` was just sent the status directly; `closing` is leaving.
-   */
   private pushIfChanged(fresh?: WebSocket, closing?: WebSocket): void {
+    this.publisher.pushIfChanged(fresh, closing);
+  }
+
+  /** What tombstones must leave alone: the input and outputs this stream uses, and work in flight. */
+  private claims(): Claims {
     const record = this.s.store.get();
-    if (!record) return;
-    // Fingerprint the unmasked view: what any viewer could see changed.
-    const { timestamp: _ignored, ...visible } = this.views.statusMessage(record, null, closing);
-    const fingerprint = JSON.stringify(visible);
-    if (this.meta.get(PUSH_FINGERPRINT_KEY) === fingerprint) return;
-    this.meta.set(PUSH_FINGERPRINT_KEY, fingerprint);
-    for (const ws of this.ctx.getWebSockets("app")) {
-      if (ws === fresh || ws === closing || ws.readyState !== WebSocket.OPEN) continue;
-      const identity = identityOf(ws);
-      send(ws, this.views.statusMessage(record, identity?.role === "app" ? identity.packageName : null, closing));
-    }
-  }
-
-  private async stop(reason: string): Promise<void> {
-    if (this.stopping) return this.stopping;
-    this.stopping = this.runStop(reason).finally(() => {
-      this.stopping = null;
-    });
-    return this.stopping;
-  }
-
-  private async runStop(reason: string): Promise<void> {
-    const record = this.s.store.get();
-    if (!record || record.phase === "stopped") return;
-    if (record.phase !== "stopping") {
-      this.meta.set("stopReason", reason);
-      this.s.store.update({ phase: "stopping" });
-      this.refresh();
-      this.device.sendStop(record.streamId);
-      this.presence.clearAll();
-      for (const name of [INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, INGEST_STABLE_TIMER, KEEPALIVE_TIMER, CREATE_WATCHDOG_TIMER]) {
-        this.s.schedule.cancel(name);
-      }
-    }
-    // Armed before the Cloudflare calls: if this object dies mid-cleanup, the stop resumes from the alarm.
-    const attempts = Number(this.meta.get("stopAttempts") ?? "0");
-    this.meta.set("stopAttempts", String(attempts + 1));
-    const retryIn = Math.min(5 * 60_000, 5_000 * 2 ** attempts) * (0.8 + Math.random() * 0.4);
-    this.s.schedule.set(CLEANUP_TIMER, clock.now() + Math.max(retryIn, this.s.config.cloudflareTimeoutMs * 4));
-    await this.s.schedule.arm();
-    try {
-      if (record.liveInputUid) await this.s.api.deleteLiveInputWithOutputs(record.liveInputUid);
-    } catch (error) {
-      // Keep `stopping`; the cleanup timer retries with backoff until Cloudflare confirms the deletion.
-      console.error("stream cleanup failed; will retry", error instanceof Error ? error.message : error);
-      this.s.schedule.set(CLEANUP_TIMER, clock.now() + retryIn);
-      await this.s.schedule.arm();
-      return;
-    }
-    this.s.schedule.clear();
-    // A stopped stream stays readable for a day, then its storage is emptied.
-    this.s.schedule.set(PURGE_TIMER, clock.now() + STOPPED_RETENTION_MS);
-    this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt: clock.now() });
-    await this.outputs.releaseAll();
-    const derived = deriveStatus({ ...this.s.store.get()!, phase: "stopped" });
-    this.s.store.update({ ...derived, message: `${derived.message}: ${this.meta.get("stopReason") ?? reason}` });
-    this.pushIfChanged();
-    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 1000, "Stream stopped");
-    await this.s.schedule.arm();
-    await this.notifyUserStreamEnded(record);
-    // The input is gone: its webhook index entry is no longer needed (the sweep reads the meta).
-    if (record.liveInputUid) {
-      await this.env.INPUT_INDEX.getByName(record.liveInputUid)
-        .forget()
-        .catch((error: unknown) => console.error("could not drop the input index entry", error instanceof Error ? error.message : error));
-    }
-  }
-
-  /** Tells the user's index this stream is over; retried from the alarm until it lands. */
-  private async notifyUserStreamEnded(record: StreamRecord): Promise<void> {
-    try {
-      await this.env.USERS.getByName(record.userId).streamEnded(record.streamId);
-    } catch (error) {
-      console.error("could not release the user's stream; will retry", error instanceof Error ? error.message : error);
-      this.s.schedule.set(NOTIFY_USER_TIMER, clock.now() + 30_000);
-      await this.s.schedule.arm();
-    }
-  }
-
-  /** Empties a long-stopped stream's storage, once its ledger changes have been delivered. */
-  private async purge(): Promise<void> {
-    await this.outputs.flushLedger();
-    if (this.s.sql.one(`SELECT 1 AS y FROM ledger_outbox LIMIT 1`)) {
-      this.s.schedule.set(PURGE_TIMER, clock.now() + 3_600_000);
-      return;
-    }
-    this.wipe();
-  }
-
-  /** Removes all state (after a failed create, or when a stopped stream is purged). */
-  private wipe(): void {
-    for (const table of ["stream", "participants", "join_holds", "tickets", "meta", "schedule", "outputs", "idempotent_adds", "ledger_outbox"]) {
-      this.s.sql.run(`DELETE FROM ${table}`);
-    }
+    return {
+      liveInputUid: record && record.phase !== "stopped" ? record.liveInputUid : null,
+      creatingInput: this.creating !== null,
+      ...this.outputs.claims(),
+    };
   }
 
   // ── Views ──────────────────────────────────────────────────────────────────────────────────────
@@ -601,7 +556,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       everConnected: record?.everConnected ?? false,
       ingestConnected: record?.ingestState === "connected",
       hasClients: this.hasClients(),
-      hasOutputs: this.outputs.rows().length > 0,
+      hasOutputs: this.outputs.visibleRows().length > 0,
       webhooksConfigured: Boolean(this.s.config.webhookSecret),
       webhooksSeen: this.sync.webhooksSeen(),
       slowPollMs: this.s.config.pollSlowSeconds * 1000,

@@ -67,7 +67,7 @@ export class StreamViews {
     const ingestStable = record.phase === "running" && this.sync.ingestStable(record.ingestState === "connected", now);
     const stale = record.phase === "running" && this.sync.stale(now);
     const inputError = record.inputError ? `Live input errored: ${record.inputError}` : null;
-    return this.outputs.rows().map((row) => this.outputs.view(row, viewer, ingestStable, stale, inputError));
+    return this.outputs.visibleRows().map((row) => this.outputs.view(row, viewer, ingestStable, stale, inputError));
   }
 
   statusMessage(record: StreamRecord, viewer: string | null, closing?: WebSocket): ManagedStreamStatus {

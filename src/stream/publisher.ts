@@ -1,0 +1,48 @@
+import { deriveStatus } from "./status";
+import type { StreamContext } from "./context";
+import { StreamMeta } from "./context";
+import { identityOf, send } from "./sockets";
+import type { StreamViews } from "./views";
+
+const PUSH_FINGERPRINT_KEY = "lastPushed";
+
+/**
+ * Keeps what viewers see in step with the facts: re-derives the status, and pushes
+ * `managed_stream_status` to every viewer whenever anything a viewer could see has changed since the
+ * last push (a durable fingerprint, so a restarted object neither repeats nor skips a push).
+ */
+export class StatusPublisher {
+  private readonly meta: StreamMeta;
+
+  constructor(
+    private readonly s: StreamContext,
+    private readonly views: StreamViews,
+  ) {
+    this.meta = new StreamMeta(s.sql);
+  }
+
+  /** Re-derives the status from the facts, persists it if it changed, and pushes to clients. */
+  refresh(): void {
+    const record = this.s.store.get();
+    if (!record) return;
+    const derived = deriveStatus(record);
+    if (derived.status !== record.status || derived.message !== record.message) this.s.store.update(derived);
+    this.pushIfChanged();
+  }
+
+  /** `fresh` was just sent the status directly; `closing` is leaving. */
+  pushIfChanged(fresh?: WebSocket, closing?: WebSocket): void {
+    const record = this.s.store.get();
+    if (!record) return;
+    // Fingerprint the unmasked view: what any viewer could see changed.
+    const { timestamp: _ignored, ...visible } = this.views.statusMessage(record, null, closing);
+    const fingerprint = JSON.stringify(visible);
+    if (this.meta.get(PUSH_FINGERPRINT_KEY) === fingerprint) return;
+    this.meta.set(PUSH_FINGERPRINT_KEY, fingerprint);
+    for (const ws of this.s.ctx.getWebSockets("app")) {
+      if (ws === fresh || ws === closing || ws.readyState !== WebSocket.OPEN) continue;
+      const identity = identityOf(ws);
+      send(ws, this.views.statusMessage(record, identity?.role === "app" ? identity.packageName : null, closing));
+    }
+  }
+}
