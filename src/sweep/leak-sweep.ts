@@ -4,8 +4,9 @@ import type { Env } from "../env";
 import { clock } from "../clock";
 
 /**
- * The leak sweep (cron): lists the live inputs that are ours (by meta) and deletes those whose stream
- * has been stopped, or is unknown, for longer than LEAK_SWEEP_MINUTES (10), with their outputs. It is
+ * The leak sweep (cron): lists the live inputs that are ours (by meta) and deletes, with their outputs,
+ * every one the coordinator does not know as a running stream's input, once it is older than
+ * LEAK_SWEEP_MINUTES (10) (or stopped that long ago). It is
  * the safety net under every other cleanup path: a crash between creating and recording an input,
  * or a stop whose cleanup kept failing.
  */
@@ -25,13 +26,16 @@ export async function sweepLeakedInputs(env: Env, now = clock.now()): Promise<Sw
     report.checked += 1;
     const streamId = input.streamId ?? (await env.INPUT_INDEX.getByName(input.uid).streamId());
     const info = streamId ? await env.STREAMS.getByName(streamId).sweepInfo() : null;
-    // A running or initializing stream owns its input; a stopping one is nudged to resume its own cleanup.
-    const inUse = info !== null && info.phase !== "stopped" && (info.liveInputUid === input.uid || info.liveInputUid === null);
-    if (inUse) {
+    // A running stream owns the input it names; a stopping one is nudged to resume its own cleanup.
+    // Every other input of ours (a stream that is unknown, stopped, initializing, or that uses another
+    // input) is deleted once past the safety age: only a create in flight can be that young.
+    const owned = info !== null && (info.phase === "running" || info.phase === "stopping") && info.liveInputUid === input.uid;
+    if (owned) {
       if (info.phase === "stopping" && streamId) await env.STREAMS.getByName(streamId).forceStop().catch(() => undefined);
       continue;
     }
-    const since = info?.stoppedAt ?? (input.created ? Date.parse(input.created) : now);
+    const created = input.created ? Date.parse(input.created) : now;
+    const since = info?.phase === "stopped" && info.stoppedAt ? Math.max(info.stoppedAt, created) : created;
     if (now - since <= maxAgeMs) continue;
     try {
       await api.deleteLiveInputWithOutputs(input.uid);

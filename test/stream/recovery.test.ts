@@ -158,4 +158,17 @@ describe("the leak sweep", () => {
     expect((await sweepLeakedInputs(env, later)).deleted).toHaveLength(1);
     expect(await emulatorInputs()).toEqual([]);
   });
+
+  it("deletes a second input made for a running stream, and keeps the one the stream uses", async () => {
+    const { sweepLeakedInputs } = await import("../../src/sweep/leak-sweep");
+    const app = await registerApp();
+    const s = await startStream(app);
+    const used = await inputFor(s.streamId);
+    await cloudflareDirect("POST", "", { meta: { managedBy: "stream-coordinator", streamId: s.streamId } });
+    const later = Date.now() + (TEST_CONFIG.leakSweepMinutes * 60 + 1) * 1000;
+    const report = await sweepLeakedInputs(env, later);
+    expect(report.deleted).toHaveLength(1);
+    expect(report.deleted).not.toContain(used.uid);
+    expect((await emulatorInputs()).map((i) => i.uid)).toEqual([used.uid]);
+  });
 });
