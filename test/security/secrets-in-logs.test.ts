@@ -21,9 +21,9 @@ describe("no log line carries a stream key, an API key or a token", () => {
     const streamKey = "sk-live-5up3r-s3cr3t";
     const outputs = `${LIVE_INPUTS_PATH}/*/outputs`;
     await call("POST", `/api/streams/${s.streamId}/outputs`, { url: `rtmp://a.rtmp.youtube.com/live2/${streamKey}` }, app.headers);
-    await injectFault({ method: "POST", path: outputs, status: 500 });
+    await injectFault({ method: "POST", path: outputs, status: 500, count: 2 });
     await call("POST", `/api/streams/${s.streamId}/outputs`, { url: `rtmp://b.example.com/live/${streamKey}-2` }, app.headers);
-    await injectFault({ method: "DELETE", path: `${LIVE_INPUTS_PATH}/*`, status: 500 });
+    await injectFault({ method: "DELETE", path: `${LIVE_INPUTS_PATH}/*`, status: 500, count: 2 });
     const input = await inputFor(s.streamId);
     await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN);
     await call("POST", "/api/streams", { userId }, { "x-api-key": `${app.apiKey}x`, "x-package-name": app.packageName });
