@@ -80,10 +80,15 @@ export class Presence {
     }
   }
 
-  /** Re-derives presence now (wake, audit): arms the grace timer if nobody is left, and the next audit. */
-  audit(now: number): void {
+  /**
+   * Re-derives presence now (audit timer, wake): arms the grace timer if nobody is left, and plans the
+   * next audit — from now when the audit ran, or at the latest one interval away on a wake.
+   */
+  audit(now: number, kind: "audit" | "wake" = "audit"): void {
     this.evaluate(now);
-    this.s.schedule.set(PRESENCE_AUDIT_TIMER, now + this.s.config.presenceAuditSeconds * 1000);
+    const next = now + this.s.config.presenceAuditSeconds * 1000;
+    if (kind === "audit") this.s.schedule.set(PRESENCE_AUDIT_TIMER, next);
+    else this.s.schedule.setEarliest(PRESENCE_AUDIT_TIMER, next);
   }
 
   clearAll(): void {

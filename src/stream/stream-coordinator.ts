@@ -106,7 +106,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     const now = clock.now();
     if (record?.phase === "running") {
-      this.presence.audit(now);
+      this.presence.audit(now, "wake");
       this.device.reconcile(now);
       if (this.outputs.hasUnsettled()) this.outputs.scheduleReconcile(0);
       this.sync.reschedule(now);
