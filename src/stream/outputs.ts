@@ -193,6 +193,9 @@ export class Outputs {
     }
     if (this.s.store.get()?.phase !== "running") return this.giveUp(outputId, packageName, streamNotFound());
 
+    // Cloudflare allows 10 outputs per input, and a removal it has not confirmed may still hold one of
+    // them: finish those first, so an accepted removal never refuses the add that takes its place.
+    if (this.rows().length > MAX_OUTPUTS_PER_STREAM) await this.finishRemovals(liveInputUid);
     const created = await this.createSettled(liveInputUid, url);
     if (!created.ok) return this.giveUp(outputId, packageName, created.failure.toFailure());
 
@@ -228,6 +231,18 @@ export class Outputs {
       }
     }
     return { ok: false, failure: last! };
+  }
+
+  private async finishRemovals(liveInputUid: string): Promise<void> {
+    for (const row of this.rows().filter((r) => r.state === "deleting" && !this.inflight.has(r.output_id))) {
+      try {
+        if (row.cf_uid) await this.s.api.deleteOutput(liveInputUid, row.cf_uid);
+        this.deleteRow(row.output_id);
+        this.ledger.queue(row.output_id, row.added_by, "release");
+      } catch {
+        // Still unconfirmed: the reconcile timer goes on trying; Cloudflare may refuse the add (502).
+      }
+    }
   }
 
   private async findUnclaimed(liveInputUid: string, server: string, streamKey: string): Promise<RemoteOutput | null> {
