@@ -67,6 +67,16 @@ function run(name, command, args, env) {
   return child;
 }
 
+/** User grants are required unless REQUIRE_USER_GRANT is exactly `false` (src/config.ts): say how to mint one. */
+function userGrantsBanner() {
+  if (process.env.REQUIRE_USER_GRANT === "false") {
+    return "  user grants   OFF (REQUIRE_USER_GRANT=false): every registered app may use every user's stream";
+  }
+  return `  user grants   required: the platform mints one per user and app; the app sends it as X-User-Grant
+                curl -s -X POST ${coordinatorUrl}/api/admin/user-grants -H "Authorization: Bearer ${ADMIN_TOKEN}" \\
+                  -H 'content-type: application/json' -d '{"userId":"user-42","packageName":"com.example.camera"}'`;
+}
+
 async function waitForHttp(url, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -145,6 +155,7 @@ Stream Coordinator is running (local, no Cloudflare account needed)
   emulator API  ${emulatorUrl}/client/v4   (control: ${emulatorUrl}/__emulator/state)
   RTMP ingest   rtmp://127.0.0.1:${RTMP_PORT}/live/<streamKey>
   admin token   ${ADMIN_TOKEN}
+${userGrantsBanner()}
 Press Ctrl-C to stop.
 `);
 } catch (error) {

@@ -36,6 +36,14 @@ const ConfigSchema = z.object({
   requireUserGrant: z.boolean(),
 });
 
+/**
+ * Secure by default: only the exact value `false` (the string, or a JSON boolean in wrangler.jsonc) turns
+ * user grants off, for a single trusted app. Anything else — unset, empty, `true`, or a typo such as
+ * `False`, `0`, `no` — keeps them required, so a mistyped opt-out fails closed (403 USER_NOT_GRANTED)
+ * instead of silently opening every user's stream to every app.
+ */
+export const userGrantRequired = (value: unknown): boolean => value !== "false" && value !== false;
+
 export type Config = z.infer<typeof ConfigSchema>;
 
 export function loadConfig(env: Env): Config {
@@ -57,6 +65,6 @@ export function loadConfig(env: Env): Config {
     presenceAuditSeconds: env.PRESENCE_AUDIT_SECONDS,
     reconcileSeconds: env.RECONCILE_SECONDS,
     orphanWatchMinutes: env.ORPHAN_WATCH_MINUTES,
-    requireUserGrant: env.REQUIRE_USER_GRANT === "true",
+    requireUserGrant: userGrantRequired(env.REQUIRE_USER_GRANT),
   });
 }

@@ -15,7 +15,15 @@ describe("configuration", () => {
       apiBudgetPer5Min: 1_000,
       apiBudgetPollShare: 0.8,
       leakSweepMinutes: 10,
+      requireUserGrant: true,
     });
+  });
+
+  it("requires user grants unless REQUIRE_USER_GRANT is exactly false", () => {
+    expect(load({ REQUIRE_USER_GRANT: "false" }).requireUserGrant).toBe(false);
+    for (const value of [undefined, "", "true", "FALSE", "False", "0", "no", "off", " false", "false "]) {
+      expect(load({ REQUIRE_USER_GRANT: value }).requireUserGrant, JSON.stringify(value)).toBe(true);
+    }
   });
 
   it("clamps out-of-range numbers and ignores garbage", () => {

@@ -49,8 +49,25 @@ export function newUserId(): string {
   return `user-${crypto.randomUUID()}`;
 }
 
+/** The platform's step: the admin mints a grant letting `app` use `userId`'s stream (user grants are on by default). */
+export async function userGrant(userId: string, app: TestApp, ttlSeconds?: number): Promise<string> {
+  const res = await call("POST", "/api/admin/user-grants", { userId, packageName: app.packageName, ttlSeconds }, ADMIN);
+  if (res.status !== 201) throw new Error(`user grant failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.token;
+}
+
+/** The app's headers plus a fresh `X-User-Grant` for this user: what a start or join sends. */
+export async function grantedHeaders(app: TestApp, userId: string): Promise<Record<string, string>> {
+  return { ...app.headers, "x-user-grant": await userGrant(userId, app) };
+}
+
+/** `POST /api/streams` as a granted app: the body as given, with a fresh grant for `body.userId`. */
+export async function postStream(app: TestApp, body: { userId: string } & Record<string, unknown>): Promise<Reply> {
+  return call("POST", "/api/streams", body, await grantedHeaders(app, body.userId));
+}
+
 export async function startStream(app: TestApp, userId = newUserId(), extra: Record<string, unknown> = {}): Promise<Json> {
-  const res = await call("POST", "/api/streams", { userId, recording: { mode: "off" }, ...extra }, app.headers);
+  const res = await postStream(app, { userId, recording: { mode: "off" }, ...extra });
   if (res.status !== 201 && res.status !== 200) throw new Error(`start failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
 }

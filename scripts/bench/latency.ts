@@ -3,7 +3,7 @@
  * receiving `active`, on the real `npm start` stack — once with webhooks, once with polling alone.
  */
 // @ts-expect-error -- plain JS helpers shared with the end-to-end tests
-import { admin, http, openSocket, startStack, unique } from "../../test/e2e/stack.mjs";
+import { admin, http, openSocket, startStack, unique, userGrant } from "../../test/e2e/stack.mjs";
 
 export interface LatencyResult {
   samples: number[];
@@ -19,7 +19,9 @@ export async function measureActivation(mode: "webhook" | "polling", samples: nu
     const headers = { "x-api-key": app.body.apiKey, "x-package-name": packageName };
     const results: number[] = [];
     for (let i = 0; i < samples; i++) {
-      const started = await http("POST", `${stack.coordinator}/api/streams`, { body: { userId: unique("bench-user") }, headers });
+      const userId = unique("bench-user");
+      const grant = await userGrant(stack.coordinator, userId, packageName);
+      const started = await http("POST", `${stack.coordinator}/api/streams`, { body: { userId }, headers: { ...headers, "x-user-grant": grant } });
       if (started.status !== 201) throw new Error(`start failed: ${started.status} ${JSON.stringify(started.body)}`);
       const streamId = started.body.streamId;
       const viewer = await openSocket(`${stack.coordinator.replace("http", "ws")}/api/streams/${streamId}/ws`, headers);

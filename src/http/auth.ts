@@ -62,8 +62,9 @@ const GRANT_AUDIENCE = "stream-coordinator:user-grant";
 
 /**
  * User grants: the platform's proof that a user lets an app use their stream (HS256 JWT, subject =
- * userId, `pkg` = package name). Required on `POST /api/streams` when REQUIRE_USER_GRANT is on, so an
- * app cannot start or join the stream of a user who never opened it.
+ * userId, `pkg` = package name). Required by default on `POST /api/streams` (REQUIRE_USER_GRANT=false
+ * opts out), so an app cannot start or join the stream of a user who never opened it. The grant admits
+ * the app into one stream; viewing and restreaming then need that participation, not the grant again.
  */
 export async function mintUserGrant(env: Env, userId: string, packageName: string, ttlSeconds: number): Promise<{ token: string; expiresAt: string }> {
   const expiresAt = Math.floor(clock.now() / 1000) + ttlSeconds;

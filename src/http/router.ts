@@ -183,7 +183,6 @@ router.get("/api/streams/:streamId/ws", async (request, env) => {
     const app = await authenticateApp(request, env);
     headers.set(ROLE_HEADER, "app");
     headers.set(PACKAGE_HEADER, app.packageName);
-    if (loadConfig(env).requireUserGrant) headers.set(JOINED_ONLY_HEADER, "1");
   } else if (ticket) {
     if (ticket.length > 128) throw new ApiError(401, "UNAUTHORIZED", "Ticket is invalid, expired or already used");
     headers.set(ROLE_HEADER, "app");
@@ -193,6 +192,8 @@ router.get("/api/streams/:streamId/ws", async (request, env) => {
     headers.set(ROLE_HEADER, "device");
     headers.set(USER_HEADER, userId);
   }
+  // With grants required, an app views only a stream it joined with a grant, by headers or by ticket.
+  if (headers.get(ROLE_HEADER) === "app" && loadConfig(env).requireUserGrant) headers.set(JOINED_ONLY_HEADER, "1");
   return stub.fetch(new Request(url.origin + url.pathname, { headers }));
 });
 

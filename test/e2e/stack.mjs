@@ -143,6 +143,16 @@ export async function http(method, url, { body, headers = {} } = {}) {
 export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 export const bearer = (token) => ({ authorization: `Bearer ${token}` });
 
+/**
+ * The platform's step (user grants are required by default): the admin mints a grant letting the app
+ * use this user's stream; the app sends it as `X-User-Grant` when it starts or joins.
+ */
+export async function userGrant(coordinator, userId, packageName, ttlSeconds) {
+  const res = await http("POST", `${coordinator}/api/admin/user-grants`, { body: { userId, packageName, ttlSeconds }, headers: admin });
+  if (res.status !== 201) throw new Error(`user grant: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.token;
+}
+
 let counter = 0;
 /** A name unique to this run, so no test sees another's apps, users or streams. */
 export function unique(prefix) {

@@ -2,7 +2,7 @@
 // from outside, over HTTP, WebSocket and real RTMP. Run: `node --test test/e2e/`.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { admin, bearer, ffmpegAvailable, http, openSocket, publishTestPattern, sleep, startStack, unique, waitFor } from "./stack.mjs";
+import { admin, bearer, ffmpegAvailable, http, openSocket, publishTestPattern, sleep, startStack, unique, userGrant, waitFor } from "./stack.mjs";
 
 const GRACE_SECONDS = 2;
 const POLL_SLOW_SECONDS = 2;
@@ -35,8 +35,10 @@ async function registerApp(prefix = "com.e2e.app") {
   return { packageName, apiKey: res.body.apiKey, headers: { "x-api-key": res.body.apiKey, "x-package-name": packageName } };
 }
 
+/** Starts or joins as a platform's app would: with the grant the platform minted for this user and app. */
 async function startStream(app, userId, extra = {}) {
-  const res = await http("POST", coord("/api/streams"), { body: { userId, ...extra }, headers: app.headers });
+  const grant = await userGrant(stack.coordinator, userId, app.packageName);
+  const res = await http("POST", coord("/api/streams"), { body: { userId, ...extra }, headers: { ...app.headers, "x-user-grant": grant } });
   assert.ok(res.status === 201 || res.status === 200, `start stream: HTTP ${res.status} ${JSON.stringify(res.body)}`);
   assert.match(res.body.streamId, /^\S+$/);
   return res.body;
@@ -345,6 +347,37 @@ describe("npm start stack (end to end)", { timeout: 170_000 }, () => {
       const outputUids = new Set(input.outputs.map((o) => o.uid));
       assert.deepEqual(state.inputs.flatMap((i) => i.outputs).filter((o) => outputUids.has(o.uid)), []);
       // Idempotent.
+      assert.equal((await stopAsAdmin(streamId)).status, 200);
+    }),
+  );
+
+  test(
+    "user grants (issue 8): without its grant for the user an app can neither start, join, view nor restream",
+    { timeout: 30_000 },
+    guarded(async (t) => {
+      const defer = cleanupList(t);
+      const [owner, intruder] = [await registerApp("com.e2e.granted"), await registerApp("com.e2e.intruder")];
+      const userId = unique("user-grants-");
+      const post = (app, headers = {}) => http("POST", coord("/api/streams"), { body: { userId }, headers: { ...app.headers, ...headers } });
+      const inputsBefore = (await emulatorState()).inputs.length;
+      const noGrant = await post(intruder);
+      assert.equal(noGrant.status, 403);
+      assert.equal(noGrant.body.error, "USER_NOT_GRANTED");
+      const ownersGrant = await userGrant(stack.coordinator, userId, owner.packageName);
+      assert.equal((await post(intruder, { "x-user-grant": ownersGrant })).body.error, "USER_NOT_GRANTED", "another app's grant");
+      assert.equal((await emulatorState()).inputs.length, inputsBefore, "a refused start creates nothing");
+
+      const { streamId } = await startStream(owner, userId);
+      const watching = await viewer(owner, streamId);
+      defer(() => watching.close());
+      assert.equal((await post(intruder)).body.error, "USER_NOT_GRANTED", "join");
+      await assert.rejects(openSocket(wsUrl(streamId), intruder.headers), /HTTP 403 .*NOT_A_PARTICIPANT/);
+      const ticket = await http("POST", coord(`/api/streams/${streamId}/tickets`), { headers: intruder.headers });
+      assert.equal(ticket.status, 404, `ticket: ${JSON.stringify(ticket.body)}`);
+      const add = await http("POST", coord(`/api/streams/${streamId}/outputs`), { body: { url: "rtmp://127.0.0.1:9/live/stolen" }, headers: intruder.headers });
+      assert.equal(add.status, 403);
+      assert.equal(add.body.error, "NOT_A_VIEWER");
+      assert.deepEqual((await inputOf(streamId)).outputs, []);
       assert.equal((await stopAsAdmin(streamId)).status, 200);
     }),
   );

@@ -1,13 +1,13 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { env } from "cloudflare:test";
-import { ADMIN, call, cloudflareDirect, deviceToken, emulatorInputs, expireTimer, inputFor, newUserId, registerApp, resetEmulator, startStream, streamTimers } from "../helpers";
+import { ADMIN, call, cloudflareDirect, deviceToken, emulatorInputs, expireTimer, grantedHeaders, inputFor, newUserId, postStream, registerApp, resetEmulator, startStream, streamTimers } from "../helpers";
 
 beforeEach(resetEmulator);
 
 describe("POST /api/streams", () => {
   it("creates a stream with one live input marked as ours, and returns playback URLs only", async () => {
     const app = await registerApp();
-    const res = await call("POST", "/api/streams", { userId: newUserId() }, app.headers);
+    const res = await postStream(app, { userId: newUserId() });
     expect(res.status).toBe(201);
     const s = res.body;
     expect(s.streamId).toMatch(/^[A-Za-z0-9_-]{21}$/);
@@ -44,7 +44,7 @@ describe("POST /api/streams", () => {
     const [a, b] = [await registerApp(), await registerApp()];
     const userId = newUserId();
     const first = await startStream(a, userId);
-    const second = await call("POST", "/api/streams", { userId }, b.headers);
+    const second = await postStream(b, { userId });
     expect(second.status).toBe(200);
     expect(second.body.streamId).toBe(first.streamId);
     expect(second.body.created).toBe(false);
@@ -54,7 +54,8 @@ describe("POST /api/streams", () => {
   it("ten apps starting for one user at the same moment get one stream and one live input", async () => {
     const apps = await Promise.all(Array.from({ length: 10 }, () => registerApp()));
     const userId = newUserId();
-    const results = await Promise.all(apps.map((app) => call("POST", "/api/streams", { userId }, app.headers)));
+    const granted = await Promise.all(apps.map((app) => grantedHeaders(app, userId)));
+    const results = await Promise.all(granted.map((headers) => call("POST", "/api/streams", { userId }, headers)));
     expect(results.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
     expect(new Set(results.map((r) => r.body.streamId)).size).toBe(1);
     expect(await emulatorInputs()).toHaveLength(1);
@@ -70,14 +71,14 @@ describe("POST /api/streams", () => {
   it("rate-limits stream starts per app: 10 per minute, then 429 with Retry-After", async () => {
     const app = await registerApp();
     for (let i = 0; i < 10; i++) await startStream(app);
-    const limited = await call("POST", "/api/streams", { userId: newUserId() }, app.headers);
+    const limited = await postStream(app, { userId: newUserId() });
     expect(limited.status).toBe(429);
     expect(limited.body).toEqual({ error: "RATE_LIMITED", message: expect.stringContaining("10 per minute") });
     const retryAfter = Number(limited.headers.get("retry-after"));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
     // Another app is not affected.
-    expect((await call("POST", "/api/streams", { userId: newUserId() }, (await registerApp()).headers)).status).toBe(201);
+    expect((await postStream(await registerApp(), { userId: newUserId() })).status).toBe(201);
   });
 });
 

@@ -1,6 +1,6 @@
 import { env, listDurableObjectIds } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { ADMIN, LIVE_INPUTS_PATH, call, emulator, emulatorInputs, injectFault, newUserId, registerApp, resetEmulator, startStream, waitFor } from "../helpers";
+import { ADMIN, LIVE_INPUTS_PATH, call, emulator, emulatorInputs, injectFault, newUserId, postStream, registerApp, resetEmulator, startStream, waitFor } from "../helpers";
 
 beforeEach(resetEmulator);
 
@@ -20,7 +20,7 @@ describe("Cloudflare faults while creating a stream", () => {
       const app = await registerApp();
       const userId = newUserId();
       await injectFault(fault);
-      const res = await call("POST", "/api/streams", { userId }, app.headers);
+      const res = await postStream(app, { userId });
       expect(res.status).toBe(502);
       expect(res.body).toEqual({ error: "CLOUDFLARE_ERROR", message: expect.stringContaining("Cloudflare") });
       // Nothing at Cloudflare (a delayed create may land after we gave up: wait for the cleanup)...
@@ -28,7 +28,7 @@ describe("Cloudflare faults while creating a stream", () => {
       // ...and the user can start again: nothing half-written in our state. (After a 429 the whole
       // API budget waits out Cloudflare's retry-after first, as Cloudflare itself would insist.)
       if (fault.status === 429) await new Promise((r) => setTimeout(r, 1_100));
-      const retry = await call("POST", "/api/streams", { userId }, app.headers);
+      const retry = await postStream(app, { userId });
       expect(retry.status).toBe(201);
       expect(await emulatorInputs()).toHaveLength(1);
     });

@@ -9,6 +9,7 @@ import {
   injectFault,
   newUserId,
   openSocket,
+  postStream,
   registerApp,
   resetEmulator,
   startStream,
@@ -158,15 +159,10 @@ describe("POST /api/streams/:streamId/outputs", () => {
 
   it("restreamDestinations at start pass the same rules, and each result is reported", async () => {
     const app = await registerApp();
-    const res = await call(
-      "POST",
-      "/api/streams",
-      {
-        userId: newUserId(),
-        restreamDestinations: [{ url: yt("d1"), name: "YT" }, { url: "http://bad" }, { url: yt("d1") }, { url: 7 }],
-      },
-      app.headers,
-    );
+    const res = await postStream(app, {
+      userId: newUserId(),
+      restreamDestinations: [{ url: yt("d1"), name: "YT" }, { url: "http://bad" }, { url: yt("d1") }, { url: 7 }],
+    });
     expect(res.status).toBe(201);
     expect(res.body.restreamResults).toEqual([
       { url: yt("d1"), success: true, outputId: expect.any(String) },

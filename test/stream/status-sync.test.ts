@@ -10,6 +10,7 @@ import {
   injectFault,
   newUserId,
   openSocket,
+  postStream,
   registerApp,
   resetEmulator,
   startStream,
@@ -191,7 +192,7 @@ describe("output status", () => {
   it("a relay error shows as error with its message, and clears when the relay recovers", async () => {
     const { app, s, viewer, cfOutput, userId } = await withOutput();
     const other = await registerApp();
-    await call("POST", "/api/streams", { userId }, other.headers);
+    await postStream(other, { userId });
     await emulator("POST", `outputs/${cfOutput.uid}/relay`, { state: "error", lastError: "rtmp://live.example.com/app/key1: Connection refused by destination" });
     await expireTimer(s.streamId, "poll-outputs");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "error", error: expect.stringContaining("Connection refused") });
