@@ -1,4 +1,6 @@
 import type { Env } from "./env";
+import { errorResponse } from "./http/errors";
+import { answerHead } from "./http/head";
 import { router } from "./http/router";
 
 import { sweepLeakedInputs } from "./sweep/leak-sweep";
@@ -11,7 +13,9 @@ export { UserStreams } from "./users/user-streams";
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    return router.fetch(request, env, ctx);
+    // The router's `catch` answers every handler error; this one catches what escapes the router itself.
+    const handle = (req: Request) => router.fetch(req, env, ctx).catch(errorResponse);
+    return request.method === "HEAD" ? answerHead(request, handle) : handle(request);
   },
   scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): void {
     ctx.waitUntil(sweepLeakedInputs(env).then(() => undefined));

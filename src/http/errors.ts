@@ -50,12 +50,37 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
 }
 
 export function errorResponse(error: unknown): Response {
-  if (error instanceof ApiError) {
+  const known = error instanceof ApiError ? error : runtimeUnavailable(error);
+  if (known) {
     const headers: Record<string, string> = {};
-    if (error.retryAfter !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfter)));
-    return json({ error: error.code, message: error.message }, error.status, headers);
+    // Every 503 says when to come back; 1 s unless the failure knows better.
+    const retryAfter = known.retryAfter ?? (known.status === 503 ? 1 : undefined);
+    if (retryAfter !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(retryAfter)));
+    return json({ error: known.code, message: known.message }, known.status, headers);
   }
   // Never leak internals (which may include URLs with keys); log the shape only.
   console.error("internal error", error instanceof Error ? `${error.name}: ${error.message}` : typeof error);
   return json({ error: "INTERNAL_ERROR", message: "Internal server error" }, 500);
 }
+
+/**
+ * Failures of the runtime, not of the request: a Durable Object that is overloaded, being reset, or
+ * unreachable ("Network connection lost."). Cloudflare marks them `.overloaded` or `.retryable`; the
+ * local runtime does not always, so their messages are recognised too. They are 503 + Retry-After
+ * (longer when overloaded: retrying at once worsens an overload), never a 500.
+ */
+export function runtimeUnavailable(error: unknown): ApiError | null {
+  if (!(error instanceof Error)) return null;
+  const flags = error as Error & { overloaded?: unknown; retryable?: unknown };
+  if (flags.overloaded === true || OVERLOADED.test(error.message)) {
+    return new ApiError(503, "SERVICE_UNAVAILABLE", "The service is overloaded; retry in a few seconds", 5);
+  }
+  if (flags.retryable === true || TRANSIENT.test(error.message)) {
+    return new ApiError(503, "SERVICE_UNAVAILABLE", "The service is briefly unavailable; retry shortly", 1);
+  }
+  return null;
+}
+
+const OVERLOADED = /^(Durable Object is overloaded|Too many requests queued|Your account is generating too much load)/i;
+const TRANSIENT =
+  /^(Network connection lost|Durable Object reset|Durable Object storage operation exceeded timeout|Durable Object's isolate exceeded its memory limit|Internal error in Durable Object storage|Cannot resolve Durable Object)/i;
