@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, startFrontDoor } from "./front-door.mjs";
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
@@ -109,6 +110,22 @@ process.on("SIGTERM", () => shutdown(0));
 // The emulator keeps its state beside the coordinator's, so a restart resumes consistently on both sides.
 const EMULATOR_STATE_DIR =
   process.env.EMULATOR_STATE_DIR ?? path.join(process.env.COORDINATOR_STATE_DIR ?? path.join(root, ".wrangler", "state"), "emulator");
+// wrangler dev listens on an internal port behind our front door (scripts/front-door.mjs), which bounds
+// the requests in flight and reads bodies whole: wrangler dies under a burst or a dropped upload
+// (docs/architecture.md, "Load on the local stack").
+const WRANGLER_PORT = String(await freePort());
+try {
+  await startFrontDoor({
+    port: Number(PORT),
+    upstreamPort: Number(WRANGLER_PORT),
+    maxInFlight: Number(process.env.LOCAL_MAX_IN_FLIGHT) || undefined,
+    queueTimeoutMs: Number(process.env.LOCAL_QUEUE_TIMEOUT_MS) || undefined,
+  });
+} catch (error) {
+  console.error(`[coordinator] cannot listen on 127.0.0.1:${PORT}: ${error.code ?? error.message}`);
+  process.exit(1);
+}
+
 run("emulator", process.execPath, [require.resolve("tsx/cli"), "emulator/server.ts"], {
   EMULATOR_STATE_DIR,
   STREAM_EMULATOR_PORT: EMULATOR_PORT,
@@ -132,7 +149,7 @@ run(
     "--ip",
     "127.0.0.1",
     "--port",
-    PORT,
+    WRANGLER_PORT,
     "--inspector-port",
     process.env.INSPECTOR_PORT ?? "0",
     "--show-interactive-dev-session=false",
