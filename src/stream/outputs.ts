@@ -3,7 +3,7 @@ import { MAX_OUTPUTS_PER_APP } from "../apps/output-ledger";
 import { clock } from "../clock";
 import { toCloudflareError, type CloudflareCallError, type RemoteOutput } from "../cloudflare/stream-api";
 import { fail, type Failure, type Result } from "../http/errors";
-import { deriveOutputStatus, type OutputStatus } from "../outputs/output-status";
+import { viewOutput, type OutputView } from "../outputs/output-view";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import type { StreamContext } from "./context";
 import { IdempotentAdds } from "./idempotent-adds";
@@ -36,15 +36,7 @@ export interface OutputRow {
   created_at: number;
 }
 
-export interface OutputView {
-  outputId: string;
-  url: string;
-  name: string | null;
-  addedBy: string;
-  status: OutputStatus;
-  error: string | null;
-  enabled: boolean;
-}
+export type { OutputView } from "../outputs/output-view";
 
 export interface AddedOutput {
   outputId: string;
@@ -109,26 +101,9 @@ export class Outputs {
     return this.rows().some((r) => r.state !== "ready" && !this.inflight.has(r.output_id));
   }
 
-  /** How an output looks to `viewer`: the stream key is shown to the app that added it only. */
+  /** How an output looks to `viewer` (see outputs/output-view). */
   view(row: OutputRow, viewer: string | null, ingestStable: boolean, stale: boolean, inputError: string | null): OutputView {
-    const { status, error } = deriveOutputStatus({
-      pending: row.state === "pending",
-      enabled: row.enabled === 1,
-      error: row.error ?? inputError,
-      ingestStable,
-      stale,
-    });
-    const owner = viewer === row.added_by;
-    return {
-      outputId: row.output_id,
-      url: owner ? row.url : row.masked_url,
-      name: row.name,
-      addedBy: row.added_by,
-      status,
-      // Upstream error text (e.g. a relay's last log line) may quote the destination: mask it for others.
-      error: error && !owner ? maskSecrets(error, row) : error,
-      enabled: row.enabled === 1,
-    };
+    return viewOutput(row, viewer, { ingestStable, stale, inputError });
   }
 
   // ── Add ──────────────────────────────────────────────────────────────────────────────────────
@@ -439,12 +414,6 @@ function outputNotFound(): Failure {
 }
 function appCapReached(): Failure {
   return fail(409, "MAX_APP_OUTPUTS_REACHED", `Maximum outputs per app reached (${MAX_OUTPUTS_PER_APP})`);
-}
-function maskSecrets(text: string, row: OutputRow): string {
-  let masked = text.split(row.url).join(row.masked_url);
-  if (row.stream_key) masked = masked.split(row.stream_key).join("****");
-  const userinfo = /^rtmps?:\/\/([^@/]+)@/i.exec(row.url)?.[1];
-  return userinfo ? masked.split(userinfo).join("****") : masked;
 }
 function duplicate(): Failure {
   return fail(409, "DUPLICATE_URL", "URL already exists as output");
