@@ -1,6 +1,6 @@
 import { nanoid } from "nanoid";
 import type { StreamContext } from "./context";
-import { APP_TAG, identityOf } from "./sockets";
+import { APP_TAG, SocketIdentities } from "./sockets";
 
 /**
  * Who is watching. An app is present while it has at least one open viewer socket (several sockets
@@ -18,29 +18,78 @@ const HOLD_TIMER_PREFIX = "hold:";
 export const TICKET_TTL_MS = 60_000;
 
 export class Presence {
+  readonly identities = new SocketIdentities();
+  /**
+   * Open viewer sockets per app: state kept up to date by connect and close (O(1) each), never a
+   * recount. Memory only, so it is derived from the sockets themselves — once per instance (a wake,
+   * including a hibernation wake), and again by each presence audit — which is what makes it
+   * crash-safe: sockets lost without a close are simply not there to count.
+   */
+  private viewers: Map<string, number> | null = null;
+  /** The sockets counted in `viewers`, so a socket's close (or close + error) uncounts it once. */
+  private counted = new WeakSet<WebSocket>();
+
   constructor(private readonly s: StreamContext) {
     s.sql.run(`CREATE TABLE IF NOT EXISTS join_holds (package_name TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
     s.sql.run(`CREATE TABLE IF NOT EXISTS tickets (
       ticket TEXT PRIMARY KEY, package_name TEXT NOT NULL, expires_at INTEGER NOT NULL)`);
   }
 
-  /** Packages with an open viewer socket; `excluding` is a socket that is closing right now. */
-  viewingApps(excluding?: WebSocket): Set<string> {
-    const apps = new Set<string>();
+  /** One walk over the sockets (each attachment read once, through the cache). */
+  private derive(): Map<string, number> {
+    const viewers = new Map<string, number>();
+    this.counted = new WeakSet();
     for (const ws of this.s.ctx.getWebSockets(APP_TAG)) {
-      if (ws === excluding || ws.readyState === WebSocket.CLOSED || ws.readyState === WebSocket.CLOSING) continue;
-      const identity = identityOf(ws);
-      if (identity?.role === "app") apps.add(identity.packageName);
+      if (ws.readyState === WebSocket.CLOSED || ws.readyState === WebSocket.CLOSING) continue;
+      const identity = this.identities.of(ws);
+      if (identity?.role !== "app") continue;
+      this.counted.add(ws);
+      viewers.set(identity.packageName, (viewers.get(identity.packageName) ?? 0) + 1);
     }
-    return apps;
+    this.viewers = viewers;
+    return viewers;
   }
 
-  isViewing(packageName: string, excluding?: WebSocket): boolean {
-    return this.viewingApps(excluding).has(packageName);
+  private counts(): Map<string, number> {
+    return this.viewers ?? this.derive();
   }
 
-  viewerCount(excluding?: WebSocket): number {
-    return this.viewingApps(excluding).size;
+  /** A viewer socket was accepted (and attached). */
+  onConnect(ws: WebSocket, packageName: string): void {
+    const viewers = this.counts();
+    if (this.counted.has(ws)) return;
+    this.counted.add(ws);
+    viewers.set(packageName, (viewers.get(packageName) ?? 0) + 1);
+  }
+
+  /** A viewer socket closed, errored or is being closed by us; idempotent. */
+  onClose(ws: WebSocket): void {
+    const viewers = this.counts();
+    if (!this.counted.delete(ws)) return;
+    const packageName = this.identities.of(ws);
+    if (packageName?.role !== "app") return;
+    const left = (viewers.get(packageName.packageName) ?? 1) - 1;
+    if (left > 0) viewers.set(packageName.packageName, left);
+    else viewers.delete(packageName.packageName);
+  }
+
+  /** Open viewer sockets of one app (0 when it has none). */
+  socketsOf(packageName: string): number {
+    return this.counts().get(packageName) ?? 0;
+  }
+
+  /** Packages with an open viewer socket. */
+  viewingApps(): Set<string> {
+    return new Set(this.counts().keys());
+  }
+
+  isViewing(packageName: string): boolean {
+    return this.counts().has(packageName);
+  }
+
+  /** Apps watching (several sockets of one app count once). */
+  viewerCount(): number {
+    return this.counts().size;
   }
 
   hold(packageName: string, now: number): void {
@@ -63,8 +112,8 @@ export class Presence {
     return name.startsWith(HOLD_TIMER_PREFIX) ? name.slice(HOLD_TIMER_PREFIX.length) : null;
   }
 
-  presentApps(now: number, excluding?: WebSocket): Set<string> {
-    const present = this.viewingApps(excluding);
+  presentApps(now: number): Set<string> {
+    const present = this.viewingApps();
     for (const row of this.s.sql.all<{ package_name: string }>(`SELECT package_name FROM join_holds WHERE expires_at > ?`, now)) {
       present.add(row.package_name);
     }
@@ -72,8 +121,8 @@ export class Presence {
   }
 
   /** Starts the grace timer when nobody is present, cancels it when somebody is. */
-  evaluate(now: number, excluding?: WebSocket): void {
-    if (this.presentApps(now, excluding).size > 0) {
+  evaluate(now: number): void {
+    if (this.viewerCount() > 0 || this.presentApps(now).size > 0) {
       this.s.schedule.cancel(GRACE_TIMER);
     } else if (this.s.schedule.dueAt(GRACE_TIMER) === null) {
       this.s.schedule.set(GRACE_TIMER, now + this.s.config.viewerGraceSeconds * 1000);
@@ -85,6 +134,9 @@ export class Presence {
    * next audit — from now when the audit ran, or at the latest one interval away on a wake.
    */
   audit(now: number, kind: "audit" | "wake" = "audit"): void {
+    // A wake derives the counts anyway (a new instance has none); an audit re-derives them from the
+    // sockets, so a close the runtime never delivered cannot keep a stream alive.
+    if (kind === "audit") this.viewers = null;
     this.evaluate(now);
     const next = now + this.s.config.presenceAuditSeconds * 1000;
     if (kind === "audit") this.s.schedule.set(PRESENCE_AUDIT_TIMER, next);

@@ -1,7 +1,8 @@
 import { deriveStatus } from "./status";
 import type { StreamContext } from "./context";
 import { StreamMeta } from "./context";
-import { identityOf, send } from "./sockets";
+import type { Presence } from "./presence";
+import { APP_TAG, sendText } from "./sockets";
 import type { StreamViews } from "./views";
 
 const PUSH_FINGERPRINT_KEY = "lastPushed";
@@ -17,6 +18,7 @@ export class StatusPublisher {
   constructor(
     private readonly s: StreamContext,
     private readonly views: StreamViews,
+    private readonly presence: Presence,
   ) {
     this.meta = new StreamMeta(s.sql);
   }
@@ -30,19 +32,23 @@ export class StatusPublisher {
     this.pushIfChanged();
   }
 
-  /** `fresh` was just sent the status directly; `closing` is leaving. */
+  /**
+   * `fresh` was just sent the status directly; `closing` is leaving. One push builds and serializes each
+   * distinct message once (see StreamViews.statusMessages) and walks the sockets once.
+   */
   pushIfChanged(fresh?: WebSocket, closing?: WebSocket): void {
     const record = this.s.store.get();
     if (!record) return;
+    const messages = this.views.statusMessages(record);
     // Fingerprint the unmasked view: what any viewer could see changed.
-    const { timestamp: _ignored, ...visible } = this.views.statusMessage(record, null, closing);
+    const { timestamp: _ignored, ...visible } = messages.message(null);
     const fingerprint = JSON.stringify(visible);
     if (this.meta.get(PUSH_FINGERPRINT_KEY) === fingerprint) return;
     this.meta.set(PUSH_FINGERPRINT_KEY, fingerprint);
-    for (const ws of this.s.ctx.getWebSockets("app")) {
+    for (const ws of this.s.ctx.getWebSockets(APP_TAG)) {
       if (ws === fresh || ws === closing || ws.readyState !== WebSocket.OPEN) continue;
-      const identity = identityOf(ws);
-      send(ws, this.views.statusMessage(record, identity?.role === "app" ? identity.packageName : null, closing));
+      const identity = this.presence.identities.of(ws);
+      sendText(ws, messages.serialized(identity?.role === "app" ? identity.packageName : null));
     }
   }
 }

@@ -27,9 +27,36 @@ export function identityOf(ws: WebSocket): SocketIdentity | null {
   return attachment?.sc ?? null;
 }
 
+/**
+ * Identities read through a cache: `deserializeAttachment` copies the attachment out of the runtime on
+ * every call, which a push to N sockets cannot afford. Per object instance (not per module), so a new
+ * instance after a restart reads the attachments afresh; only `attach` writes them.
+ */
+export class SocketIdentities {
+  private readonly cache = new WeakMap<WebSocket, SocketIdentity | null>();
+
+  attach(ws: WebSocket, identity: SocketIdentity): void {
+    attach(ws, identity);
+    this.cache.set(ws, identity);
+  }
+
+  of(ws: WebSocket): SocketIdentity | null {
+    let identity = this.cache.get(ws);
+    if (identity === undefined) {
+      identity = identityOf(ws);
+      this.cache.set(ws, identity);
+    }
+    return identity;
+  }
+}
+
 export function send(ws: WebSocket, message: unknown): boolean {
+  return sendText(ws, JSON.stringify(message));
+}
+
+export function sendText(ws: WebSocket, text: string): boolean {
   try {
-    ws.send(JSON.stringify(message));
+    ws.send(text);
     return true;
   } catch {
     // The peer is gone; its close handler does the bookkeeping.

@@ -20,7 +20,7 @@ import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import { CLEANUP_TIMER, CREATE_WATCHDOG_TIMER, Lifecycle, type CreateInput } from "./lifecycle";
 import { GRACE_TIMER, PRESENCE_AUDIT_TIMER, Presence } from "./presence";
 import { Schedule } from "./schedule";
-import { appTag, attach, closeQuietly, identityOf, send, tagsFor, type SocketIdentity } from "./sockets";
+import { appTag, closeQuietly, send, tagsFor, type SocketIdentity } from "./sockets";
 import { Sql } from "./sql";
 import { deriveStatus, type DeviceCondition } from "./status";
 import { StreamStore, type StreamRecord } from "./store";
@@ -83,7 +83,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     });
     this.outputs = new Outputs(this.s, this.tombstones, (packageName) => this.presence.presentApps(clock.now()).has(packageName));
     this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
-    this.publisher = new StatusPublisher(this.s, this.views);
+    this.publisher = new StatusPublisher(this.s, this.views, this.presence);
     this.shutdown = new Shutdown(this.s, {
       device: this.device,
       presence: this.presence,
@@ -206,7 +206,10 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
     this.presence.releaseHold(packageName);
-    for (const ws of this.ctx.getWebSockets(appTag(packageName))) closeQuietly(ws, 1000, "left the stream");
+    for (const ws of this.ctx.getWebSockets(appTag(packageName))) {
+      closeQuietly(ws, 1000, "left the stream");
+      this.presence.onClose(ws);
+    }
     if (record.phase === "running") await this.afterPresenceChange(clock.now());
     return { ok: true, snapshot: this.views.snapshot(this.s.store.get()!) };
   }
@@ -312,9 +315,10 @@ export class StreamCoordinator extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, tagsFor(identity));
-    attach(server, identity);
+    this.presence.identities.attach(server, identity);
 
     if (identity.role === "app") {
+      this.presence.onConnect(server, identity.packageName);
       this.presence.releaseHold(identity.packageName);
       this.presence.evaluate(now);
       // The current status goes to every (re)connecting viewer at once, never de-duplicated away.
@@ -331,7 +335,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const identity = identityOf(ws);
+    const identity = this.presence.identities.of(ws);
     if (!identity) return closeQuietly(ws, 1011, "Unknown connection");
     const inbound = this.inbound.screen(ws, raw, identity.role);
     if (inbound.kind === "close") return closeQuietly(ws, inbound.code, inbound.reason);
@@ -363,7 +367,8 @@ export class StreamCoordinator extends DurableObject<Env> {
   }
 
   private async onSocketGone(ws: WebSocket): Promise<void> {
-    const identity = identityOf(ws);
+    const identity = this.presence.identities.of(ws);
+    if (identity?.role === "app") this.presence.onClose(ws);
     const record = this.s.store.get();
     if (!identity || !record || record.phase !== "running") return;
     if (identity.role === "device") this.device.onDisconnect(ws);
@@ -371,7 +376,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   }
 
   private async afterPresenceChange(now: number, closing?: WebSocket): Promise<void> {
-    this.presence.evaluate(now, closing);
+    this.presence.evaluate(now);
     this.sync.reschedule(now);
     this.pushIfChanged(undefined, closing);
     await this.s.schedule.arm();
@@ -545,7 +550,8 @@ export class StreamCoordinator extends DurableObject<Env> {
   // ── Views ──────────────────────────────────────────────────────────────────────────────────────
 
   private hasClients(): boolean {
-    return this.ctx.getWebSockets().length > 0;
+    // Counted viewers (no walk over the sockets) or the glasses.
+    return this.presence.viewerCount() > 0 || this.device.isConnected();
   }
 
   private pollSituation(now: number): PollSituation {

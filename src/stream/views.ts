@@ -63,30 +63,78 @@ export class StreamViews {
   }
 
   outputViews(record: StreamRecord, viewer: string | null): OutputView[] {
-    const now = clock.now();
-    const ingestStable = record.phase === "running" && this.sync.ingestStable(record.ingestState === "connected", now);
-    const stale = record.phase === "running" && this.sync.stale(now);
-    const inputError = record.inputError ? `Live input errored: ${record.inputError}` : null;
-    return this.outputs.visibleRows().map((row) => this.outputs.view(row, viewer, ingestStable, stale, inputError));
+    const { rows, facts } = this.outputFacts(record);
+    return rows.map((row) => this.outputs.view(row, viewer, facts.ingestStable, facts.stale, facts.inputError));
   }
 
-  statusMessage(record: StreamRecord, viewer: string | null, closing?: WebSocket): ManagedStreamStatus {
+  /** What every output's view depends on besides its row, read once. */
+  private outputFacts(record: StreamRecord) {
+    const now = clock.now();
     return {
-      type: "managed_stream_status",
+      rows: this.outputs.visibleRows(),
+      facts: {
+        ingestStable: record.phase === "running" && this.sync.ingestStable(record.ingestState === "connected", now),
+        stale: record.phase === "running" && this.sync.stale(now),
+        inputError: record.inputError ? `Live input errored: ${record.inputError}` : null,
+      },
+    };
+  }
+
+  statusMessage(record: StreamRecord, viewer: string | null): ManagedStreamStatus {
+    return this.statusMessages(record).message(viewer);
+  }
+
+  /**
+   * The status as each viewer may see it, for one push: the outputs and every unmasked field are read
+   * once; masking varies only for an app that added outputs, so every other viewer shares one message
+   * (and one serialization — `serialized` caches per owner, `null` for all the rest).
+   */
+  statusMessages(record: StreamRecord): StatusMessages {
+    const { rows, facts } = this.outputFacts(record);
+    const owners = new Set(rows.map((row) => row.added_by));
+    const base = {
+      type: "managed_stream_status" as const,
       status: toSdkStatus(record.status),
       streamId: record.streamId,
       ...playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null),
       message: record.message,
-      outputs: this.outputViews(record, viewer).map((o) => ({
-        outputId: o.outputId,
-        url: o.url,
-        name: o.name,
-        status: toSdkOutputStatus(o.status),
-        error: o.error,
-      })),
-      // Once stopped, the remaining sockets are being closed: nobody is watching any more.
-      viewers: record.phase === "stopped" ? 0 : this.presence.viewerCount(closing),
-      timestamp: new Date().toISOString(),
+    };
+    // Once stopped, the remaining sockets are being closed: nobody is watching any more.
+    const viewers = record.phase === "stopped" ? 0 : this.presence.viewerCount();
+    const timestamp = new Date(clock.now()).toISOString();
+    const build = (viewer: string | null): ManagedStreamStatus => ({
+      ...base,
+      outputs: rows.map((row) => {
+        const o = this.outputs.view(row, viewer, facts.ingestStable, facts.stale, facts.inputError);
+        return { outputId: o.outputId, url: o.url, name: o.name, status: toSdkOutputStatus(o.status), error: o.error };
+      }),
+      viewers,
+      timestamp,
+    });
+    const messages = new Map<string | null, ManagedStreamStatus>();
+    const strings = new Map<string | null, string>();
+    const keyOf = (viewer: string | null) => (viewer !== null && owners.has(viewer) ? viewer : null);
+    const message = (viewer: string | null): ManagedStreamStatus => {
+      const key = keyOf(viewer);
+      let built = messages.get(key);
+      if (!built) messages.set(key, (built = build(key)));
+      return built;
+    };
+    return {
+      message,
+      serialized: (viewer) => {
+        const key = keyOf(viewer);
+        let text = strings.get(key);
+        if (text === undefined) strings.set(key, (text = JSON.stringify(message(key))));
+        return text;
+      },
     };
   }
+}
+
+export interface StatusMessages {
+  /** The message as `viewer` may see it (`null`: as any app that added no output sees it). */
+  message(viewer: string | null): ManagedStreamStatus;
+  /** The same, serialized once per distinct message. */
+  serialized(viewer: string | null): string;
 }
