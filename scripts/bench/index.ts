@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { measureActivation } from "./latency.ts";
 import { simulate, type SimulationOptions } from "./simulation.ts";
+import { measureRest, restTargets, restMarkdown } from "./rest.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const quick = process.argv.includes("--quick");
@@ -50,6 +51,11 @@ async function main() {
   const bPolling = await measureActivation("polling", samples);
   log(`    polling: median ${bPolling.medianMs} ms, max ${bPolling.maxMs} ms`);
 
+  log("(d) REST overhead over the emulator's own round trip, on the npm start stack (3 runs)");
+  const d = await measureRest(3, quick ? 7 : 15);
+  const dTargets = restTargets(d);
+  for (const [name, t] of Object.entries(dTargets)) log(`    ${name}: median ${t.value} (min ${t.min}, max ${t.max}), target ${t.target}`);
+
   log("(c) 1,000 streams created within a minute, one output each, viewers connected");
   const cWithout = await simulate(fleet(false));
   const cWith = await simulate(fleet(true));
@@ -64,6 +70,7 @@ async function main() {
     b_polling: { value: bPolling.maxMs, target: 3_000, ok: bPolling.maxMs <= 3_000 },
     c_withoutWebhooks: { value: cWithout.peakCallsIn5Min, target: 1_200, ok: cWithout.peakCallsIn5Min <= 1_200 && cWithout.cloudflare429s === 0 },
     c_withWebhooks: { value: cWith.peakCallsIn5Min, target: 1_200, ok: cWith.peakCallsIn5Min <= 1_200 && cWith.cloudflare429s === 0 },
+    ...dTargets,
   };
   const result = {
     date: new Date().toISOString(),
@@ -73,12 +80,13 @@ async function main() {
     a: { withoutWebhooks: aWithout, withWebhooks: aWith },
     b: { webhook: bWebhook, polling: bPolling },
     c: { withoutWebhooks: cWithout, withWebhooks: cWith },
+    d,
     targets,
   };
   const dir = path.join(root, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const stamp = result.date.replace(/[:.]/g, "-");
-  const md = markdown(result);
+  const md = markdown(result) + restMarkdown(d, dTargets);
   for (const name of [stamp, "latest"]) {
     writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(path.join(dir, `${name}.md`), md);

@@ -71,6 +71,15 @@ export class AppAccount extends DurableObject<Env> {
     return keyMatches(apiKey, { salt: account.key_salt, hash: account.key_hash });
   }
 
+  /**
+   * Key check and, for a start, the start count in one round trip (the Worker's hot path). The start
+   * is counted only when the key is valid.
+   */
+  async authorize(apiKey: string, streamStartsPerMinute: number | null): Promise<{ valid: boolean; start: Result<object> | null }> {
+    if (!(await this.verifyKey(apiKey))) return { valid: false, start: null };
+    return { valid: true, start: streamStartsPerMinute === null ? null : await this.consumeStreamStart(streamStartsPerMinute) };
+  }
+
   /** Sliding one-minute window of stream starts (seed 004: 10 per minute per app). */
   async consumeStreamStart(limitPerMinute: number): Promise<Result<object>> {
     const now = clock.now();

@@ -1,10 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { Sql } from "../stream/sql";
-import { SlidingWindowBudget, type BudgetSettings, type Grant, type GrantLog, type Priority } from "./sliding-window";
+import { SlidingWindowBudget, type BudgetSettings, type Grant, type GrantLog, type Lease, type Priority } from "./sliding-window";
+import { resetLeases } from "./lease-pool";
 import { clock } from "../clock";
 
-/** One object for the whole deployment (one Cloudflare token): every Stream API call asks it first. */
+/**
+ * One object for the whole deployment (one Cloudflare token): every Stream API call is paid from it,
+ * either one slot per call (`acquire`) or from a short lease of a few slots kept in the caller's
+ * isolate (`lease`, see lease-pool.ts).
+ */
 export const BUDGET_OBJECT_NAME = "global";
 
 class SqlGrantLog implements GrantLog {
@@ -42,6 +47,10 @@ export class ApiBudget extends DurableObject<Env> {
     return this.budget.acquire(priority, settings, clock.now());
   }
 
+  async lease(priority: Priority, settings: BudgetSettings, count: number, ttlMs: number): Promise<Lease> {
+    return this.budget.lease(priority, settings, clock.now(), Math.min(Math.max(1, count), 64), Math.min(Math.max(0, ttlMs), 10_000));
+  }
+
   async reportRateLimited(retryAfterSeconds: number): Promise<void> {
     this.budget.block(clock.now() + Math.max(1, retryAfterSeconds) * 1000);
     this.sql.run(
@@ -53,6 +62,7 @@ export class ApiBudget extends DurableObject<Env> {
   /** Operator action (and tests): lift a block from an earlier 429 and forget the window. */
   async clear(): Promise<void> {
     this.budget.restoreBlock(0);
+    resetLeases();
     this.sql.run(`DELETE FROM blocked`);
     this.sql.run(`DELETE FROM grants`);
   }

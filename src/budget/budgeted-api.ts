@@ -1,13 +1,22 @@
 import type { Config } from "../config";
 import { StreamApi } from "../cloudflare/stream-api";
 import type { Env } from "../env";
+import { clock } from "../clock";
 import { BUDGET_OBJECT_NAME } from "./api-budget";
+import { acquireLeased, blockLeases } from "./lease-pool";
 
-/** A StreamApi whose calls pass the deployment's shared budget object. */
+/**
+ * A StreamApi whose calls are paid from the deployment's shared budget, through short leases kept in
+ * this isolate (lease-pool.ts): most calls take a slot without a round trip to ApiBudget.
+ */
 export function streamApiFor(env: Env, config: Config): StreamApi {
   const budget = env.BUDGET.getByName(BUDGET_OBJECT_NAME);
   return new StreamApi(config, {
-    acquire: (priority, settings) => budget.acquire(priority, settings),
-    reportRateLimited: (seconds) => budget.reportRateLimited(seconds),
+    acquire: (priority, settings) => acquireLeased(budget, priority, settings, () => clock.now()),
+    reportRateLimited: async (seconds) => {
+      // This isolate stops at once; ApiBudget then refuses every new lease until the block has passed.
+      blockLeases(clock.now() + Math.max(1, seconds) * 1000);
+      await budget.reportRateLimited(seconds);
+    },
   });
 }

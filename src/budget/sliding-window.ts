@@ -27,20 +27,35 @@ export interface BudgetSettings {
 
 export type Grant = { granted: true } | { granted: false; retryAfterMs: number };
 
+/** Up to `count` slots, each counted as used at `expiresAt`; none may be spent after it. */
+export type Lease = { granted: true; count: number; expiresAt: number } | { granted: false; retryAfterMs: number };
+
 export class SlidingWindowBudget {
   private blockedUntil = 0;
 
   constructor(private readonly log: GrantLog) {}
 
   acquire(priority: Priority, settings: BudgetSettings, now: number): Grant {
+    const lease = this.lease(priority, settings, now, 1, 0);
+    return lease.granted ? { granted: true } : lease;
+  }
+
+  /**
+   * Grants up to `count` slots at once, to be spent by `now + ttlMs`. Each is logged at that expiry (the
+   * latest moment it may be spent), so a leased slot counts as used from the moment it is granted and
+   * stays in the window at least five minutes after its call: leased + used never exceeds the cap.
+   */
+  lease(priority: Priority, settings: BudgetSettings, now: number, count: number, ttlMs: number): Lease {
     if (now < this.blockedUntil) return { granted: false, retryAfterMs: this.blockedUntil - now };
     const since = now - WINDOW_MS;
     this.log.pruneBefore(since);
     const cap = priority === "poll" ? Math.floor(settings.limit * settings.pollShare) : settings.limit;
     const used = this.log.countSince(since);
     if (used < cap) {
-      this.log.add(now);
-      return { granted: true };
+      const granted = Math.max(1, Math.min(Math.floor(count), cap - used));
+      const expiresAt = now + Math.max(0, ttlMs);
+      for (let i = 0; i < granted; i++) this.log.add(expiresAt);
+      return { granted: true, count: granted, expiresAt };
     }
     // The slot frees when enough of the oldest grants leave the window.
     const freesAt = this.log.nthSince(since, used - cap);
@@ -68,12 +83,14 @@ export class MemoryGrantLog implements GrantLog {
     return this.times.filter((t) => t >= since).length;
   }
   nthSince(since: number, n: number): number | null {
-    return this.times.filter((t) => t >= since)[n] ?? null;
+    return this.times.filter((t) => t >= since).sort((a, b) => a - b)[n] ?? null;
   }
   add(at: number): void {
     this.times.push(at);
   }
   pruneBefore(before: number): void {
-    while (this.times.length > 0 && this.times[0]! < before) this.times.shift();
+    // Leases log slots at their expiry, so times are not always in order.
+    const kept = this.times.filter((t) => t >= before);
+    this.times.splice(0, this.times.length, ...kept);
   }
 }

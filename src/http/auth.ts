@@ -2,7 +2,7 @@ import { jwtVerify, SignJWT } from "jose";
 import { secretsEqual } from "../apps/credentials";
 import type { Env } from "../env";
 import { PackageName } from "../schemas/api";
-import { ApiError } from "./errors";
+import { ApiError, type Result } from "./errors";
 import { clock } from "../clock";
 
 /** An authenticated app: identity comes from verified headers only, never from a body. */
@@ -12,13 +12,77 @@ export interface AppIdentity {
 
 /** `X-API-Key` + `X-Package-Name` (seed 002). Missing or wrong → 401 UNAUTHORIZED, same message either way. */
 export async function authenticateApp(request: Request, env: Env): Promise<AppIdentity> {
+  const { packageName, apiKey } = appCredentials(request);
+  if (await verifiedRecently(packageName, apiKey)) return { packageName };
+  const valid = await env.APPS.getByName(packageName).verifyKey(apiKey);
+  if (!valid) throw unauthorized("Invalid API key or package name");
+  await rememberVerified(packageName, apiKey);
+  return { packageName };
+}
+
+/**
+ * Authenticates the app and counts one stream start (seed 004's per-app limit) in a single round trip
+ * to its AppAccount. `countStart` false: authenticate only (the request is refused for another reason,
+ * and a refused request must not use up a start).
+ */
+export async function authenticateAppStart(
+  request: Request,
+  env: Env,
+  streamStartsPerMinute: number,
+  countStart: boolean,
+): Promise<AppIdentity & { start: Result<object> | null }> {
+  const { packageName, apiKey } = appCredentials(request);
+  const account = env.APPS.getByName(packageName);
+  if (await verifiedRecently(packageName, apiKey)) {
+    return { packageName, start: countStart ? await account.consumeStreamStart(streamStartsPerMinute) : null };
+  }
+  const { valid, start } = await account.authorize(apiKey, countStart ? streamStartsPerMinute : null);
+  if (!valid) throw unauthorized("Invalid API key or package name");
+  await rememberVerified(packageName, apiKey);
+  return { packageName, start };
+}
+
+function appCredentials(request: Request): { packageName: string; apiKey: string } {
   const packageName = request.headers.get("x-package-name");
   const apiKey = request.headers.get("x-api-key");
   if (!packageName || !apiKey) throw unauthorized("X-API-Key and X-Package-Name headers are required");
   if (!PackageName.safeParse(packageName).success || apiKey.length > 256) throw unauthorized("Invalid API key or package name");
-  const valid = await env.APPS.getByName(packageName).verifyKey(apiKey);
-  if (!valid) throw unauthorized("Invalid API key or package name");
-  return { packageName };
+  return { packageName, apiKey };
+}
+
+/**
+ * Keys verified by AppAccount are remembered in this isolate for KEY_CACHE_MS, so a burst of calls
+ * from one app does not ask its AppAccount every time. Only valid keys are remembered, by a hash of
+ * package name and key (never the key itself). Bound on rotation and removal: the isolate that handles
+ * the rotate or remove forgets the app at once; any other isolate may accept the old key for at most
+ * KEY_CACHE_MS after it last verified it.
+ */
+export const KEY_CACHE_MS = 5_000;
+const KEY_CACHE_MAX = 1_000;
+const verifiedKeys = new Map<string, { packageName: string; until: number }>();
+
+async function cacheKey(packageName: string, apiKey: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${packageName}\n${apiKey}`));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
+async function verifiedRecently(packageName: string, apiKey: string): Promise<boolean> {
+  const key = await cacheKey(packageName, apiKey);
+  const entry = verifiedKeys.get(key);
+  if (!entry) return false;
+  if (entry.until > clock.now()) return true;
+  verifiedKeys.delete(key);
+  return false;
+}
+
+async function rememberVerified(packageName: string, apiKey: string): Promise<void> {
+  if (verifiedKeys.size >= KEY_CACHE_MAX) verifiedKeys.clear();
+  verifiedKeys.set(await cacheKey(packageName, apiKey), { packageName, until: clock.now() + KEY_CACHE_MS });
+}
+
+/** The app's key was rotated or the app removed: this isolate stops accepting its old key at once. */
+export function forgetVerifiedKeys(packageName: string): void {
+  for (const [key, entry] of verifiedKeys) if (entry.packageName === packageName) verifiedKeys.delete(key);
 }
 
 /** Admin calls need `Authorization: Bearer $ADMIN_TOKEN`; without ADMIN_TOKEN configured they are refused. */

@@ -17,7 +17,16 @@ import { parseRtmpUrl } from "../outputs/rtmp-url";
 import { LiveInputWebhook } from "../schemas/webhook";
 import { secretsEqual } from "../apps/credentials";
 import { JOINED_ONLY_HEADER, PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
-import { authenticateAdmin, authenticateApp, authenticateDevice, mintDeviceToken, mintUserGrant, requireUserGrant } from "./auth";
+import {
+  authenticateAdmin,
+  authenticateApp,
+  authenticateAppStart,
+  authenticateDevice,
+  forgetVerifiedKeys,
+  mintDeviceToken,
+  mintUserGrant,
+  requireUserGrant,
+} from "./auth";
 import { parseJson } from "./body";
 import { ApiError, errorResponse, json, unwrap } from "./errors";
 import { clock } from "../clock";
@@ -47,6 +56,7 @@ router.post("/api/admin/apps/:packageName/rotate-key", async (request, env) => {
   await authenticateAdmin(request, env);
   const packageName = pathPackage(request);
   const { apiKey } = unwrap(await env.APPS.getByName(packageName).rotateKey());
+  forgetVerifiedKeys(packageName);
   return json({ packageName, apiKey });
 });
 
@@ -54,6 +64,7 @@ router.delete("/api/admin/apps/:packageName", async (request, env) => {
   await authenticateAdmin(request, env);
   const packageName = pathPackage(request);
   unwrap(await env.APPS.getByName(packageName).remove());
+  forgetVerifiedKeys(packageName);
   return json({ success: true, packageName });
 });
 
@@ -78,11 +89,21 @@ router.post("/api/admin/streams/:streamId/stop", async (request, env) => {
 // ── Apps ─────────────────────────────────────────────────────────────────────────────────────────
 
 router.post("/api/streams", async (request, env) => {
-  const app = await authenticateApp(request, env);
-  const body = await parseJson(request, StartStreamBody);
+  // Body and grant are checked before the one AppAccount round trip (key check + start count), so a
+  // refused request uses up no start; their errors still come after a 401, in the same order as ever.
   const config = loadConfig(env);
-  if (config.requireUserGrant) await requireUserGrant(request, env, body.userId, app.packageName);
-  unwrap(await env.APPS.getByName(app.packageName).consumeStreamStart(config.streamStartsPerMinute));
+  const parsed = await parseJson(request, StartStreamBody).then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  const grantError = parsed.ok && config.requireUserGrant
+    ? await requireUserGrant(request, env, parsed.value.userId, request.headers.get("x-package-name") ?? "").then(() => null, (error: unknown) => error)
+    : null;
+  const app = await authenticateAppStart(request, env, config.streamStartsPerMinute, parsed.ok && grantError === null);
+  if (!parsed.ok) throw parsed.error;
+  if (grantError !== null) throw grantError;
+  unwrap(app.start!);
+  const body = parsed.value;
   const result = unwrap(
     await env.USERS.getByName(body.userId).startOrJoin(body.userId, app.packageName, {
       recording: body.recording ?? { mode: "automatic", timeoutSeconds: 30 },

@@ -36,4 +36,30 @@ describe("SlidingWindowBudget", () => {
     expect(budget.acquire("user", settings, 1_000)).toEqual({ granted: false, retryAfterMs: 4_000 });
     expect(budget.acquire("user", settings, 5_000).granted).toBe(true);
   });
+
+  it("leases count as used from the moment they are granted, so leased + used never exceeds the cap", () => {
+    const budget = new SlidingWindowBudget(new MemoryGrantLog());
+    expect(budget.lease("user", settings, 0, 6, 2_000)).toEqual({ granted: true, count: 6, expiresAt: 2_000 });
+    expect(budget.lease("user", settings, 10, 6, 2_000)).toMatchObject({ granted: true, count: 4 });
+    expect(budget.lease("user", settings, 20, 1, 2_000).granted).toBe(false);
+    expect(budget.acquire("cleanup", settings, 30).granted).toBe(false);
+    // Polls lease only within their share, counting everything already leased.
+    const fresh = new SlidingWindowBudget(new MemoryGrantLog());
+    expect(fresh.lease("poll", settings, 0, 8, 2_000)).toMatchObject({ count: 5 });
+    expect(fresh.lease("poll", settings, 1, 1, 2_000).granted).toBe(false);
+  });
+
+  it("a leased slot stays in the window five minutes past its lease's expiry (the latest it may be spent)", () => {
+    const budget = new SlidingWindowBudget(new MemoryGrantLog());
+    budget.lease("user", settings, 0, 10, 2_000);
+    expect(budget.acquire("user", settings, WINDOW_MS + 2_000).granted).toBe(false);
+    expect(budget.acquire("user", settings, WINDOW_MS + 2_001).granted).toBe(true);
+  });
+
+  it("refuses leases while a 429 block lasts", () => {
+    const budget = new SlidingWindowBudget(new MemoryGrantLog());
+    budget.block(5_000);
+    expect(budget.lease("user", settings, 1_000, 4, 2_000)).toEqual({ granted: false, retryAfterMs: 4_000 });
+    expect(budget.lease("user", settings, 5_000, 4, 2_000).granted).toBe(true);
+  });
 });
