@@ -8,6 +8,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { fanoutMarkdown, fanoutTargets, measureFanout } from "./fanout.ts";
 import { measureActivation } from "./latency.ts";
 import { simulate, type SimulationOptions } from "./simulation.ts";
 import { measureRest, restTargets, restMarkdown } from "./rest.ts";
@@ -51,6 +52,10 @@ async function main() {
   const bPolling = await measureActivation("polling", samples);
   log(`    polling: median ${bPolling.medianMs} ms, max ${bPolling.maxMs} ms`);
 
+  log("(e) WebSocket fan-out and connect on the npm start stack, beside a bare ws server (3 runs each)");
+  const e = await measureFanout(quick ? [100, 1_000, 2_000] : [100, 1_000, 2_000, 5_000], 3, log);
+  const eTargets = fanoutTargets(e);
+
   log("(d) REST overhead over the emulator's own round trip, on the npm start stack (3 runs)");
   const d = await measureRest(3, quick ? 7 : 15);
   const dTargets = restTargets(d);
@@ -70,6 +75,7 @@ async function main() {
     b_polling: { value: bPolling.maxMs, target: 3_000, ok: bPolling.maxMs <= 3_000 },
     c_withoutWebhooks: { value: cWithout.peakCallsIn5Min, target: 1_200, ok: cWithout.peakCallsIn5Min <= 1_200 && cWithout.cloudflare429s === 0 },
     c_withWebhooks: { value: cWith.peakCallsIn5Min, target: 1_200, ok: cWith.peakCallsIn5Min <= 1_200 && cWith.cloudflare429s === 0 },
+    ...eTargets,
     ...dTargets,
   };
   const result = {
@@ -80,13 +86,14 @@ async function main() {
     a: { withoutWebhooks: aWithout, withWebhooks: aWith },
     b: { webhook: bWebhook, polling: bPolling },
     c: { withoutWebhooks: cWithout, withWebhooks: cWith },
+    e,
     d,
     targets,
   };
   const dir = path.join(root, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const stamp = result.date.replace(/[:.]/g, "-");
-  const md = markdown(result) + restMarkdown(d, dTargets);
+  const md = markdown(result) + fanoutMarkdown(e, eTargets) + restMarkdown(d, dTargets);
   for (const name of [stamp, "latest"]) {
     writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(path.join(dir, `${name}.md`), md);
