@@ -188,12 +188,6 @@ export function summarize(values: number[]) {
   return { min: s[0]!, median: s[Math.floor(s.length / 2)]!, max: s.at(-1)! };
 }
 
-// Run alone: `npx tsx scripts/bench/rest.ts [runs]`
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await measureRest(Number(process.argv[2] ?? 3), 15);
-  console.log(JSON.stringify(result, null, 2));
-}
-
 /** Before this work, on this machine (issue 9): 20–27 starts/s and 30–43 adds/s at 50 callers. */
 export const BASELINE = { startsPerSecond: 20, addsPerSecond: 30 };
 
@@ -253,4 +247,28 @@ Cloudflare call), p50: ${hz.median} ms (${hz.min}–${hz.max}). It is part of ev
 |---|---|---|---|---|---|---|---|---|
 ${d.runs.map((r, i) => `| ${i + 1} | ${r.startP50Ms} | ${r.addP50Ms} | ${r.floorCreateInputP50Ms} | ${r.floorCreateOutputP50Ms} | ${r.healthzP50Ms} | ${r.startsPerSecond} | ${r.addsPerSecond} | ${Object.entries(r.concurrentStatuses).map(([k, v]) => `${v} × ${k}`).join(", ")} |`).join("\n")}
 `;
+}
+
+// Run alone: `npx tsx scripts/bench/rest.ts [runs]` writes bench/results/rest-latest.{json,md} (and a
+// timestamped copy) and exits non-zero on a missed target, like `npm run bench` for the whole set.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  const path = await import("node:path");
+  const { fileURLToPath } = await import("node:url");
+  const d = await measureRest(Number(process.argv[2] ?? 3), 15);
+  const targets = restTargets(d);
+  const date = new Date().toISOString();
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../bench/results");
+  mkdirSync(dir, { recursive: true });
+  const md = `# REST benchmark\n\n${date} · ${process.platform} ${process.arch}, node ${process.version} · \`npx tsx scripts/bench/rest.ts\`\n${restMarkdown(d, targets)}`;
+  for (const name of [`rest-${date.replace(/[:.]/g, "-")}`, "rest-latest"]) {
+    writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify({ date, d, targets }, null, 2)}\n`);
+    writeFileSync(path.join(dir, `${name}.md`), md);
+  }
+  console.log(md);
+  const missed = Object.entries(targets).filter(([, t]) => !t.ok);
+  if (missed.length) {
+    console.log(`targets missed: ${missed.map(([k]) => k).join(", ")}`);
+    process.exitCode = 1;
+  }
 }

@@ -13,6 +13,7 @@ import {
   StreamId,
   UserGrantBody,
 } from "../schemas/api";
+import { streamIdForInput } from "../cloudflare/live-input-index";
 import { parseRtmpUrl } from "../outputs/rtmp-url";
 import { LiveInputWebhook } from "../schemas/webhook";
 import { secretsEqual } from "../apps/credentials";
@@ -228,7 +229,7 @@ router.post("/api/webhooks/cloudflare-stream", async (request, env) => {
   if (!provided || !(await secretsEqual(provided, secret))) throw new ApiError(401, "UNAUTHORIZED", "Invalid webhook secret");
   const event = await parseJson(request, LiveInputWebhook, "INVALID_PAYLOAD", "INVALID_PAYLOAD");
   const uid = event.data.input_id.toLowerCase();
-  const streamId = await env.INPUT_INDEX.getByName(uid).streamId();
+  const streamId = await streamIdForInput(env, uid);
   if (!streamId) throw new ApiError(404, "UNKNOWN_LIVE_INPUT", "No stream owns this live input");
   const failure = event.data.live_input_errored?.error;
   const eventAt = Date.parse(event.data.updated_at ?? "") || (event.ts ? event.ts * 1000 : clock.now());

@@ -1,4 +1,5 @@
 import { clock } from "../clock";
+import { forgetInputStream } from "../cloudflare/live-input-index";
 import { StreamMeta, type StreamContext } from "./context";
 import type { DeviceChannel } from "./device";
 import { CLEANUP_TIMER } from "./lifecycle";
@@ -81,9 +82,7 @@ export class Shutdown {
     await this.notifyUserStreamEnded(record);
     // The input is gone: its webhook index entry is no longer needed (the sweep reads the meta).
     if (record.liveInputUid) {
-      await this.s.env.INPUT_INDEX.getByName(record.liveInputUid)
-        .forget()
-        .catch((error: unknown) => console.error("could not drop the input index entry", error instanceof Error ? error.message : error));
+      await forgetInputStream(this.s.env, record.liveInputUid).catch((error: unknown) => console.error("could not drop the input index entry", error instanceof Error ? error.message : error));
     }
   }
 

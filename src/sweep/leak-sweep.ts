@@ -1,4 +1,5 @@
 import { streamApiFor } from "../budget/budgeted-api";
+import { streamIdForInput } from "../cloudflare/live-input-index";
 import { loadConfig } from "../config";
 import type { Env } from "../env";
 import { clock } from "../clock";
@@ -24,7 +25,7 @@ export async function sweepLeakedInputs(env: Env, now = clock.now()): Promise<Sw
 
   for (const input of await api.listOurLiveInputs()) {
     report.checked += 1;
-    const streamId = input.streamId ?? (await env.INPUT_INDEX.getByName(input.uid).streamId());
+    const streamId = input.streamId ?? (await streamIdForInput(env, input.uid));
     const info = streamId ? await env.STREAMS.getByName(streamId).sweepInfo() : null;
     // A running stream owns the input it names; a stopping one is nudged to resume its own cleanup.
     // Every other input of ours (a stream that is unknown, stopped, initializing, or that uses another

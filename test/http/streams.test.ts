@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { env } from "cloudflare:test";
+import { streamIdForInput } from "../../src/cloudflare/live-input-index";
 import { ADMIN, call, cloudflareDirect, deviceToken, emulatorInputs, expireTimer, grantedHeaders, inputFor, newUserId, postStream, registerApp, resetEmulator, startStream, streamTimers } from "../helpers";
 
 beforeEach(resetEmulator);
@@ -125,8 +126,9 @@ describe("stopping", () => {
     const app = await registerApp();
     const s = await startStream(app);
     const uid = (await inputFor(s.streamId)).uid;
+    expect(await streamIdForInput(env, uid)).toBe(s.streamId);
     await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN);
-    expect(await env.INPUT_INDEX.getByName(uid).streamId()).toBeNull();
+    expect(await streamIdForInput(env, uid)).toBeNull();
     const timers = await streamTimers(s.streamId);
     expect(timers.purge! - Date.now()).toBeGreaterThan(23 * 3_600_000);
     expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("stopped");
