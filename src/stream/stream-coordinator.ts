@@ -1,5 +1,4 @@
 import { DurableObject } from "cloudflare:workers";
-import type { IngestState, RemoteOutput } from "../cloudflare/stream-api";
 import { streamApiFor } from "../budget/budgeted-api";
 import { loadConfig } from "../config";
 import type { Env } from "../env";
@@ -10,10 +9,10 @@ import { StreamViews, type DeviceStreamInfo, type StreamSnapshot } from "./views
 import type { StreamContext } from "./context";
 import { DeviceChannel, KEEPALIVE_TIMER, startMessage } from "./device";
 import { INGEST_STABLE_TIMER, INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, StatusSync } from "./status-sync";
-import type { PollSituation } from "../sync/poll-policy";
 import { OUTPUT_RECONCILE_TIMER, Outputs, type AddedOutput, type OutputView, type Removal } from "./outputs";
 import { LEDGER_OUTBOX_TIMER } from "./ledger-outbox";
 import { StatusPublisher } from "./publisher";
+import { CloudflareFacts, type WebhookEvent } from "./cloudflare-facts";
 import { NOTIFY_USER_TIMER, PURGE_TIMER, Shutdown } from "./shutdown";
 import { TOMBSTONE_TIMER, Tombstones, type Claims } from "./tombstones";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
@@ -35,7 +34,6 @@ export const TICKET_HEADER = "x-sc-ticket";
 export const JOINED_ONLY_HEADER = "x-sc-joined-only";
 
 const CREATE_WATCHDOG_MS = 60_000;
-const OUTPUTS_CHECK_AFTER_CONNECT_MS = 10_000;
 /** Timers that only mean something while the stream runs; a stop cancels them. */
 const RUNNING_TIMERS = [INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, INGEST_STABLE_TIMER, KEEPALIVE_TIMER, CREATE_WATCHDOG_TIMER, PRESENCE_AUDIT_TIMER];
 
@@ -54,6 +52,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   private readonly tombstones: Tombstones;
   private readonly publisher: StatusPublisher;
   private readonly shutdown: Shutdown;
+  private readonly facts: CloudflareFacts;
   /** The create in flight, so concurrent callers wait for it instead of repeating it. */
   private creating: Promise<Failure | null> | null = null;
   private readonly inbound = new InboundGuard();
@@ -76,12 +75,19 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.presence = new Presence(this.s);
     this.device = new DeviceChannel(this.s);
     this.lifecycle = new Lifecycle(this.s, this.tombstones);
-    this.sync = new StatusSync(this.s, {
-      situation: (now) => this.pollSituation(now),
-      applyIngest: (state) => this.applyIngest(state),
-      applyRemoteOutputs: (outputs) => this.applyRemoteOutputs(outputs),
-    });
     this.outputs = new Outputs(this.s, this.tombstones, (packageName) => this.presence.presentApps(clock.now()).has(packageName));
+    this.facts = new CloudflareFacts(this.s, {
+      outputs: this.outputs,
+      presence: this.presence,
+      device: this.device,
+      sync: () => this.sync,
+      publisher: () => this.publisher,
+    });
+    this.sync = new StatusSync(this.s, {
+      situation: (now) => this.facts.situation(now),
+      applyIngest: (state) => this.facts.applyIngest(state),
+      applyRemoteOutputs: (outputs) => this.facts.applyRemoteOutputs(outputs),
+    });
     this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
     this.publisher = new StatusPublisher(this.s, this.views, this.presence);
     this.shutdown = new Shutdown(this.s, {
@@ -460,62 +466,9 @@ export class StreamCoordinator extends DurableObject<Env> {
 
   // ── State changes ──────────────────────────────────────────────────────────────────────────────
 
-  /** Applies an ingest state observed at Cloudflare (poll or webhook). */
-  private applyIngest(state: IngestState): void {
-    const record = this.s.store.get();
-    if (!record || record.phase !== "running") return;
-    if (record.ingestState === state) return this.pushIfChanged();
-    const connected = state === "connected";
-    this.s.store.update({
-      ingestState: state,
-      everConnected: record.everConnected || connected,
-      ...(connected ? { inputError: null } : {}),
-    });
-    this.sync.ingestChanged(state, clock.now());
-    this.sync.reschedule(clock.now());
-    // Relays start when ingest connects; look at the outputs soon rather than a full interval later.
-    if (connected && this.outputs.visibleRows().length > 0) this.s.schedule.setEarliest(OUTPUTS_POLL_TIMER, clock.now() + OUTPUTS_CHECK_AFTER_CONNECT_MS);
-    this.refresh();
-  }
-
-  /** Output facts only Cloudflare knows: an output gone missing, or (emulator) a relay error. */
-  private applyRemoteOutputs(remote: RemoteOutput[]): void {
-    const byUid = new Map(remote.map((o) => [o.uid, o]));
-    for (const row of this.outputs.rows()) {
-      if (row.state !== "ready" || !row.cf_uid) continue;
-      const found = byUid.get(row.cf_uid);
-      const error = !found
-        ? "Output no longer exists at Cloudflare"
-        : found.relay?.state === "error"
-          ? `Relay error: ${found.relay.lastError ?? "unknown error"}`
-          : null;
-      this.outputs.setError(row.output_id, error);
-      // Cloudflare's enabled flag is the truth (two PATCHes may have crossed on the way).
-      if (found && found.enabled !== (row.enabled === 1)) this.outputs.setEnabledFlag(row.output_id, found.enabled);
-    }
-    this.pushIfChanged();
-  }
-
   /** A Cloudflare Notifications webhook for this stream's live input (already authenticated). */
-  async applyWebhook(event: {
-    type: "live_input.connected" | "live_input.disconnected" | "live_input.errored";
-    liveInputUid: string;
-    eventAt: number;
-    error: string | null;
-  }): Promise<{ applied: boolean; reason?: string }> {
-    const record = this.s.store.get();
-    if (!record || record.liveInputUid !== event.liveInputUid) return { applied: false, reason: "unknown live input" };
-    if (record.phase !== "running") return { applied: false, reason: `stream is ${record.phase}` };
-    if (!this.sync.acceptWebhook(event.eventAt, clock.now())) return { applied: false, reason: "older than an event already applied" };
-    if (event.type === "live_input.errored") {
-      this.s.store.update({ inputError: event.error ?? "unknown error" });
-      this.refresh();
-    } else {
-      this.applyIngest(event.type === "live_input.connected" ? "connected" : "disconnected");
-    }
-    this.sync.reschedule(clock.now());
-    await this.s.schedule.arm();
-    return { applied: true };
+  async applyWebhook(event: WebhookEvent): Promise<{ applied: boolean; reason?: string }> {
+    return this.facts.applyWebhook(event);
   }
 
   /** For the leak sweep: is this stream still using its live input? */
@@ -544,28 +497,6 @@ export class StreamCoordinator extends DurableObject<Env> {
       liveInputUid: record && record.phase !== "stopped" ? record.liveInputUid : null,
       creatingInput: this.creating !== null,
       ...this.outputs.claims(),
-    };
-  }
-
-  // ── Views ──────────────────────────────────────────────────────────────────────────────────────
-
-  private hasClients(): boolean {
-    // Counted viewers (no walk over the sockets) or the glasses.
-    return this.presence.viewerCount() > 0 || this.device.isConnected();
-  }
-
-  private pollSituation(now: number): PollSituation {
-    const record = this.s.store.get();
-    return {
-      now,
-      createdAt: record?.createdAt ?? now,
-      everConnected: record?.everConnected ?? false,
-      ingestConnected: record?.ingestState === "connected",
-      hasClients: this.hasClients(),
-      hasOutputs: this.outputs.visibleRows().length > 0,
-      webhooksConfigured: Boolean(this.s.config.webhookSecret),
-      webhooksSeen: this.sync.webhooksSeen(),
-      slowPollMs: this.s.config.pollSlowSeconds * 1000,
     };
   }
 }

@@ -1,0 +1,110 @@
+import { clock } from "../clock";
+import type { IngestState, RemoteOutput } from "../cloudflare/stream-api";
+import type { PollSituation } from "../sync/poll-policy";
+import type { StreamContext } from "./context";
+import type { DeviceChannel } from "./device";
+import type { Outputs } from "./outputs";
+import type { Presence } from "./presence";
+import type { StatusPublisher } from "./publisher";
+import { OUTPUTS_POLL_TIMER, type StatusSync } from "./status-sync";
+
+/** Relays start when ingest connects: look at the outputs this soon rather than a full interval later. */
+const OUTPUTS_CHECK_AFTER_CONNECT_MS = 10_000;
+
+export interface WebhookEvent {
+  type: "live_input.connected" | "live_input.disconnected" | "live_input.errored";
+  liveInputUid: string;
+  eventAt: number;
+  error: string | null;
+}
+
+/**
+ * What Cloudflare tells us about this stream — a poll's reading or a webhook — applied to its state:
+ * ingest state, output facts only Cloudflare knows, and the situation the poll policy plans from.
+ * StatusSync and the publisher are reached through getters: they and this module need each other.
+ */
+export class CloudflareFacts {
+  constructor(
+    private readonly s: StreamContext,
+    private readonly parts: {
+      outputs: Outputs;
+      presence: Presence;
+      device: DeviceChannel;
+      sync: () => StatusSync;
+      publisher: () => StatusPublisher;
+    },
+  ) {}
+
+  /** Applies an ingest state observed at Cloudflare (poll or webhook). */
+  applyIngest(state: IngestState): void {
+    const record = this.s.store.get();
+    if (!record || record.phase !== "running") return;
+    if (record.ingestState === state) return this.parts.publisher().pushIfChanged();
+    const connected = state === "connected";
+    this.s.store.update({
+      ingestState: state,
+      everConnected: record.everConnected || connected,
+      ...(connected ? { inputError: null } : {}),
+    });
+    const sync = this.parts.sync();
+    sync.ingestChanged(state, clock.now());
+    sync.reschedule(clock.now());
+    if (connected && this.parts.outputs.visibleRows().length > 0) {
+      this.s.schedule.setEarliest(OUTPUTS_POLL_TIMER, clock.now() + OUTPUTS_CHECK_AFTER_CONNECT_MS);
+    }
+    this.parts.publisher().refresh();
+  }
+
+  /** Output facts only Cloudflare knows: an output gone missing, or (emulator) a relay error. */
+  applyRemoteOutputs(remote: RemoteOutput[]): void {
+    const byUid = new Map(remote.map((o) => [o.uid, o]));
+    const outputs = this.parts.outputs;
+    for (const row of outputs.rows()) {
+      if (row.state !== "ready" || !row.cf_uid) continue;
+      const found = byUid.get(row.cf_uid);
+      const error = !found
+        ? "Output no longer exists at Cloudflare"
+        : found.relay?.state === "error"
+          ? `Relay error: ${found.relay.lastError ?? "unknown error"}`
+          : null;
+      outputs.setError(row.output_id, error);
+      // Cloudflare's enabled flag is the truth (two PATCHes may have crossed on the way).
+      if (found && found.enabled !== (row.enabled === 1)) outputs.setEnabledFlag(row.output_id, found.enabled);
+    }
+    this.parts.publisher().pushIfChanged();
+  }
+
+  /** A Cloudflare Notifications webhook for this stream's live input (already authenticated). */
+  async applyWebhook(event: WebhookEvent): Promise<{ applied: boolean; reason?: string }> {
+    const record = this.s.store.get();
+    if (!record || record.liveInputUid !== event.liveInputUid) return { applied: false, reason: "unknown live input" };
+    if (record.phase !== "running") return { applied: false, reason: `stream is ${record.phase}` };
+    const sync = this.parts.sync();
+    if (!sync.acceptWebhook(event.eventAt, clock.now())) return { applied: false, reason: "older than an event already applied" };
+    if (event.type === "live_input.errored") {
+      this.s.store.update({ inputError: event.error ?? "unknown error" });
+      this.parts.publisher().refresh();
+    } else {
+      this.applyIngest(event.type === "live_input.connected" ? "connected" : "disconnected");
+    }
+    sync.reschedule(clock.now());
+    await this.s.schedule.arm();
+    return { applied: true };
+  }
+
+  /** What the poll policy plans from. Counted viewers and the glasses: no walk over the sockets. */
+  situation(now: number): PollSituation {
+    const record = this.s.store.get();
+    return {
+      now,
+      createdAt: record?.createdAt ?? now,
+      everConnected: record?.everConnected ?? false,
+      ingestConnected: record?.ingestState === "connected",
+      hasClients: this.parts.presence.viewerCount() > 0 || this.parts.device.isConnected(),
+      hasOutputs: this.parts.outputs.visibleRows().length > 0,
+      webhooksConfigured: Boolean(this.s.config.webhookSecret),
+      webhooksSeen: this.parts.sync().webhooksSeen(),
+      slowPollMs: this.s.config.pollSlowSeconds * 1000,
+    };
+  }
+}
