@@ -65,6 +65,17 @@ export class Gate {
     });
   }
 
+  /** A `leave` for one admitted request that may be called from several events, but counts once. */
+  releaser() {
+    let released = false;
+    return () => {
+      if (!released) {
+        released = true;
+        this.leave();
+      }
+    };
+  }
+
   leave() {
     this.active -= 1;
     const next = this.waiting.shift();
@@ -180,13 +191,7 @@ export async function startFrontDoor({ host = "127.0.0.1", port, upstreamHost = 
     const gone = new Promise((resolve) => res.once("close", resolve));
     if (!(await admit(gone, (...a) => sendJson(res, ...a)))) return;
     stats.forwarded += 1;
-    let released = false;
-    const release = () => {
-      if (!released) {
-        released = true;
-        gate.leave();
-      }
-    };
+    const release = gate.releaser();
     // Once forwarded, a request runs to its end even if our client leaves: cancelling it mid-flight is
     // one of the ways wrangler's proxy fails. Only a runtime that never answers is cut off.
     const up = upstream(req, forwardHeaders(req.headers, body ? body.length : null));
@@ -220,13 +225,7 @@ export async function startFrontDoor({ host = "127.0.0.1", port, upstreamHost = 
     const gone = new Promise((resolve) => socket.once("close", resolve));
     if (!(await admit(gone, (...a) => rawJson(socket, ...a)))) return;
     stats.forwarded += 1;
-    let released = false;
-    const release = () => {
-      if (!released) {
-        released = true;
-        gate.leave();
-      }
-    };
+    const release = gate.releaser();
     const headers = {};
     for (const [k, v] of Object.entries(req.headers)) if (k !== "content-length") headers[k] = v;
     const up = upstream(req, headers);

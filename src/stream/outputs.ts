@@ -197,10 +197,14 @@ export class Outputs {
       try {
         return { ok: true, output: await this.s.api.createOutput(liveInputUid, { url: url.server, streamKey: url.streamKey, enabled: true }) };
       } catch (error) {
+        const firstLoss = last === null;
         last = toCloudflareError(error);
         if (last.definitelyNotApplied) break;
-        this.tombstones.add({ kind: "output", liveInputUid, server: url.server, streamKey: url.streamKey });
-        await this.s.schedule.arm();
+        // One tombstone per add: it watches for every late attempt with this URL and key.
+        if (firstLoss) {
+          this.tombstones.add({ kind: "output", liveInputUid, server: url.server, streamKey: url.streamKey });
+          await this.s.schedule.arm();
+        }
         const found = await this.findUnclaimed(liveInputUid, url.server, url.streamKey).catch(() => null);
         if (found) return { ok: true, output: found };
       }

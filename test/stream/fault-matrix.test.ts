@@ -296,6 +296,23 @@ describe("answers lost on every attempt", () => {
     expect((await call("POST", `/api/streams/${streamId}/outputs`, { url: yt("eleventh") }, app.headers)).body.error).toBe("MAX_OUTPUTS_REACHED");
   });
 
+  it("an enable flag Cloudflare changed but never confirmed is read back by the reconcile timer within 15 s", async () => {
+    const { app, streamId, outputId } = await streamWithOutput();
+    // The add's own reconcile has run: any reconcile planned from here on is the PATCH's.
+    await runTimer(streamId, "outputs-reconcile");
+    expect(await timersOf(streamId)).not.toHaveProperty("outputs-reconcile");
+    // The change lands both times, but every answer and every read-back is lost.
+    await injectFault({ method: "PUT", path: `${OUTPUTS}/*`, status: 500, afterEffect: true, count: 2 });
+    await injectFault({ method: "GET", path: OUTPUTS, status: 500, count: 2 });
+    const answer = await call("PATCH", `/api/streams/${streamId}/outputs/${outputId}`, { enabled: false }, app.headers);
+    expect(answer).toMatchObject({ status: 502, body: { error: "CLOUDFLARE_ERROR" } });
+    expect((await inputFor(streamId)).outputs[0].enabled).toBe(false);
+    const timers = await timersOf(streamId);
+    expect(timers["outputs-reconcile"]! - Date.now()).toBeLessThanOrEqual(15_000);
+    await runTimer(streamId, "outputs-reconcile");
+    expect((await visibleOutputs(app, streamId))[0].enabled).toBe(false);
+  });
+
   it("an output removal Cloudflare never confirms is accepted (202), holds no slot, and is finished by the reconcile timer", async () => {
     const { app, streamId, outputId } = await streamWithOutput();
     // Every delete and every read-back fails: the removal cannot be confirmed before answering.
