@@ -54,11 +54,13 @@ export class Shutdown {
       presence.clearAll();
       for (const name of this.parts.runningTimers) this.s.schedule.cancel(name);
     }
-    // Armed before the Cloudflare calls: if this object dies mid-cleanup, the stop resumes from the alarm.
+    // Armed before the Cloudflare calls: if this object dies mid-cleanup, the stop resumes from the alarm
+    // one backoff step later (5 s at first). While this instance lives, that alarm joins the stop in
+    // flight (`stop` shares one promise), so a slow Cloudflare never gets a second, concurrent cleanup.
     const attempts = Number(this.meta.get("stopAttempts") ?? "0");
     this.meta.set("stopAttempts", String(attempts + 1));
     const retryIn = Math.min(5 * 60_000, 5_000 * 2 ** attempts) * (0.8 + Math.random() * 0.4);
-    this.s.schedule.set(CLEANUP_TIMER, clock.now() + Math.max(retryIn, this.s.config.cloudflareTimeoutMs * 4));
+    this.s.schedule.set(CLEANUP_TIMER, clock.now() + retryIn);
     await this.s.schedule.arm();
     try {
       if (record.liveInputUid) await this.s.api.deleteLiveInputWithOutputs(record.liveInputUid);
