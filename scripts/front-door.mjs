@@ -227,7 +227,11 @@ export async function startFrontDoor({ host = "127.0.0.1", port, upstreamHost = 
     stats.forwarded += 1;
     const release = gate.releaser();
     const headers = {};
-    for (const [k, v] of Object.entries(req.headers)) if (k !== "content-length") headers[k] = v;
+    // Not the compression offer: the Worker refuses permessage-deflate (`no_web_socket_compression` in
+    // wrangler.jsonc), but under wrangler dev miniflare's entry worker and wrangler's proxy worker answer
+    // the upgrade under their own compatibility flags and would accept it. Without an offer, no layer
+    // compresses, as in production.
+    for (const [k, v] of Object.entries(req.headers)) if (k !== "content-length" && k !== "sec-websocket-extensions") headers[k] = v;
     const up = upstream(req, headers);
     up.on("timeout", () => up.destroy(new Error("upstream timeout")));
     up.on("error", (error) => {

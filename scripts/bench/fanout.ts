@@ -36,6 +36,11 @@ export interface FanoutRow {
 
 export interface FanoutResult {
   path: string;
+  /**
+   * The extensions a client offering permessage-deflate (as browsers and `ws` do) gets through the front
+   * door: "" when nothing compresses, as the bench's direct sockets (which offer nothing) assume.
+   */
+  frontDoorCompression: string | null;
   /** Authenticated GET /api/streams/:id per second on the same path: the stack's per-request floor. */
   requestsPerSecond: Spread | null;
   runs: number;
@@ -59,7 +64,9 @@ async function connectViewers(url: string, headers: Record<string, string>, n: n
   const told = new WeakSet<WebSocket>();
   const open = () =>
     new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(url, { headers, handshakeTimeout: 30_000 });
+      // No compression offer: what reaches workerd through the front door, which strips it (the Worker
+      // refuses permessage-deflate; see `frontDoorCompression`). The floor compresses nothing either.
+      const ws = new WebSocket(url, { headers, handshakeTimeout: 30_000, perMessageDeflate: false });
       ws.on("message", (data) => {
         if (!armed || told.has(ws)) return;
         const text = String(data);
@@ -196,6 +203,26 @@ async function requestRate(base: string, streamId: string, headers: Record<strin
   return Math.round((n / (performance.now() - t0)) * 1000);
 }
 
+/** Opens one viewer socket through the front door with a default client (which offers compression). */
+async function negotiatedThroughFrontDoor(
+  stack: { coordinator: string },
+  headers: Record<string, string>,
+  packageName: string,
+): Promise<string | null> {
+  const userId = unique("bench-compression-user");
+  const grant = await userGrant(stack.coordinator, userId, packageName);
+  const started = await http("POST", `${stack.coordinator}/api/streams`, { body: { userId }, headers: { ...headers, "x-user-grant": grant } });
+  if (started.status !== 201) return null;
+  const ws = new WebSocket(`${stack.coordinator.replace("http", "ws")}/api/streams/${started.body.streamId}/ws`, { headers });
+  try {
+    await once(ws);
+    return ws.extensions;
+  } finally {
+    ws.close();
+    await http("POST", `${stack.coordinator}/api/admin/streams/${started.body.streamId}/stop`, { headers: admin });
+  }
+}
+
 export async function measureFanout(
   counts: number[],
   runs: number,
@@ -207,6 +234,7 @@ export async function measureFanout(
   const rows: FanoutRow[] = [];
   let failedAt: FanoutResult["failedAt"] = null;
   let pathTaken = "";
+  let frontDoorCompression: string | null = null;
   const requestRates: number[] = [];
   try {
     const packageName = unique("com.bench.fanout");
@@ -219,6 +247,8 @@ export async function measureFanout(
       ? "client → wrangler dev's workerd, the user Worker's own socket (front door and wrangler's proxy worker skipped) → StreamCoordinator"
       : "client → front door (scripts/front-door.mjs) → wrangler dev's proxy worker → user Worker → StreamCoordinator";
     log(`    path: ${pathTaken}`);
+    frontDoorCompression = await negotiatedThroughFrontDoor(stack, headers, packageName);
+    log(`    permessage-deflate offered through the front door, negotiated: ${JSON.stringify(frontDoorCompression)}`);
     for (const n of counts) {
       const ours: number[] = [];
       const floors: number[] = [];
@@ -313,6 +343,7 @@ export async function measureFanout(
   const [m1, m2] = [at(1_000), at(2_000)];
   return {
     path: pathTaken,
+    frontDoorCompression,
     requestsPerSecond: requestRates.length ? spread(requestRates) : null,
     runs,
     rows,
@@ -356,7 +387,8 @@ export function fanoutMarkdown(r: FanoutResult, targets: Record<string, Target>)
   return `
 ## (e) WebSocket fan-out and connect, on the \`npm start\` stack, beside a bare \`ws\` server
 
-Path: ${r.path}. Floor: a bare Node \`ws\` server (own process) broadcasting the same JSON to the same
+Path: ${r.path}. Compression: none (a client offering permessage-deflate through the front door got
+${JSON.stringify(r.frontDoorCompression)}; the bench's sockets offer nothing). Floor: a bare Node \`ws\` server (own process) broadcasting the same JSON to the same
 number of sockets, from the same client process in the same run. Fan-out = the glasses report a status
 change → the last of N viewers (one app) told. Connect = viewer upgrades accepted per second, 50 in flight,
 ramping to N. Memory = growth of the workerd processes' RSS / N. Median (min–max) of ${r.runs} runs.

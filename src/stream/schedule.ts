@@ -15,6 +15,13 @@ const RETRY_MAX_MS = 5 * 60_000;
 const LEASE_MS = 60_000;
 
 export class Schedule {
+  /**
+   * The alarm as this instance last set it, so `arm()` with nothing changed costs no storage call (it runs
+   * on every connect). `undefined` when not known: a new instance, or after the runtime fired (and so
+   * cleared) the alarm.
+   */
+  private armed: number | null | undefined = undefined;
+
   constructor(
     private readonly sql: Sql,
     private readonly storage: DurableObjectStorage,
@@ -64,13 +71,24 @@ export class Schedule {
 
   /** Points the single physical alarm at the earliest row (or removes it when nothing is scheduled). */
   async arm(): Promise<void> {
-    const next = this.sql.one<{ due_at: number }>(`SELECT due_at FROM schedule ORDER BY due_at LIMIT 1`);
-    if (next === null) {
-      await this.storage.deleteAlarm();
-      return;
+    const want = this.sql.one<{ due_at: number }>(`SELECT due_at FROM schedule ORDER BY due_at LIMIT 1`)?.due_at ?? null;
+    if (this.armed === want) return;
+    const known = this.armed !== undefined;
+    // Recorded before the await, so interleaved calls compare against the latest request (storage applies
+    // them in order); forgotten again if the call fails.
+    this.armed = want;
+    try {
+      if (want === null) await this.storage.deleteAlarm();
+      else if (known || (await this.storage.getAlarm()) !== want) await this.storage.setAlarm(want);
+    } catch (error) {
+      this.armed = undefined;
+      throw error;
     }
-    const current = await this.storage.getAlarm();
-    if (current !== next.due_at) await this.storage.setAlarm(next.due_at);
+  }
+
+  /** The alarm is firing: the runtime clears it, so the next `arm()` must set it whatever it was. */
+  alarmFired(): void {
+    this.armed = undefined;
   }
 
   /**

@@ -391,6 +391,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   // ── Alarm: every timer of this stream ──────────────────────────────────────────────────────────
 
   override async alarm(): Promise<void> {
+    this.s.schedule.alarmFired();
     await this.s.schedule.runDue((name, now) => this.onTimer(name, now), clock.now());
     await this.s.schedule.arm();
   }

@@ -212,6 +212,24 @@ describe("front door", () => {
     assert.deepEqual(refused, { status: 401, json: { error: "UNAUTHORIZED", message: "Invalid API key or package name" } });
   });
 
+  test("strips the compression offer from upgrades, so no local layer compresses (production refuses it too)", async () => {
+    const up = await upstream((req, res) => okJson(res));
+    // An upstream that would accept permessage-deflate, as miniflare's entry worker does.
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true });
+    let offered;
+    up.server.on("upgrade", (req, socket, head) => {
+      offered = req.headers["sec-websocket-extensions"] ?? null;
+      wss.handleUpgrade(req, socket, head, () => {});
+    });
+    closers.push(() => new Promise((r) => wss.close(r)));
+    const fd = await door(up.port);
+    const ws = new WebSocket(`${fd.url.replace("http", "ws")}/api/streams/s/ws`); // offers permessage-deflate
+    await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
+    assert.equal(offered, null);
+    assert.equal(ws.extensions, "");
+    ws.close();
+  });
+
   test("answers a malformed request with JSON 400", async () => {
     const up = await upstream((req, res) => okJson(res));
     const fd = await door(up.port);

@@ -1,4 +1,4 @@
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { StreamCoordinator } from "../../src/stream/stream-coordinator";
 import { call, newUserId, openSocket, registerApp, resetEmulator, startStream, streamTimers, type TestApp, type TestSocket } from "../helpers";
@@ -99,6 +99,19 @@ describe("viewer counts are state", () => {
 });
 
 describe("one push, each distinct message once", () => {
+  it("refuses permessage-deflate, which every client offers: a push is one serialization, never N deflate runs", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const res = await SELF.fetch(`http://coordinator.test/api/streams/${s.streamId}/ws`, {
+      headers: { upgrade: "websocket", "sec-websocket-extensions": "permessage-deflate; client_max_window_bits", ...app.headers },
+    });
+    expect(res.status).toBe(101);
+    // No extension accepted (compat flag no_web_socket_compression in wrangler.jsonc).
+    expect(res.headers.get("sec-websocket-extensions")).toBeNull();
+    res.webSocket!.accept();
+    res.webSocket!.close(1000);
+  });
+
   it("masks stream keys per app: owners see their own keys, everybody else shares one masked message", async () => {
     const [a, b, c] = [await registerApp(), await registerApp(), await registerApp()];
     const userId = newUserId();

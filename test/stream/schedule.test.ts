@@ -75,6 +75,41 @@ describe("Schedule: one alarm multiplexed over a table", () => {
     });
   });
 
+  it("arm() with nothing changed makes no storage call; after the alarm fired it sets the alarm again", async () => {
+    const stub = env.STREAMS.getByName(`schedule-test-${crypto.randomUUID()}`);
+    await runInDurableObject(stub, async (_instance, state) => {
+      const calls: string[] = [];
+      const storage = new Proxy(state.storage, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop);
+          if (typeof value !== "function") return value;
+          if (prop === "getAlarm" || prop === "setAlarm" || prop === "deleteAlarm") calls.push(String(prop));
+          return value.bind(target);
+        },
+      });
+      const schedule = new Schedule(new Sql(state.storage.sql), storage);
+      const at = Date.now() + 100_000;
+      schedule.set("x", at);
+      await schedule.arm();
+      expect(calls).toEqual(["getAlarm", "setAlarm"]); // a new instance asks once what is set
+      calls.length = 0;
+      await schedule.arm();
+      schedule.set("later", at + 5_000);
+      await schedule.arm();
+      expect(calls).toEqual([]); // the earliest row did not move: nothing to tell the runtime
+      schedule.set("sooner", at - 5_000);
+      await schedule.arm();
+      expect(calls).toEqual(["setAlarm"]);
+      expect(await state.storage.getAlarm()).toBe(at - 5_000);
+      calls.length = 0;
+      // The runtime clears the alarm as it fires it: the same earliest row must be armed again.
+      await state.storage.deleteAlarm();
+      schedule.alarmFired();
+      await schedule.arm();
+      expect(await state.storage.getAlarm()).toBe(at - 5_000);
+    });
+  });
+
   it("with no rows, no alarm is left", async () => {
     await withSchedule(async (schedule, storage) => {
       schedule.set("x", Date.now() + 1_000);
