@@ -3,7 +3,7 @@ import type { StreamContext } from "./context";
 import { StreamMeta } from "./context";
 import type { Presence } from "./presence";
 import { APP_TAG, sendText } from "./sockets";
-import type { StreamViews } from "./views";
+import type { StatusMessages, StreamViews } from "./views";
 
 const PUSH_FINGERPRINT_KEY = "lastPushed";
 
@@ -33,13 +33,25 @@ export class StatusPublisher {
   }
 
   /**
-   * `fresh` was just sent the status directly; `closing` is leaving. One push builds and serializes each
-   * distinct message once (see StreamViews.statusMessages) and walks the sockets once.
+   * A viewer (re)connected: it gets the status at once, never de-duplicated away, and everybody else
+   * only if what they see changed (the viewer count). One build of the messages serves both.
    */
-  pushIfChanged(fresh?: WebSocket, closing?: WebSocket): void {
+  welcome(fresh: WebSocket, packageName: string): void {
     const record = this.s.store.get();
     if (!record) return;
     const messages = this.views.statusMessages(record);
+    sendText(fresh, messages.serialized(packageName));
+    this.pushIfChanged(fresh, undefined, messages);
+  }
+
+  /**
+   * `fresh` was just sent the status directly; `closing` is leaving. One push builds and serializes each
+   * distinct message once (see StreamViews.statusMessages) and walks the sockets once.
+   */
+  pushIfChanged(fresh?: WebSocket, closing?: WebSocket, built?: StatusMessages): void {
+    const record = built ? null : this.s.store.get();
+    if (!built && !record) return;
+    const messages = built ?? this.views.statusMessages(record!);
     // Fingerprint the unmasked view: what any viewer could see changed.
     const { timestamp: _ignored, ...visible } = messages.message(null);
     const fingerprint = JSON.stringify(visible);

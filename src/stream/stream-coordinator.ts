@@ -87,6 +87,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       situation: (now) => this.facts.situation(now),
       applyIngest: (state) => this.facts.applyIngest(state),
       applyRemoteOutputs: (outputs) => this.facts.applyRemoteOutputs(outputs),
+      readFailed: () => this.facts.readFailed(),
     });
     this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
     this.publisher = new StatusPublisher(this.s, this.views, this.presence);
@@ -328,8 +329,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       this.presence.releaseHold(identity.packageName);
       this.presence.evaluate(now);
       // The current status goes to every (re)connecting viewer at once, never de-duplicated away.
-      send(server, this.views.statusMessage(record, identity.packageName));
-      this.pushIfChanged(server);
+      this.publisher.welcome(server, identity.packageName);
     } else {
       this.device.onConnect(server, record, now);
       // The glasses are back: whatever they reported before (lost, error) no longer holds.
