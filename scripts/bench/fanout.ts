@@ -8,11 +8,18 @@
  *   - memory: workerd RSS growth per viewer socket.
  */
 import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 // @ts-expect-error -- plain JS helpers shared with the end-to-end tests
 import { admin, http, startStack, unique, userGrant } from "../../test/e2e/stack.mjs";
 
 const CONNECT_CONCURRENCY = 50;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
 
 export interface Spread {
   samples: number[];
@@ -29,6 +36,9 @@ export interface FanoutRow {
   connectPerSecond: Spread;
   floorConnectPerSecond: Spread;
   connectRatio: number;
+  /** The same fan-out and connect against the minimal Worker + object under wrangler dev. */
+  runtimeFloorMs: Spread;
+  runtimeFloorConnectPerSecond: Spread;
   workerdKbPerSocket: number | null;
   /** A viewer's `stream_status_check` → its answer (no write, no push), for scale. */
   statusCheckRoundTripMs: Spread;
@@ -140,6 +150,35 @@ async function startFloor(): Promise<{ url: string; stop: () => void }> {
   return { url: `ws://127.0.0.1:${port}`, stop: () => child.kill("SIGKILL") };
 }
 
+/**
+ * The runtime floor: a minimal Worker + Durable Object (scripts/bench/runtime-floor) under its own
+ * `wrangler dev`, reached on its user Worker's own socket like the coordinator. What any object costs here.
+ */
+async function startRuntimeFloor(): Promise<{ base: string; stop: () => void }> {
+  const wranglerCli = path.join(path.dirname(require.resolve("wrangler/package.json")), "wrangler-dist", "cli.js");
+  const dir = mkdtempSync(path.join(tmpdir(), "bench-runtime-floor-"));
+  const child = spawn(
+    process.execPath,
+    ["--no-warnings", wranglerCli, "dev", "--config", path.join(here, "runtime-floor", "wrangler.jsonc"), "--ip", "127.0.0.1", "--port", "0",
+      "--inspector-port", "0", "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", dir],
+    { stdio: "ignore", detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
+  );
+  const stop = () => {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // gone
+    }
+  };
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const port = await userWorkerPort(child.pid!);
+    if (port) return { base: `ws://127.0.0.1:${port}`, stop };
+  }
+  stop();
+  throw new Error("the runtime floor's wrangler dev did not come up");
+}
+
 const once = (ws: WebSocket) => new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("error", reject)));
 
 function spread(samples: number[]): Spread {
@@ -231,6 +270,7 @@ export async function measureFanout(
 ): Promise<FanoutResult> {
   const stack = await startStack();
   const floor = await startFloor();
+  const runtimeFloor = await startRuntimeFloor();
   const rows: FanoutRow[] = [];
   let failedAt: FanoutResult["failedAt"] = null;
   let pathTaken = "";
@@ -254,6 +294,8 @@ export async function measureFanout(
       const floors: number[] = [];
       const connects: number[] = [];
       const floorConnects: number[] = [];
+      const runtimeFloors: number[] = [];
+      const runtimeFloorConnects: number[] = [];
       const memory: number[] = [];
       const roundTrips: number[] = [];
       try {
@@ -308,10 +350,26 @@ export async function measureFanout(
           trigger.close();
           await floorViewers.close();
 
+          // The runtime floor: the same JSON from a minimal object to as many hibernatable sockets.
+          const room = unique("room");
+          const roomViewers = await connectViewers(`${runtimeFloor.base}/ws?room=${room}`, {}, n);
+          runtimeFloorConnects.push(roomViewers.connectPerSecond);
+          const roomTrigger = new WebSocket(`${runtimeFloor.base}/ws?room=${room}&trigger`, { perMessageDeflate: false });
+          await once(roomTrigger);
+          const roomTold = roomViewers.lastTold((text) => text.includes('"status":"error"'));
+          const w0 = performance.now();
+          roomTrigger.send(captured);
+          runtimeFloors.push(Math.round((await roomTold) - w0));
+          roomTrigger.close();
+          await roomViewers.close();
+
           device.close();
           await viewers.close();
           await http("POST", `${stack.coordinator}/api/admin/streams/${streamId}/stop`, { headers: admin });
-          log(`    N=${n} run ${run + 1}: coordinator ${ours.at(-1)} ms (floor ${floors.at(-1)} ms); connect ${connects.at(-1)}/s (floor ${floorConnects.at(-1)}/s)`);
+          log(
+            `    N=${n} run ${run + 1}: coordinator ${ours.at(-1)} ms (ws floor ${floors.at(-1)} ms, runtime floor ${runtimeFloors.at(-1)} ms); ` +
+              `connect ${connects.at(-1)}/s (ws floor ${floorConnects.at(-1)}/s, runtime floor ${runtimeFloorConnects.at(-1)}/s)`,
+          );
           await new Promise((r) => setTimeout(r, 1_000));
         }
       } catch (error) {
@@ -331,12 +389,15 @@ export async function measureFanout(
         connectPerSecond,
         floorConnectPerSecond,
         connectRatio: round(connectPerSecond.median / floorConnectPerSecond.median),
+        runtimeFloorMs: spread(runtimeFloors),
+        runtimeFloorConnectPerSecond: spread(runtimeFloorConnects),
         workerdKbPerSocket: memory.length ? Math.round(spread(memory).median) : null,
         statusCheckRoundTripMs: spread(roundTrips),
       });
     }
   } finally {
     floor.stop();
+    runtimeFloor.stop();
     await stack.stop();
   }
   const at = (n: number) => rows.find((r) => r.viewers === n)?.coordinatorMs.median;
@@ -378,7 +439,7 @@ export function fanoutMarkdown(r: FanoutResult, targets: Record<string, Target>)
   const rows = r.rows
     .map(
       (x) =>
-        `| ${x.viewers} | ${s(x.coordinatorMs)} | ${s(x.floorMs)} | ${x.ratio} | ${s(x.connectPerSecond)} | ${s(x.floorConnectPerSecond)} | ${x.connectRatio} | ${x.workerdKbPerSocket ?? "n/a"} | ${s(x.statusCheckRoundTripMs)} |`,
+        `| ${x.viewers} | ${s(x.coordinatorMs)} | ${s(x.floorMs)} | ${x.ratio} | ${s(x.runtimeFloorMs)} | ${s(x.connectPerSecond)} | ${s(x.floorConnectPerSecond)} | ${x.connectRatio} | ${s(x.runtimeFloorConnectPerSecond)} | ${round(x.connectPerSecond.median / x.runtimeFloorConnectPerSecond.median)} | ${x.workerdKbPerSocket ?? "n/a"} | ${s(x.statusCheckRoundTripMs)} |`,
     )
     .join("\n");
   const t = Object.entries(targets)
@@ -389,13 +450,15 @@ export function fanoutMarkdown(r: FanoutResult, targets: Record<string, Target>)
 
 Path: ${r.path}. Compression: none (a client offering permessage-deflate through the front door got
 ${JSON.stringify(r.frontDoorCompression)}; the bench's sockets offer nothing). Floor: a bare Node \`ws\` server (own process) broadcasting the same JSON to the same
-number of sockets, from the same client process in the same run. Fan-out = the glasses report a status
+number of sockets, from the same client process in the same run. Runtime floor: a minimal Worker + Durable
+Object (\`scripts/bench/runtime-floor\`) under its own \`wrangler dev\`, reached the same way, accepting
+hibernatable sockets and broadcasting the same JSON: what any object costs on this runtime. Fan-out = the glasses report a status
 change → the last of N viewers (one app) told. Connect = viewer upgrades accepted per second, 50 in flight,
 ramping to N. Memory = growth of the workerd processes' RSS / N. Median (min–max) of ${r.runs} runs.
 ${r.requestsPerSecond ? `Authenticated \`GET /api/streams/:id\` on the same path, 50 in flight: ${s(r.requestsPerSecond)} /s (what one request through the local Worker costs).` : ""}
 
-| viewers | coordinator ms | floor ms | ratio | connect /s | floor connect /s | ratio | workerd KB/socket | status check RTT ms |
-|---|---|---|---|---|---|---|---|---|
+| viewers | coordinator ms | ws floor ms | ratio | runtime floor ms | connect /s | ws floor connect /s | ratio | runtime floor connect /s | ratio to runtime floor | workerd KB/socket | status check RTT ms |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows}
 
 Growth 1,000 → 2,000 viewers: ${r.growth1000to2000 ?? "n/a"}×.${r.failedAt ? ` Stopped at N=${r.failedAt.viewers}: ${r.failedAt.error}.` : ""}
