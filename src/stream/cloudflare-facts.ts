@@ -1,15 +1,12 @@
 import { clock } from "../clock";
 import type { IngestState, RemoteOutput } from "../cloudflare/stream-api";
-import type { PollSituation } from "../sync/poll-policy";
+import { outputsCheckAfterConnectDelay, type PollSituation } from "../sync/poll-policy";
 import type { StreamContext } from "./context";
 import type { DeviceChannel } from "./device";
 import type { Outputs } from "./outputs";
 import type { Presence } from "./presence";
 import type { StatusPublisher } from "./publisher";
 import { OUTPUTS_POLL_TIMER, type StatusSync } from "./status-sync";
-
-/** Relays start when ingest connects: look at the outputs this soon rather than a full interval later. */
-const OUTPUTS_CHECK_AFTER_CONNECT_MS = 10_000;
 
 export interface WebhookEvent {
   type: "live_input.connected" | "live_input.disconnected" | "live_input.errored";
@@ -49,9 +46,8 @@ export class CloudflareFacts {
     const sync = this.parts.sync();
     sync.ingestChanged(state, clock.now());
     sync.reschedule(clock.now());
-    if (connected && this.parts.outputs.visibleRows().length > 0) {
-      this.s.schedule.setEarliest(OUTPUTS_POLL_TIMER, clock.now() + OUTPUTS_CHECK_AFTER_CONNECT_MS);
-    }
+    const check = connected ? outputsCheckAfterConnectDelay(this.situation(clock.now())) : null;
+    if (check !== null) this.s.schedule.setEarliest(OUTPUTS_POLL_TIMER, clock.now() + check);
     this.parts.publisher().refresh();
   }
 
@@ -71,6 +67,11 @@ export class CloudflareFacts {
       // Cloudflare's enabled flag is the truth (two PATCHes may have crossed on the way).
       if (found && found.enabled !== (row.enabled === 1)) outputs.setEnabledFlag(row.output_id, found.enabled);
     }
+    this.parts.publisher().pushIfChanged();
+  }
+
+  /** A failed read may have made our knowledge stale: tell viewers if what they see changed. */
+  readFailed(): void {
     this.parts.publisher().pushIfChanged();
   }
 
@@ -104,6 +105,7 @@ export class CloudflareFacts {
       hasOutputs: this.parts.outputs.visibleRows().length > 0,
       webhooksConfigured: Boolean(this.s.config.webhookSecret),
       webhooksSeen: this.parts.sync().webhooksSeen(),
+      readsFailing: this.parts.sync().readsFailing(),
       slowPollMs: this.s.config.pollSlowSeconds * 1000,
     };
   }

@@ -1,5 +1,5 @@
 import { toCloudflareError, type IngestState, type RemoteOutput } from "../cloudflare/stream-api";
-import { errorBackoffMs, inputPollDelay, isStale, outputsPollDelay, type PollSituation } from "../sync/poll-policy";
+import { errorBackoffMs, inputPollDelay, inputRetryDelay, isStale, outputsPollDelay, staleAt, type PollSituation } from "../sync/poll-policy";
 import { StreamMeta, type StreamContext } from "./context";
 import { clock } from "../clock";
 
@@ -18,6 +18,8 @@ export interface SyncHooks {
   situation(now: number): PollSituation;
   applyIngest(state: IngestState): void;
   applyRemoteOutputs(outputs: RemoteOutput[]): void;
+  /** A read failed: knowledge may just have gone stale, so viewers may need telling. */
+  readFailed?(): void;
 }
 
 export class StatusSync {
@@ -54,6 +56,10 @@ export class StatusSync {
       this.meta.set("lastInputSyncAt", String(clock.now()));
       // A webhook applied while we were reading is newer than what we read: keep it.
       if (this.meta.get("webhookCount") !== webhooksBefore) return;
+      // A change the webhooks did not report: they are not arriving (or lost one), so poll at the
+      // no-webhook cadence until the next one arrives. A webhook merely slower than this read costs the same.
+      const wasConnected = this.s.store.get()?.ingestState === "connected";
+      if ((state === "connected") !== wasConnected) this.meta.set("webhookSeenAt", null);
       this.hooks.applyIngest(state);
     });
   }
@@ -78,7 +84,11 @@ export class StatusSync {
     } catch (error) {
       const cf = toCloudflareError(error);
       const failures = (this.failures[kind] += 1);
-      this.s.schedule.set(timer, clock.now() + (cf.budgetDeferralMs ?? errorBackoffMs(failures, cf.retryAfter)));
+      const now = clock.now();
+      let delay = cf.budgetDeferralMs ?? errorBackoffMs(failures, cf.retryAfter);
+      if (kind === "input" && cf.budgetDeferralMs === undefined) delay = inputRetryDelay(delay, cf.retryAfter, this.staleAt(now), now);
+      this.s.schedule.set(timer, now + delay);
+      if (kind === "input") this.hooks.readFailed?.();
       return;
     }
     const after = this.s.store.get();
@@ -103,8 +113,21 @@ export class StatusSync {
   }
 
   stale(now: number): boolean {
+    return isStale(this.hooks.situation(now), this.lastInputSyncAt());
+  }
+
+  private staleAt(now: number): number | null {
+    return staleAt(this.hooks.situation(now), this.lastInputSyncAt());
+  }
+
+  private lastInputSyncAt(): number | null {
     const last = this.meta.get("lastInputSyncAt");
-    return isStale(this.hooks.situation(now), last === null ? null : Number(last));
+    return last === null ? null : Number(last);
+  }
+
+  /** The last input read failed (in memory, like the backoff). */
+  readsFailing(): boolean {
+    return this.failures.input > 0;
   }
 
   /** A webhook arrived for this stream; returns false when it is older than one already applied. */
@@ -119,6 +142,7 @@ export class StatusSync {
     return true;
   }
 
+  /** A webhook has arrived since a read last caught a change they missed (see pollInput). */
   webhooksSeen(): boolean {
     return this.meta.get("webhookSeenAt") !== null;
   }

@@ -3,21 +3,36 @@
  * Durable Object and the benchmark's simulation, so the numbers `npm run bench` reports are the ones
  * production runs.
  *
- * | situation                                               | live input read      | outputs list        |
- * |---------------------------------------------------------|----------------------|---------------------|
- * | never connected, first 2 minutes                        | 2 s (10 s if webhooks are configured) | —  |
- * | nobody connected to us and the input not live           | none                 | none                |
- * | webhooks have arrived for this stream                   | slow × 10 (confirm)  | slow × 5            |
- * | otherwise                                               | slow (default 30 s)  | slow × 5            |
+ * A read is planned only where it can change an answer. Webhooks tell us of ingest changes, so while
+ * they arrive the input read only confirms; the outputs list can only reveal changes made outside us
+ * (our own mutations are read back by the reconcile timer), so it is rare.
  *
- * Outputs are listed only while the stream has outputs. Steady state per stream-hour, default slow 30 s:
- * 120 + 24 = 144 calls without webhooks, 12 + 24 = 36 with them (targets: ≤ 150 and ≤ 60).
+ * | situation (first match wins)                            | live input read                        | outputs list |
+ * |---------------------------------------------------------|----------------------------------------|--------------|
+ * | never connected, first 2 minutes                        | 2 s (10 s if webhooks are configured)  | slow × 60    |
+ * | no socket open and the input not live                   | none                                   | none         |
+ * | live, webhooks trusted                                  | slow × 30 (15 min): confirm            | slow × 60    |
+ * | live, no webhooks                                       | slow × 2.5 (75 s)                      | slow × 60    |
+ * | not live, sockets open, webhooks trusted                | slow × 10 (5 min)                      | slow × 60    |
+ * | not live, sockets open, no webhooks                     | slow (default 30 s): a reconnect is awaited | slow × 60 |
+ *
+ * Outputs are listed only while the stream has outputs (and 10 s after ingest connects). "Webhooks
+ * trusted": one has arrived for this stream and no read has since caught a change they missed.
+ * Per live stream-hour, default slow 30 s: 4 + 2 = 6 calls with webhooks, 48 + 2 = 50 without
+ * (targets ≤ 10 and ≤ 60).
  */
 export const FAST_POLL_MS = 2_000;
 export const FAST_POLL_WITH_WEBHOOKS_MS = 10_000;
 export const FAST_POLL_WINDOW_MS = 2 * 60_000;
-export const CONFIRM_FACTOR = 10;
-export const OUTPUTS_FACTOR = 5;
+/** Live without webhooks: a dropped ingest is seen within 75 s (30 s slow poll). */
+export const LIVE_FACTOR = 2.5;
+/** Live with webhooks: a read only catches a lost webhook. */
+export const CONFIRM_FACTOR = 30;
+/** Not live, webhooks trusted: the reconnect's webhook is expected; this catches a lost one. */
+export const AWAIT_CONFIRM_FACTOR = 10;
+export const OUTPUTS_FACTOR = 60;
+/** Relays start when ingest connects: look at the outputs this soon rather than a full interval later. */
+export const OUTPUTS_CHECK_AFTER_CONNECT_MS = 10_000;
 
 export interface PollSituation {
   now: number;
@@ -27,36 +42,64 @@ export interface PollSituation {
   hasClients: boolean;
   hasOutputs: boolean;
   webhooksConfigured: boolean;
-  /** A webhook for this stream has arrived: polling only confirms. */
+  /** A webhook for this stream has arrived and no read has caught one missing since: polling only confirms. */
   webhooksSeen: boolean;
+  /** The last live input read failed (knowledge is judged at the no-webhook cadence until one succeeds). */
+  readsFailing?: boolean;
   slowPollMs: number;
 }
+
+const watched = (s: PollSituation) => s.hasClients || s.ingestConnected;
 
 /** Delay until the next live input read, or null for none. */
 export function inputPollDelay(s: PollSituation): number | null {
   if (!s.everConnected && s.now - s.createdAt < FAST_POLL_WINDOW_MS) {
     return s.webhooksConfigured ? FAST_POLL_WITH_WEBHOOKS_MS : FAST_POLL_MS;
   }
-  if (!s.hasClients && !s.ingestConnected) return null;
-  return s.webhooksSeen ? s.slowPollMs * CONFIRM_FACTOR : s.slowPollMs;
+  if (!watched(s)) return null;
+  if (s.ingestConnected) return s.slowPollMs * (s.webhooksSeen ? CONFIRM_FACTOR : LIVE_FACTOR);
+  return s.webhooksSeen ? s.slowPollMs * AWAIT_CONFIRM_FACTOR : s.slowPollMs;
 }
 
 /** Delay until the next outputs list, or null for none. */
 export function outputsPollDelay(s: PollSituation): number | null {
-  if (!s.hasOutputs) return null;
-  if (!s.hasClients && !s.ingestConnected) return null;
+  if (!s.hasOutputs || !watched(s)) return null;
   return s.slowPollMs * OUTPUTS_FACTOR;
 }
 
-/** Our knowledge is stale after three input-poll intervals without a successful read. */
+/** Delay of the one extra outputs list when ingest connects, or null for none. */
+export function outputsCheckAfterConnectDelay(s: PollSituation): number | null {
+  return s.hasOutputs ? OUTPUTS_CHECK_AFTER_CONNECT_MS : null;
+}
+
+/**
+ * When our knowledge goes stale: three input-poll intervals after the last successful read (or
+ * webhook), or null while no poll is planned. While reads fail, the interval is the no-webhook one:
+ * webhooks cannot vouch for a stream we cannot read.
+ */
+export function staleAt(s: PollSituation, lastSuccessAt: number | null): number | null {
+  const interval = inputPollDelay(s.readsFailing ? { ...s, webhooksSeen: false } : s);
+  if (interval === null || lastSuccessAt === null) return null;
+  return lastSuccessAt + 3 * interval + 1_000;
+}
+
 export function isStale(s: PollSituation, lastSuccessAt: number | null): boolean {
-  const interval = inputPollDelay(s);
-  if (interval === null || lastSuccessAt === null) return false;
-  return s.now - lastSuccessAt > 3 * interval + 1_000;
+  const at = staleAt(s, lastSuccessAt);
+  return at !== null && s.now > at;
 }
 
 /** Exponential backoff with jitter for failed reads; Cloudflare's retry-after wins when longer. */
 export function errorBackoffMs(failures: number, retryAfterSeconds: number | undefined, random = Math.random()): number {
   const base = Math.min(5 * 60_000, 2_000 * 2 ** Math.max(0, failures - 1));
   return Math.max(base * (0.75 + random * 0.5), (retryAfterSeconds ?? 0) * 1000);
+}
+
+/**
+ * Delay before retrying a failed input read: the backoff, but no later than the moment knowledge goes
+ * stale, so the failure that makes it stale is seen (and pushed) then. Retry-after still wins.
+ */
+export function inputRetryDelay(backoffMs: number, retryAfterSeconds: number | undefined, staleAtMs: number | null, now: number): number {
+  const retryAfterMs = (retryAfterSeconds ?? 0) * 1000;
+  if (staleAtMs === null || staleAtMs <= now) return backoffMs;
+  return Math.max(retryAfterMs, Math.min(backoffMs, staleAtMs + 1 - now));
 }

@@ -67,6 +67,24 @@ describe("webhooks", () => {
     expect((await streamTimers(s.streamId))["poll-input"]! - Date.now()).toBeGreaterThan(60_000);
   });
 
+  it("while live and trusted, the input read only confirms (15 min); a read that catches a missed webhook brings polling back", async () => {
+    const app = await registerApp();
+    const { s, viewer, input } = await liveStream(app);
+    await ingestEvent(input.uid, "connect");
+    await expireTimer(s.streamId, "poll-input");
+    const due = () => streamTimers(s.streamId).then((t) => t["poll-input"]! - Date.now());
+    expect(await due()).toBeGreaterThan(14 * 60_000);
+    expect(await due()).toBeLessThanOrEqual(15 * 60_000);
+    // Ingest drops and its webhook is lost: the confirm read sees it, and stops trusting webhooks.
+    await emulator("POST", `live_inputs/${input.uid}/disconnect`);
+    await expireTimer(s.streamId, "poll-input");
+    await waitFor(async () => viewer.messages.find((m) => m.status === "preparing"), 1_000, "preparing push");
+    expect(await due()).toBeLessThanOrEqual(30_000);
+    await emulator("POST", `live_inputs/${input.uid}/connect`);
+    await expireTimer(s.streamId, "poll-input");
+    expect(await due()).toBeLessThanOrEqual(75_000);
+  });
+
   it("errored: the stream and its outputs show the error with its message", async () => {
     const app = await registerApp();
     const { s, viewer, input } = await liveStream(app);
@@ -127,6 +145,19 @@ describe("polling", () => {
       await expireTimer(s.streamId, "poll-input");
       expect(await viewer.next("managed_stream_status")).toMatchObject({ status: "active" });
     }
+  });
+
+  it("live without webhooks: the input is read every 75 s, the outputs listed every 30 min", async () => {
+    const app = await registerApp();
+    const { s, input } = await liveStream(app);
+    await call("POST", `/api/streams/${s.streamId}/outputs`, { url: "rtmp://live.example.com/app/k75" }, app.headers);
+    await emulator("POST", `live_inputs/${input.uid}/connect`);
+    await expireTimer(s.streamId, "poll-input");
+    await expireTimer(s.streamId, "poll-outputs");
+    const timers = await streamTimers(s.streamId);
+    expect(timers["poll-input"]! - Date.now()).toBeGreaterThan(70_000);
+    expect(timers["poll-input"]! - Date.now()).toBeLessThanOrEqual(75_000);
+    expect(timers["poll-outputs"]! - Date.now()).toBeGreaterThan(29 * 60_000);
   });
 
   it("stops polling when nobody is connected and the input is not live", async () => {
@@ -212,6 +243,24 @@ describe("output status", () => {
     await cloudflareDirect("DELETE", `/${input.uid}/outputs/${cfOutput.uid}`);
     await expireTimer(s.streamId, "poll-outputs");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "error", error: "Output no longer exists at Cloudflare" });
+  });
+
+  it("a failing read is not vouched for by webhooks: outputs go unknown at once and viewers are told", async () => {
+    const { app, s, viewer, input } = await withOutput();
+    await ingestEvent(input.uid, "connect");
+    await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+      state.storage.sql.exec("UPDATE meta SET value = '0' WHERE key = 'ingestChangedAt'");
+      // The last confirm was 10 minutes ago: fresh at the webhook cadence (stale after 45 min).
+      state.storage.sql.exec("UPDATE meta SET value = ? WHERE key = 'lastInputSyncAt'", String(Date.now() - 600_000));
+    });
+    await expireTimer(s.streamId, "ingest-stable");
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "active" });
+    await waitFor(async () => viewer.messages.find((m) => m.outputs?.[0]?.status === "active"), 2_000, "active push");
+    const told = viewer.messages.length;
+    await injectFault({ method: "GET", path: `${LIVE_INPUTS_PATH}/*`, status: 500, count: 1 });
+    await expireTimer(s.streamId, "poll-input");
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "unknown" });
+    await waitFor(async () => viewer.messages.slice(told).find((m) => m.outputs?.[0]?.status === "stopped"), 1_000, "push of unknown");
   });
 
   it("unknown after three intervals without a successful sync", async () => {

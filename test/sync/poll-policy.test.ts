@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { errorBackoffMs, inputPollDelay, isStale, outputsPollDelay, type PollSituation } from "../../src/sync/poll-policy";
+import {
+  errorBackoffMs,
+  inputPollDelay,
+  inputRetryDelay,
+  isStale,
+  outputsCheckAfterConnectDelay,
+  outputsPollDelay,
+  staleAt,
+  type PollSituation,
+} from "../../src/sync/poll-policy";
 
 const base: PollSituation = {
   now: 10 * 60_000,
@@ -21,27 +30,53 @@ describe("poll policy", () => {
     expect(inputPollDelay({ ...fresh, now: 3 * 60_000 })).toBe(30_000);
   });
 
-  it("slow while clients are connected, none when nobody is and the input is not live", () => {
-    expect(inputPollDelay(base)).toBe(30_000);
-    expect(inputPollDelay({ ...base, hasClients: false })).toBe(30_000);
+  it("live: 75 s without webhooks; waiting for a reconnect with sockets open: 30 s; none when nobody is watching", () => {
+    expect(inputPollDelay(base)).toBe(75_000);
+    expect(inputPollDelay({ ...base, hasClients: false })).toBe(75_000);
+    expect(inputPollDelay({ ...base, ingestConnected: false })).toBe(30_000);
     expect(inputPollDelay({ ...base, hasClients: false, ingestConnected: false })).toBeNull();
     expect(outputsPollDelay({ ...base, hasClients: false, ingestConnected: false })).toBeNull();
     expect(outputsPollDelay({ ...base, hasOutputs: false })).toBeNull();
   });
 
   it("only confirms now and then once webhooks arrive", () => {
-    expect(inputPollDelay({ ...base, webhooksConfigured: true, webhooksSeen: true })).toBe(300_000);
+    const trusted = { ...base, webhooksConfigured: true, webhooksSeen: true };
+    expect(inputPollDelay(trusted)).toBe(15 * 60_000);
+    expect(inputPollDelay({ ...trusted, ingestConnected: false })).toBe(5 * 60_000);
   });
 
-  it("meets the per-stream-hour targets at steady state", () => {
+  it("lists outputs every 30 minutes, and once 10 s after ingest connects", () => {
+    expect(outputsPollDelay(base)).toBe(30 * 60_000);
+    expect(outputsCheckAfterConnectDelay(base)).toBe(10_000);
+    expect(outputsCheckAfterConnectDelay({ ...base, hasOutputs: false })).toBeNull();
+  });
+
+  it("meets the per-live-stream-hour targets at steady state: ≤ 10 with webhooks, ≤ 60 without", () => {
     const perHour = (s: PollSituation) => 3_600_000 / inputPollDelay(s)! + 3_600_000 / outputsPollDelay(s)!;
-    expect(perHour(base)).toBeLessThanOrEqual(150);
-    expect(perHour({ ...base, webhooksConfigured: true, webhooksSeen: true })).toBeLessThanOrEqual(60);
+    expect(perHour(base)).toBeLessThanOrEqual(60);
+    // 1,000 live streams at ≤ 50 % of the token's 1,200 per 5 minutes: ≤ 7.2 each per hour.
+    expect(perHour({ ...base, webhooksConfigured: true, webhooksSeen: true })).toBeLessThanOrEqual(7.2);
   });
 
   it("is stale after three intervals without a successful read", () => {
-    expect(isStale(base, base.now - 60_000)).toBe(false);
-    expect(isStale(base, base.now - 92_000)).toBe(true);
+    expect(isStale(base, base.now - 3 * 75_000)).toBe(false);
+    expect(isStale(base, base.now - 3 * 75_000 - 1_001)).toBe(true);
+    const trusted = { ...base, webhooksConfigured: true, webhooksSeen: true };
+    expect(isStale(trusted, base.now - 40 * 60_000)).toBe(false);
+    expect(isStale(trusted, base.now - 46 * 60_000)).toBe(true);
+  });
+
+  it("while reads fail, webhooks do not vouch: stale at the no-webhook cadence", () => {
+    const failing = { ...base, webhooksConfigured: true, webhooksSeen: true, readsFailing: true };
+    expect(staleAt(failing, 0)).toBe(3 * 75_000 + 1_000);
+    expect(isStale(failing, base.now - 15 * 60_000)).toBe(true);
+  });
+
+  it("retries a failed read no later than the moment knowledge goes stale; retry-after still wins", () => {
+    expect(inputRetryDelay(64_000, undefined, 100_000 + 20_000, 100_000)).toBe(20_001);
+    expect(inputRetryDelay(4_000, undefined, 100_000 + 20_000, 100_000)).toBe(4_000);
+    expect(inputRetryDelay(64_000, undefined, 90_000, 100_000)).toBe(64_000);
+    expect(inputRetryDelay(300_000, 300, 120_000, 100_000)).toBe(300_000);
   });
 
   it("backs off exponentially with jitter, honouring retry-after", () => {
