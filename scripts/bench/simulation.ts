@@ -5,17 +5,42 @@
  * call from the production budget (src/budget/sliding-window.ts); calls go through the real
  * `cloudflare` SDK to the real Stream emulator core, whose clock is the virtual one, and webhooks come
  * from the emulator itself. What is simulated is the Durable Object's wiring of those modules (which
- * the test suite covers), so a virtual hour takes seconds.
+ * the test suite covers), so a virtual hour takes seconds. Besides the polls it makes the other calls
+ * a live stream's life costs: the reconcile list after an output add, the outputs check after
+ * connect, and the deployment's leak sweep. What it still leaves out is in `LEFT_OUT`.
  */
 import Cloudflare from "cloudflare";
 import { StreamEmulator } from "../../emulator/core.ts";
 import { MemoryGrantLog, SlidingWindowBudget, WINDOW_MS, type Priority } from "../../src/budget/sliding-window.ts";
 import { parseIngestState } from "../../src/cloudflare/stream-api.ts";
-import { inputPollDelay, outputsPollDelay, errorBackoffMs, type PollSituation } from "../../src/sync/poll-policy.ts";
+import {
+  errorBackoffMs,
+  inputPollDelay,
+  inputRetryDelay,
+  isStale,
+  outputsCheckAfterConnectDelay,
+  outputsPollDelay,
+  phaseOf,
+  staleAt,
+  type PollSituation,
+} from "../../src/sync/poll-policy.ts";
 
 const ACCOUNT = "bench-account";
 const TOKEN = "bench-token";
 const STEP_MS = 250;
+/** Production defaults the simulation mirrors: RECONCILE_SECONDS, the sweep's cron (every 5 minutes). */
+const RECONCILE_MS = 10_000;
+const SWEEP_EVERY_MS = 5 * 60_000;
+
+/** What the simulation does not run, stated in the results. */
+export const LEFT_OUT = [
+  "stopping a stream (outputs list + deletes + input delete) and viewers leaving (grace → stop): simulated streams stay live with a viewer",
+  "ingest drops and reconnects after the first connect (each reconnect costs one outputs check 10 s later)",
+  "lost or late webhooks (a confirm read that catches one moves that stream to the no-webhook cadence until its next webhook)",
+  "failed reads and 429s beyond what the budget itself refuses; object eviction and restarts",
+  "the isolate lease pool: calls take slots from the sliding window directly, so unspent leased slots (≤ 8 per priority per isolate, 2 s) are not counted",
+  "the Durable Object's own timer wiring: it is re-implemented here (setEarliest per timer), as the test suite checks it in the object",
+];
 
 interface SimStream {
   id: string;
@@ -33,6 +58,8 @@ interface SimStream {
   nextOutputAdd: number | null;
   inputFailures: number;
   inputPollTimes: number[];
+  lastSyncAt: number | null;
+  nextReconcile: number | null;
 }
 
 export interface SimulationOptions {
@@ -59,6 +86,12 @@ export interface SimulationResult {
   medianInputPollGapSeconds: number | null;
   /** Streams whose connected state the coordinator had observed by the end (polls may be deferred). */
   streamsSeenLive: number;
+  /** Peak calls in any 5 minutes from the start of the measured window on (after start-up). */
+  steadyPeakCallsIn5Min: number;
+  /** Streams whose knowledge was stale at the end (outputs shown `unknown`): polls the budget held back. */
+  streamsStaleAtEnd: number;
+  /** Calls in the measured window by kind. */
+  measuredByKind: Record<string, number>;
 }
 
 export async function simulate(o: SimulationOptions): Promise<SimulationResult> {
@@ -76,12 +109,15 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
       const stream = byUid.get(body.data.input_id);
       if (stream) {
         stream.webhooksSeen = true;
+        stream.lastSyncAt = now; // a webhook counts as a successful sync
         applyIngest(stream, body.data.event_type === "live_input.connected");
       }
       return new Response("{}");
     },
   });
   const callTimes: number[] = [];
+  const calls: Array<{ at: number; kind: string }> = [];
+  let kind = "";
   let cloudflare429s = 0;
   const client = new Cloudflare({
     apiToken: TOKEN,
@@ -89,6 +125,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     maxRetries: 0,
     fetch: async (url: RequestInfo | URL, init?: RequestInit) => {
       callTimes.push(now);
+      calls.push({ at: now, kind });
       const response = await emulator.fetch(new Request(url, init));
       if (response.status === 429) cloudflare429s++;
       return response;
@@ -121,6 +158,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
       nextOutputAdd: null,
       inputFailures: 0,
       inputPollTimes: [],
+      lastSyncAt: null,
+      nextReconcile: null,
     };
   });
 
@@ -133,7 +172,9 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     hasOutputs: s.outputs > 0,
     webhooksConfigured: o.webhooks,
     webhooksSeen: s.webhooksSeen,
+    readsFailing: s.inputFailures > 0,
     slowPollMs: o.slowPollMs,
+    phase: phaseOf(s.id),
   });
   const plan = (s: SimStream) => {
     const input = inputPollDelay(situation(s));
@@ -142,18 +183,33 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     s.nextOutputs = outputs === null ? null : Math.min(s.nextOutputs ?? Infinity, now + outputs);
   };
   function applyIngest(s: SimStream, connected: boolean) {
+    const connects = connected && !s.ingestConnected;
     s.ingestConnected = connected;
     s.everConnected ||= connected;
     plan(s);
+    const check = connects ? outputsCheckAfterConnectDelay(situation(s)) : null;
+    if (check !== null) s.nextOutputs = Math.min(s.nextOutputs ?? Infinity, now + check);
   }
+  let nextSweep = start + SWEEP_EVERY_MS;
 
   const end = start + o.durationMs;
   for (; now <= end; now += STEP_MS) {
+    if (now >= nextSweep) {
+      // The leak sweep: one list of the account's live inputs per run (cleanup priority).
+      const wait = acquire("cleanup");
+      if (wait !== null) nextSweep = now + wait;
+      else {
+        kind = "sweep";
+        await client.stream.liveInputs.list({ account_id: ACCOUNT }).catch(() => undefined);
+        nextSweep += SWEEP_EVERY_MS;
+      }
+    }
     for (const s of streams) {
       if (s.nextCreate !== null && s.nextCreate <= now) {
         const wait = acquire("user");
         if (wait !== null) s.nextCreate = now + wait;
         else {
+          kind = "create";
           const input = await client.stream.liveInputs.create({ account_id: ACCOUNT, meta: { managedBy: "stream-coordinator", streamId: s.id } });
           s.uid = input.uid!;
           byUid.set(s.uid, s);
@@ -173,10 +229,22 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
         const wait = acquire("user");
         if (wait !== null) s.nextOutputAdd = now + wait;
         else {
+          kind = "output add";
           await client.stream.liveInputs.outputs.create(s.uid, { account_id: ACCOUNT, url: "rtmp://restream.sim/live", streamKey: `${s.id}-${s.outputs}` });
           s.outputs++;
           s.nextOutputAdd = s.outputs < s.outputsToAdd ? now + 1_000 : null;
+          // The object arms its reconcile before each create; one list settles the adds of that interval.
+          s.nextReconcile = Math.min(s.nextReconcile ?? Infinity, now + RECONCILE_MS);
           plan(s);
+        }
+      }
+      if (s.nextReconcile !== null && s.nextReconcile <= now) {
+        const wait = acquire("cleanup");
+        if (wait !== null) s.nextReconcile = now + wait;
+        else {
+          s.nextReconcile = null;
+          kind = "reconcile list";
+          await client.stream.liveInputs.outputs.list(s.uid, { account_id: ACCOUNT }).catch(() => undefined);
         }
       }
       if (s.nextInput !== null && s.nextInput <= now) {
@@ -184,14 +252,19 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
         if (wait !== null) s.nextInput = now + wait;
         else {
           s.nextInput = null;
+          kind = "input read";
           try {
             const input = await client.stream.liveInputs.get(s.uid, { account_id: ACCOUNT });
             s.inputFailures = 0;
             s.inputPollTimes.push(now);
-            applyIngest(s, parseIngestState((input as { status?: unknown }).status) === "connected");
+            s.lastSyncAt = now;
+            const connected = parseIngestState((input as { status?: unknown }).status) === "connected";
+            if (connected !== s.ingestConnected) s.webhooksSeen = false; // a change no webhook reported
+            applyIngest(s, connected);
           } catch {
             s.inputFailures++;
-            s.nextInput = now + errorBackoffMs(s.inputFailures, undefined);
+            const backoff = errorBackoffMs(s.inputFailures, undefined);
+            s.nextInput = now + inputRetryDelay(backoff, undefined, staleAt(situation(s), s.lastSyncAt), now);
           }
         }
       }
@@ -200,6 +273,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
         if (wait !== null) s.nextOutputs = now + wait;
         else {
           s.nextOutputs = null;
+          kind = "outputs list";
           await client.stream.liveInputs.outputs.list(s.uid, { account_id: ACCOUNT }).catch(() => undefined);
           plan(s);
         }
@@ -209,6 +283,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
 
   const measureFrom = start + o.measureFromMs;
   const measured = callTimes.filter((t) => t >= measureFrom).length;
+  const measuredByKind: Record<string, number> = {};
+  for (const c of calls) if (c.at >= measureFrom) measuredByKind[c.kind] = (measuredByKind[c.kind] ?? 0) + 1;
   const measuredHours = (end - measureFrom) / 3_600_000;
   const gaps = streams.flatMap((s) => {
     const recent = s.inputPollTimes.filter((t) => t >= measureFrom);
@@ -224,6 +300,9 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     budgetDeferrals,
     medianInputPollGapSeconds: gaps.length ? gaps[Math.floor(gaps.length / 2)]! : null,
     streamsSeenLive: streams.filter((s) => s.ingestConnected).length,
+    steadyPeakCallsIn5Min: peakInWindow(callTimes.filter((t) => t >= measureFrom), WINDOW_MS),
+    streamsStaleAtEnd: streams.filter((s) => isStale({ ...situation(s), now: end }, s.lastSyncAt)).length,
+    measuredByKind,
   };
 }
 

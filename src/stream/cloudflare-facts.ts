@@ -1,6 +1,6 @@
 import { clock } from "../clock";
 import type { IngestState, RemoteOutput } from "../cloudflare/stream-api";
-import { outputsCheckAfterConnectDelay, type PollSituation } from "../sync/poll-policy";
+import { outputsCheckAfterConnectDelay, phaseOf, type PollSituation } from "../sync/poll-policy";
 import type { StreamContext } from "./context";
 import type { DeviceChannel } from "./device";
 import type { Outputs } from "./outputs";
@@ -107,6 +107,7 @@ export class CloudflareFacts {
       webhooksSeen: this.parts.sync().webhooksSeen(),
       readsFailing: this.parts.sync().readsFailing(),
       slowPollMs: this.s.config.pollSlowSeconds * 1000,
+      phase: phaseOf(record?.streamId ?? ""),
     };
   }
 }

@@ -83,11 +83,16 @@ export class StatusSync {
       value = await read(before.liveInputUid);
     } catch (error) {
       const cf = toCloudflareError(error);
-      const failures = (this.failures[kind] += 1);
       const now = clock.now();
-      let delay = cf.budgetDeferralMs ?? errorBackoffMs(failures, cf.retryAfter);
-      if (kind === "input" && cf.budgetDeferralMs === undefined) delay = inputRetryDelay(delay, cf.retryAfter, this.staleAt(now), now);
-      this.s.schedule.set(timer, now + delay);
+      if (cf.budgetDeferralMs !== undefined) {
+        // Our budget held the read back: nothing failed, so no backoff and webhooks still vouch.
+        this.s.schedule.set(timer, now + cf.budgetDeferralMs);
+      } else {
+        const failures = (this.failures[kind] += 1);
+        const backoff = errorBackoffMs(failures, cf.retryAfter);
+        this.s.schedule.set(timer, now + (kind === "input" ? inputRetryDelay(backoff, cf.retryAfter, this.staleAt(now), now) : backoff));
+      }
+      // Knowledge may have gone stale meanwhile (or just now): tell viewers if what they see changed.
       if (kind === "input") this.hooks.readFailed?.();
       return;
     }

@@ -18,6 +18,9 @@
  *
  * Outputs are listed only while the stream has outputs (and 10 s after ingest connects). "Webhooks
  * trusted": one has arrived for this stream and no read has since caught a change they missed.
+ * Slow reads fall on per-stream slots (a phase hashed from the stream id): reads stay at most one
+ * interval apart, and streams started together, or released together by the budget, do not read
+ * together (1,000 streams' confirms in one minute would hit the budget's poll cap every 15 minutes).
  * Per live stream-hour, default slow 30 s: 4 + 2 = 6 calls with webhooks, 48 + 2 = 50 without
  * (targets ≤ 10 and ≤ 60).
  */
@@ -47,12 +50,33 @@ export interface PollSituation {
   /** The last live input read failed (knowledge is judged at the no-webhook cadence until one succeeds). */
   readsFailing?: boolean;
   slowPollMs: number;
+  /** Where in each interval this stream's slow reads fall, in [0, 1) (see `phaseOf`). */
+  phase?: number;
+}
+
+/** A stable phase in [0, 1) for a stream id: FNV-1a, then a final mix so ids differing late spread too. */
+export function phaseOf(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) / 2 ** 32;
+}
+
+/**
+ * Delay to this stream's next slot of `interval`: in (0, interval], the same for every call within one
+ * interval, so re-planning (which only brings a timer closer) never drifts a read earlier.
+ */
+function toSlot(s: PollSituation, interval: number): number {
+  const offset = Math.floor((s.phase ?? 0) * interval);
+  const delay = (((offset - s.now) % interval) + interval) % interval;
+  return delay === 0 ? interval : delay;
 }
 
 const watched = (s: PollSituation) => s.hasClients || s.ingestConnected;
 
-/** Delay until the next live input read, or null for none. */
-export function inputPollDelay(s: PollSituation): number | null {
+/** The input-read interval (the longest gap between reads), or null for none. */
+export function inputPollInterval(s: PollSituation): number | null {
   if (!s.everConnected && s.now - s.createdAt < FAST_POLL_WINDOW_MS) {
     return s.webhooksConfigured ? FAST_POLL_WITH_WEBHOOKS_MS : FAST_POLL_MS;
   }
@@ -61,10 +85,22 @@ export function inputPollDelay(s: PollSituation): number | null {
   return s.webhooksSeen ? s.slowPollMs * AWAIT_CONFIRM_FACTOR : s.slowPollMs;
 }
 
-/** Delay until the next outputs list, or null for none. */
+/** Delay until the next live input read, or null for none: the fast polls as they are, slow ones on the slot. */
+export function inputPollDelay(s: PollSituation): number | null {
+  const interval = inputPollInterval(s);
+  if (interval === null || interval < s.slowPollMs) return interval;
+  return toSlot(s, interval);
+}
+
+/** The outputs-list interval, or null for none. */
+export function outputsPollInterval(s: PollSituation): number | null {
+  return s.hasOutputs && watched(s) ? s.slowPollMs * OUTPUTS_FACTOR : null;
+}
+
+/** Delay until the next outputs list (on the slot), or null for none. */
 export function outputsPollDelay(s: PollSituation): number | null {
-  if (!s.hasOutputs || !watched(s)) return null;
-  return s.slowPollMs * OUTPUTS_FACTOR;
+  const interval = outputsPollInterval(s);
+  return interval === null ? null : toSlot(s, interval);
 }
 
 /** Delay of the one extra outputs list when ingest connects, or null for none. */
@@ -78,7 +114,7 @@ export function outputsCheckAfterConnectDelay(s: PollSituation): number | null {
  * webhooks cannot vouch for a stream we cannot read.
  */
 export function staleAt(s: PollSituation, lastSuccessAt: number | null): number | null {
-  const interval = inputPollDelay(s.readsFailing ? { ...s, webhooksSeen: false } : s);
+  const interval = inputPollInterval(s.readsFailing ? { ...s, webhooksSeen: false } : s);
   if (interval === null || lastSuccessAt === null) return null;
   return lastSuccessAt + 3 * interval + 1_000;
 }

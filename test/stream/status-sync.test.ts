@@ -1,5 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { clock, resetClock, shiftClock } from "../../src/clock";
 import {
   expireTimer,
   streamTimers,
@@ -21,6 +22,21 @@ import {
 } from "../helpers";
 
 beforeEach(resetEmulator);
+afterEach(resetClock);
+
+/** The gap between two reads of `timer`: fires it, moves the clock to the slot it planned, fires it there. */
+async function pollInterval(streamId: string, timer: string): Promise<number> {
+  await expireTimer(streamId, timer);
+  shiftClock((await streamTimers(streamId))[timer]! - clock.now());
+  await expireTimer(streamId, timer);
+  return (await streamTimers(streamId))[timer]! - clock.now();
+}
+
+/** One interval, less the real time the test itself took since the read. */
+function expectInterval(gap: number, interval: number) {
+  expect(gap).toBeGreaterThan(interval - 5_000);
+  expect(gap).toBeLessThanOrEqual(interval);
+}
 
 const SECRET = env.WEBHOOK_SECRET as string;
 
@@ -71,10 +87,8 @@ describe("webhooks", () => {
     const app = await registerApp();
     const { s, viewer, input } = await liveStream(app);
     await ingestEvent(input.uid, "connect");
-    await expireTimer(s.streamId, "poll-input");
-    const due = () => streamTimers(s.streamId).then((t) => t["poll-input"]! - Date.now());
-    expect(await due()).toBeGreaterThan(14 * 60_000);
-    expect(await due()).toBeLessThanOrEqual(15 * 60_000);
+    expectInterval(await pollInterval(s.streamId, "poll-input"), 15 * 60_000);
+    const due = () => streamTimers(s.streamId).then((t) => t["poll-input"]! - clock.now());
     // Ingest drops and its webhook is lost: the confirm read sees it, and stops trusting webhooks.
     await emulator("POST", `live_inputs/${input.uid}/disconnect`);
     await expireTimer(s.streamId, "poll-input");
@@ -152,12 +166,8 @@ describe("polling", () => {
     const { s, input } = await liveStream(app);
     await call("POST", `/api/streams/${s.streamId}/outputs`, { url: "rtmp://live.example.com/app/k75" }, app.headers);
     await emulator("POST", `live_inputs/${input.uid}/connect`);
-    await expireTimer(s.streamId, "poll-input");
-    await expireTimer(s.streamId, "poll-outputs");
-    const timers = await streamTimers(s.streamId);
-    expect(timers["poll-input"]! - Date.now()).toBeGreaterThan(70_000);
-    expect(timers["poll-input"]! - Date.now()).toBeLessThanOrEqual(75_000);
-    expect(timers["poll-outputs"]! - Date.now()).toBeGreaterThan(29 * 60_000);
+    expectInterval(await pollInterval(s.streamId, "poll-input"), 75_000);
+    expectInterval(await pollInterval(s.streamId, "poll-outputs"), 30 * 60_000);
   });
 
   it("stops polling when nobody is connected and the input is not live", async () => {

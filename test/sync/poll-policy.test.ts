@@ -2,10 +2,13 @@ import { describe, expect, it } from "vitest";
 import {
   errorBackoffMs,
   inputPollDelay,
+  inputPollInterval,
   inputRetryDelay,
   isStale,
   outputsCheckAfterConnectDelay,
   outputsPollDelay,
+  outputsPollInterval,
+  phaseOf,
   staleAt,
   type PollSituation,
 } from "../../src/sync/poll-policy";
@@ -31,9 +34,9 @@ describe("poll policy", () => {
   });
 
   it("live: 75 s without webhooks; waiting for a reconnect with sockets open: 30 s; none when nobody is watching", () => {
-    expect(inputPollDelay(base)).toBe(75_000);
-    expect(inputPollDelay({ ...base, hasClients: false })).toBe(75_000);
-    expect(inputPollDelay({ ...base, ingestConnected: false })).toBe(30_000);
+    expect(inputPollInterval(base)).toBe(75_000);
+    expect(inputPollInterval({ ...base, hasClients: false })).toBe(75_000);
+    expect(inputPollInterval({ ...base, ingestConnected: false })).toBe(30_000);
     expect(inputPollDelay({ ...base, hasClients: false, ingestConnected: false })).toBeNull();
     expect(outputsPollDelay({ ...base, hasClients: false, ingestConnected: false })).toBeNull();
     expect(outputsPollDelay({ ...base, hasOutputs: false })).toBeNull();
@@ -41,21 +44,40 @@ describe("poll policy", () => {
 
   it("only confirms now and then once webhooks arrive", () => {
     const trusted = { ...base, webhooksConfigured: true, webhooksSeen: true };
-    expect(inputPollDelay(trusted)).toBe(15 * 60_000);
-    expect(inputPollDelay({ ...trusted, ingestConnected: false })).toBe(5 * 60_000);
+    expect(inputPollInterval(trusted)).toBe(15 * 60_000);
+    expect(inputPollInterval({ ...trusted, ingestConnected: false })).toBe(5 * 60_000);
   });
 
   it("lists outputs every 30 minutes, and once 10 s after ingest connects", () => {
-    expect(outputsPollDelay(base)).toBe(30 * 60_000);
+    expect(outputsPollInterval(base)).toBe(30 * 60_000);
     expect(outputsCheckAfterConnectDelay(base)).toBe(10_000);
     expect(outputsCheckAfterConnectDelay({ ...base, hasOutputs: false })).toBeNull();
   });
 
   it("meets the per-live-stream-hour targets at steady state: ≤ 10 with webhooks, ≤ 60 without", () => {
-    const perHour = (s: PollSituation) => 3_600_000 / inputPollDelay(s)! + 3_600_000 / outputsPollDelay(s)!;
+    const perHour = (s: PollSituation) => 3_600_000 / inputPollInterval(s)! + 3_600_000 / outputsPollInterval(s)!;
     expect(perHour(base)).toBeLessThanOrEqual(60);
     // 1,000 live streams at ≤ 50 % of the token's 1,200 per 5 minutes: ≤ 7.2 each per hour.
     expect(perHour({ ...base, webhooksConfigured: true, webhooksSeen: true })).toBeLessThanOrEqual(7.2);
+  });
+
+  it("slow reads fall on the stream's slot: at most one interval apart, stable under re-planning, spread across streams", () => {
+    const trusted = { ...base, webhooksConfigured: true, webhooksSeen: true, phase: 0.5 };
+    const interval = 15 * 60_000;
+    const first = trusted.now + inputPollDelay(trusted)!;
+    expect(first - trusted.now).toBeGreaterThan(0);
+    expect(first - trusted.now).toBeLessThanOrEqual(interval);
+    // Re-planned a little later (a viewer joined): the same moment, never earlier.
+    expect(trusted.now + 60_000 + inputPollDelay({ ...trusted, now: trusted.now + 60_000 })!).toBe(first);
+    // The read at the slot plans the next one a whole interval later.
+    expect(inputPollDelay({ ...trusted, now: first })).toBe(interval);
+    expect(outputsPollDelay({ ...trusted, now: first })).toBeLessThanOrEqual(30 * 60_000);
+    // Fast polls are not slotted.
+    expect(inputPollDelay({ ...trusted, now: 1_000, everConnected: false, ingestConnected: false })).toBe(10_000);
+    // 1,000 stream ids spread over the interval: no fifteenth of it holds more than twice its share.
+    const buckets = new Array(15).fill(0);
+    for (let i = 0; i < 1_000; i++) buckets[Math.floor(phaseOf(`stream-${i}`) * 15)]++;
+    expect(Math.max(...buckets)).toBeLessThan(2 * (1_000 / 15));
   });
 
   it("is stale after three intervals without a successful read", () => {
