@@ -23,6 +23,7 @@ const ConfigSchema = z.object({
   joinWindowSeconds: intVar(30, 1, 3_600),
   viewerGraceSeconds: intVar(60, 0, 3_600),
   pollSlowSeconds: intVar(30, 1, 3_600),
+  outputsPollSeconds: intVar(1_800, 5, 86_400),
   apiBudgetPer5Min: intVar(1_000, 10, 1_199),
   apiBudgetPollShare: z.preprocess((value) => {
     const n = Number(value);
@@ -58,6 +59,7 @@ export function loadConfig(env: Env): Config {
     joinWindowSeconds: env.JOIN_WINDOW_SECONDS,
     viewerGraceSeconds: env.VIEWER_GRACE_SECONDS,
     pollSlowSeconds: env.POLL_SLOW_SECONDS,
+    outputsPollSeconds: env.OUTPUTS_POLL_SECONDS,
     apiBudgetPer5Min: env.API_BUDGET_PER_5_MIN,
     apiBudgetPollShare: env.API_BUDGET_POLL_SHARE,
     webhookSecret: env.WEBHOOK_SECRET || undefined,

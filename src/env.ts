@@ -26,6 +26,7 @@ export interface Env {
   JOIN_WINDOW_SECONDS?: string;
   VIEWER_GRACE_SECONDS?: string;
   POLL_SLOW_SECONDS?: string;
+  OUTPUTS_POLL_SECONDS?: string;
   API_BUDGET_PER_5_MIN?: string;
   API_BUDGET_POLL_SHARE?: string;
   WEBHOOK_SECRET?: string;

@@ -12,6 +12,7 @@ describe("configuration", () => {
       joinWindowSeconds: 30,
       viewerGraceSeconds: 60,
       pollSlowSeconds: 30,
+      outputsPollSeconds: 1_800,
       apiBudgetPer5Min: 1_000,
       apiBudgetPollShare: 0.8,
       leakSweepMinutes: 10,

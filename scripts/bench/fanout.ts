@@ -262,6 +262,20 @@ async function negotiatedThroughFrontDoor(
   }
 }
 
+/** Connects `n` viewers to a floor, has its trigger socket send `text`, and times the last viewer told. */
+async function broadcastFloor(viewersUrl: string, triggerUrl: string, n: number, text: string): Promise<{ connectPerSecond: number; toldMs: number }> {
+  const viewers = await connectViewers(viewersUrl, {}, n);
+  const trigger = new WebSocket(triggerUrl, { perMessageDeflate: false });
+  await once(trigger);
+  const told = viewers.lastTold((received) => received.includes('"status":"error"'));
+  const t0 = performance.now();
+  trigger.send(text);
+  const toldMs = Math.round((await told) - t0);
+  trigger.close();
+  await viewers.close();
+  return { connectPerSecond: viewers.connectPerSecond, toldMs };
+}
+
 export async function measureFanout(
   counts: number[],
   runs: number,
@@ -338,30 +352,14 @@ export async function measureFanout(
           device.send(JSON.stringify({ type: "rtmp_stream_status", status: "error", errorDetails: "bench" }));
           ours.push(Math.round((await told) - t0));
 
-          // The floor: the same JSON to the same number of sockets, same client process.
-          const floorViewers = await connectViewers(floor.url, {}, n);
-          floorConnects.push(floorViewers.connectPerSecond);
-          const trigger = new WebSocket(`${floor.url}/?trigger`);
-          await once(trigger);
-          const floorTold = floorViewers.lastTold((text) => text.includes('"status":"error"'));
-          const f0 = performance.now();
-          trigger.send(captured);
-          floors.push(Math.round((await floorTold) - f0));
-          trigger.close();
-          await floorViewers.close();
-
-          // The runtime floor: the same JSON from a minimal object to as many hibernatable sockets.
+          // The floors: the same JSON to the same number of sockets, same client process.
+          const bare = await broadcastFloor(floor.url, `${floor.url}/?trigger`, n, captured);
+          floorConnects.push(bare.connectPerSecond);
+          floors.push(bare.toldMs);
           const room = unique("room");
-          const roomViewers = await connectViewers(`${runtimeFloor.base}/ws?room=${room}`, {}, n);
-          runtimeFloorConnects.push(roomViewers.connectPerSecond);
-          const roomTrigger = new WebSocket(`${runtimeFloor.base}/ws?room=${room}&trigger`, { perMessageDeflate: false });
-          await once(roomTrigger);
-          const roomTold = roomViewers.lastTold((text) => text.includes('"status":"error"'));
-          const w0 = performance.now();
-          roomTrigger.send(captured);
-          runtimeFloors.push(Math.round((await roomTold) - w0));
-          roomTrigger.close();
-          await roomViewers.close();
+          const minimal = await broadcastFloor(`${runtimeFloor.base}/ws?room=${room}`, `${runtimeFloor.base}/ws?room=${room}&trigger`, n, captured);
+          runtimeFloorConnects.push(minimal.connectPerSecond);
+          runtimeFloors.push(minimal.toldMs);
 
           device.close();
           await viewers.close();

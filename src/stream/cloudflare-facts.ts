@@ -107,6 +107,7 @@ export class CloudflareFacts {
       webhooksSeen: this.parts.sync().webhooksSeen(),
       readsFailing: this.parts.sync().readsFailing(),
       slowPollMs: this.s.config.pollSlowSeconds * 1000,
+      outputsPollMs: this.s.config.outputsPollSeconds * 1000,
       phase: phaseOf(record?.streamId ?? ""),
     };
   }

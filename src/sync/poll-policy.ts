@@ -50,6 +50,8 @@ export interface PollSituation {
   /** The last live input read failed (knowledge is judged at the no-webhook cadence until one succeeds). */
   readsFailing?: boolean;
   slowPollMs: number;
+  /** How often a watched stream with outputs lists them (OUTPUTS_POLL_SECONDS; default slow × 60). */
+  outputsPollMs?: number;
   /** Where in each interval this stream's slow reads fall, in [0, 1) (see `phaseOf`). */
   phase?: number;
 }
@@ -94,7 +96,7 @@ export function inputPollDelay(s: PollSituation): number | null {
 
 /** The outputs-list interval, or null for none. */
 export function outputsPollInterval(s: PollSituation): number | null {
-  return s.hasOutputs && watched(s) ? s.slowPollMs * OUTPUTS_FACTOR : null;
+  return s.hasOutputs && watched(s) ? (s.outputsPollMs ?? s.slowPollMs * OUTPUTS_FACTOR) : null;
 }
 
 /** Delay until the next outputs list (on the slot), or null for none. */

@@ -17,7 +17,7 @@
 //
 // Polls cannot be fired from outside; they are triggered by what makes the coordinator read. With
 // webhooks off (WEBHOOK_SECRET="") a new stream reads its live input every 2 s, so a start schedules the
-// input poll. The outputs list is polled every 5 × POLL_SLOW_SECONDS while a viewer socket is open and the
+// input poll. The outputs list is polled every OUTPUTS_POLL_SECONDS (5 here) while a viewer socket is open and the
 // stream has outputs: that cell opens one, lets the reconcile read that follows every add go by, then
 // faults the poll's read.
 //
@@ -58,6 +58,8 @@ const ENV = {
   CLOUDFLARE_TIMEOUT_MS: String(TIMEOUT_MS),
   RECONCILE_SECONDS: String(RECONCILE_SECONDS),
   POLL_SLOW_SECONDS: String(POLL_SLOW_SECONDS),
+  // The outputs poll cells wait for the stream's own outputs list (default every 30 min).
+  OUTPUTS_POLL_SECONDS: "5",
   // Join holds and grace outlast the file: output calls need the app to be viewing, and no stream may
   // stop by itself under a cell.
   JOIN_WINDOW_SECONDS: "900",
@@ -233,7 +235,7 @@ const CALLS = {
         { timeoutMs: 8_000, intervalMs: 200 },
       );
     },
-    act: async () => null, // the stream's own outputs poll (every 5 × POLL_SLOW_SECONDS) takes the fault
+    act: async () => null, // the stream's own outputs poll (every OUTPUTS_POLL_SECONDS) takes the fault
     async check(cell) {
       const sides = await bothSides(cell);
       const f = oneForOne(sides);

@@ -107,6 +107,8 @@ describe("npm start stack (end to end)", { timeout: 170_000 }, () => {
         VIEWER_GRACE_SECONDS: String(GRACE_SECONDS),
         JOIN_WINDOW_SECONDS: "2",
         POLL_SLOW_SECONDS: String(POLL_SLOW_SECONDS),
+        // The relay-error test waits for the stream's own outputs list (default every 30 min).
+        OUTPUTS_POLL_SECONDS: "5",
       });
     },
     { timeout: 130_000 },
@@ -480,7 +482,7 @@ describe("npm start stack (end to end)", { timeout: 170_000 }, () => {
         const injected = await http("POST", `${stack.emulator}/__emulator/outputs/${cfUid}/relay`, { body: { state: "error", lastError: "boom" } });
         assert.equal(injected.status, 200, JSON.stringify(injected.body));
         const injectedAt = Date.now();
-        const limitMs = 15_000; // the outputs list is polled at a multiple of POLL_SLOW_SECONDS
+        const limitMs = 15_000; // the outputs list is polled every OUTPUTS_POLL_SECONDS (5 s here)
         const seen = await socket.next(
           "outputs[].status error with 'boom'",
           (m) => m.type === "managed_stream_status" && m.outputs.some((o) => o.outputId === outputId && o.status === "error" && /boom/.test(o.error ?? "")),

@@ -50,6 +50,9 @@ describe("poll policy", () => {
 
   it("lists outputs every 30 minutes, and once 10 s after ingest connects", () => {
     expect(outputsPollInterval(base)).toBe(30 * 60_000);
+    // OUTPUTS_POLL_SECONDS sets it outright (tests and operators with outside changes to catch).
+    expect(outputsPollInterval({ ...base, outputsPollMs: 5_000 })).toBe(5_000);
+    expect(outputsPollInterval({ ...base, outputsPollMs: 5_000, hasOutputs: false })).toBeNull();
     expect(outputsCheckAfterConnectDelay(base)).toBe(10_000);
     expect(outputsCheckAfterConnectDelay({ ...base, hasOutputs: false })).toBeNull();
   });
