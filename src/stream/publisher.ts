@@ -37,9 +37,8 @@ export class StatusPublisher {
    * only if what they see changed (the viewer count). One build of the messages serves both.
    */
   welcome(fresh: WebSocket, packageName: string): void {
-    const record = this.s.store.get();
-    if (!record) return;
-    const messages = this.views.statusMessages(record);
+    const messages = this.build();
+    if (!messages) return;
     sendText(fresh, messages.serialized(packageName));
     this.pushIfChanged(fresh, undefined, messages);
   }
@@ -49,9 +48,8 @@ export class StatusPublisher {
    * distinct message once (see StreamViews.statusMessages) and walks the sockets once.
    */
   pushIfChanged(fresh?: WebSocket, closing?: WebSocket, built?: StatusMessages): void {
-    const record = built ? null : this.s.store.get();
-    if (!built && !record) return;
-    const messages = built ?? this.views.statusMessages(record!);
+    const messages = built ?? this.build();
+    if (!messages) return;
     // Fingerprint the unmasked view: what any viewer could see changed.
     const { timestamp: _ignored, ...visible } = messages.message(null);
     const fingerprint = JSON.stringify(visible);
@@ -62,5 +60,10 @@ export class StatusPublisher {
       const identity = this.presence.identities.of(ws);
       sendText(ws, messages.serialized(identity?.role === "app" ? identity.packageName : null));
     }
+  }
+
+  private build(): StatusMessages | null {
+    const record = this.s.store.get();
+    return record ? this.views.statusMessages(record) : null;
   }
 }

@@ -16,6 +16,8 @@
  * | not live, sockets open, webhooks trusted                | slow × 10 (5 min)                      | slow × 60    |
  * | not live, sockets open, no webhooks                     | slow (default 30 s): a reconnect is awaited | slow × 60 |
  *
+ * "slow × 60" for the outputs list is the default of OUTPUTS_POLL_SECONDS (1,800), which sets it in
+ * production; the fallback serves callers (the bench's simulation) that do not pass `outputsPollMs`.
  * Outputs are listed only while the stream has outputs (and 10 s after ingest connects). "Webhooks
  * trusted": one has arrived for this stream and no read has since caught a change they missed.
  * Slow reads fall on per-stream slots (a phase hashed from the stream id): reads stay at most one
