@@ -274,6 +274,27 @@ describe("output status", () => {
     await waitFor(async () => viewer.messages.slice(told).find((m) => m.outputs?.[0]?.status === "stopped"), 1_000, "push of unknown");
   });
 
+  it("a read our own budget held back is no failure: webhooks still vouch, nothing goes unknown", async () => {
+    const { app, s, input } = await withOutput();
+    await ingestEvent(input.uid, "connect");
+    await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+      state.storage.sql.exec("UPDATE meta SET value = '0' WHERE key = 'ingestChangedAt'");
+      // As above: fresh at the webhook cadence, but stale at once if this read counted as failing.
+      state.storage.sql.exec("UPDATE meta SET value = ? WHERE key = 'lastInputSyncAt'", String(Date.now() - 600_000));
+    });
+    await expireTimer(s.streamId, "ingest-stable");
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "active" });
+    // A Cloudflare 429 blocks the shared budget for its retry-after: the next read is held back, never sent.
+    await injectFault({ method: "POST", path: LIVE_INPUTS_PATH, status: 429, retryAfter: 2, count: 1 });
+    expect((await postStream(app, { userId: newUserId() })).status).toBe(502);
+    const sent = (await emulator("GET", "calls")).calls.length;
+    await expireTimer(s.streamId, "poll-input");
+    expect((await emulator("GET", "calls")).calls.length).toBe(sent);
+    expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "active" });
+    expect((await streamTimers(s.streamId))["poll-input"]! - clock.now()).toBeLessThanOrEqual(2_500); // the deferral, not a backoff
+    await new Promise((r) => setTimeout(r, 2_100)); // the block ends before the next test
+  });
+
   it("unknown after three intervals without a successful sync", async () => {
     const { app, s } = await withOutput();
     await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
