@@ -8,21 +8,27 @@ export interface PlaybackUrls {
   thumbnailUrl: string | null;
 }
 
+/** How the glasses push video into the live input. Every stream is RTMP(S) until ingest choice lands. */
+export type IngestProtocol = "rtmp" | "srt" | "webrtc";
+
 const NONE: PlaybackUrls = { hlsUrl: null, dashUrl: null, webrtcUrl: null, previewUrl: null, thumbnailUrl: null };
 
 /**
  * Playback URLs in Cloudflare's formats (seed 000): `https://customer-<CODE>.cloudflarestream.com/<uid>/…`.
  * `STREAM_PLAYBACK_BASE_URL` overrides the host, which is how `npm start` points them at the emulator.
+ * Only what can play is given: WHEP (`webrtcUrl`) plays only an input ingested over WHIP, and a WHIP
+ * input has no HLS/DASH (Cloudflare Stream WebRTC docs, Limitations).
  */
-export function playbackUrls(config: Config, liveInputUid: string | null): PlaybackUrls {
+export function playbackUrls(config: Config, liveInputUid: string | null, ingest: IngestProtocol): PlaybackUrls {
   if (!liveInputUid) return NONE;
   const base = (config.playbackBaseUrl ?? (config.customerCode ? `https://customer-${config.customerCode}.cloudflarestream.com` : null))?.replace(/\/+$/, "");
   if (!base) return NONE;
   const root = `${base}/${liveInputUid}`;
+  const overWhip = ingest === "webrtc";
   return {
-    hlsUrl: `${root}/manifest/video.m3u8`,
-    dashUrl: `${root}/manifest/video.mpd`,
-    webrtcUrl: `${root}/webRTC/play`,
+    hlsUrl: overWhip ? null : `${root}/manifest/video.m3u8`,
+    dashUrl: overWhip ? null : `${root}/manifest/video.mpd`,
+    webrtcUrl: overWhip ? `${root}/webRTC/play` : null,
     previewUrl: `${root}/iframe`,
     thumbnailUrl: `${root}/thumbnails/thumbnail.jpg`,
   };

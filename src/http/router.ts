@@ -15,6 +15,7 @@ import {
 } from "../schemas/api";
 import { streamIdForInput } from "../cloudflare/live-input-index";
 import { parseRtmpUrl } from "../outputs/rtmp-url";
+import { addRestreamDestinations } from "../outputs/restream-destinations";
 import { LiveInputWebhook } from "../schemas/webhook";
 import { secretsEqual } from "../apps/credentials";
 import { JOINED_ONLY_HEADER, PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
@@ -112,21 +113,7 @@ router.post("/api/streams", async (request, env) => {
     }),
   );
   const stub = env.STREAMS.getByName(result.snapshot.streamId);
-  // Each destination passes the same rules and limits as POST /outputs; each result is reported.
-  const restreamResults = [];
-  for (const destination of body.restreamDestinations ?? []) {
-    const parsed = parseRtmpUrl(destination.url);
-    if (!parsed.ok) {
-      restreamResults.push({ url: typeof destination.url === "string" ? destination.url : null, success: false, error: "INVALID_URL", message: parsed.message });
-      continue;
-    }
-    const added = await stub.addOutput(app.packageName, parsed.url, destination.name ?? null, null);
-    restreamResults.push(
-      added.ok
-        ? { url: parsed.url.original, success: true, outputId: added.outputId }
-        : { url: parsed.url.original, success: false, error: added.error, message: added.message },
-    );
-  }
+  const restreamResults = await addRestreamDestinations(body.restreamDestinations ?? [], (url, name) => stub.addOutput(app.packageName, url, name, null));
   return json(
     { ...result.snapshot, created: result.created, ...(body.restreamDestinations ? { restreamResults } : {}) },
     result.created ? 201 : 200,

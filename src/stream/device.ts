@@ -1,5 +1,5 @@
 import { nanoid } from "nanoid";
-import type { DeviceMessage, StartRtmpStream } from "../schemas/protocol";
+import { MANAGED_STREAM_APP_ID, type DeviceMessage, type DeviceStreamStatus, type StartRtmpStream, type StopRtmpStream } from "../schemas/protocol";
 import type { StreamContext } from "./context";
 import { StreamMeta } from "./context";
 import { DEVICE_TAG, send } from "./sockets";
@@ -68,35 +68,64 @@ export class DeviceChannel {
       this.meta.set("missedAcks", "0");
       return record.device === "lost" ? { device: "ok", detail: null } : null;
     }
-    switch (message.status) {
-      case "error":
-        return { device: "error", detail: message.errorDetails ?? null };
-      case "timeout":
-        return { device: "lost", detail: message.errorDetails ?? null };
-      case "stopped":
-        return { device: "stopped", detail: message.errorDetails ?? null };
-      default:
-        return record.device === "ok" ? null : { device: "ok", detail: null };
-    }
+    const reported = deviceConditionFor(message.status);
+    if (reported === "ok") return record.device === "ok" ? null : { device: "ok", detail: null };
+    return { device: reported, detail: message.errorDetails ?? DEFAULT_DETAIL[message.status] ?? null };
   }
 
   sendStop(streamId: string): void {
-    for (const ws of this.sockets()) send(ws, { type: "stop_rtmp_stream", streamId });
+    const stop: StopRtmpStream = { type: "stop_rtmp_stream", appId: MANAGED_STREAM_APP_ID, streamId };
+    for (const ws of this.sockets()) send(ws, stop);
     this.s.schedule.cancel(KEEPALIVE_TIMER);
   }
 }
+
+/**
+ * What each glasses report means for the stream (docs/websocket-protocol.md, "Device reports"). Every
+ * value of the SDK's `RtmpStreamStatus` is accepted; none of them stops the stream (only presence does).
+ */
+export function deviceConditionFor(status: DeviceStreamStatus): DeviceCondition {
+  switch (status) {
+    case "error":
+    case "reconnect_failed":
+      return "error";
+    case "timeout":
+      return "lost";
+    case "stopped":
+    case "stopping":
+      return "stopped";
+    case "reconnecting":
+    case "disconnected":
+      return "reconnecting";
+    case "initializing":
+    case "connecting":
+    case "streaming":
+    case "active":
+    case "reconnected":
+      return "ok";
+  }
+}
+
+/** Said when the glasses give no `errorDetails` and their status alone explains more than the condition. */
+const DEFAULT_DETAIL: Partial<Record<DeviceStreamStatus, string>> = {
+  reconnect_failed: "could not reconnect to the ingest server",
+  disconnected: "their connection dropped",
+};
 
 export function startMessage(record: StreamRecord): StartRtmpStream {
   const ingest = record.ingest!;
   return {
     type: "start_rtmp_stream",
+    appId: MANAGED_STREAM_APP_ID,
     streamId: record.streamId,
     rtmpUrl: joinIngestUrl(ingest.rtmpsUrl, ingest.rtmpsStreamKey),
-    srt: ingest.srtUrl ? { url: ingest.srtUrl, streamId: ingest.srtStreamId, passphrase: ingest.srtPassphrase } : null,
-    whipUrl: ingest.whipUrl,
+    ...(ingest.srtUrl
+      ? { srt: { url: ingest.srtUrl, ...(ingest.srtStreamId ? { streamId: ingest.srtStreamId } : {}), ...(ingest.srtPassphrase ? { passphrase: ingest.srtPassphrase } : {}) } }
+      : {}),
+    ...(ingest.whipUrl ? { whipUrl: ingest.whipUrl } : {}),
     video: { width: 1280, height: 720, bitrate: 2_000_000, frameRate: 30 },
     audio: { bitrate: 128_000, sampleRate: 48_000 },
-    stream: { durationLimit: null },
+    stream: {},
   };
 }
 

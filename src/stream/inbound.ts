@@ -13,7 +13,7 @@ export type Inbound =
   | { kind: "device"; message: DeviceMessage };
 
 const KNOWN_TYPES = {
-  app: ["managed_stream_stop", "stream_status_check"],
+  app: ["managed_stream_request", "managed_stream_stop", "stream_status_check"],
   device: ["keep_alive_ack", "rtmp_stream_status"],
 } as const;
 

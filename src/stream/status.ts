@@ -22,8 +22,11 @@ export function toSdkStatus(status: StreamStatus): SdkStatus {
 
 export type Phase = "initializing" | "running" | "stopping" | "stopped";
 export type IngestState = "connected" | "disconnected" | "idle";
-/** What we know of the glasses: `lost` = 3 keep-alives unanswered; `error`/`stopped` = reported by them. */
-export type DeviceCondition = "ok" | "lost" | "error" | "stopped";
+/**
+ * What we know of the glasses: `lost` = 3 keep-alives unanswered; `error`, `stopped` and `reconnecting`
+ * (their link to the ingest server dropped and they are retrying) = reported by them.
+ */
+export type DeviceCondition = "ok" | "lost" | "error" | "stopped" | "reconnecting";
 
 export interface StatusFacts {
   phase: Phase;
@@ -52,6 +55,10 @@ export function deriveStatus(f: StatusFacts): DerivedStatus {
   }
   if (f.device === "stopped") {
     return { status: f.everConnected ? "reconnecting" : "preparing", message: "Glasses stopped streaming" };
+  }
+  if (f.device === "reconnecting") {
+    const message = `Glasses are reconnecting to the ingest server${f.deviceDetail ? `: ${f.deviceDetail}` : ""}`;
+    return { status: f.everConnected ? "reconnecting" : "preparing", message };
   }
   if (f.ingestState === "connected") return { status: "active", message: "Stream is live" };
   if (f.everConnected) return { status: "reconnecting", message: "Waiting for the glasses to reconnect" };

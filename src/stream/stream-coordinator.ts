@@ -5,6 +5,7 @@ import type { Env } from "../env";
 import { fail, type Failure, type Result } from "../http/errors";
 import type { ProtocolError } from "../schemas/protocol";
 import { InboundGuard } from "./inbound";
+import { AppRequests } from "./app-requests";
 import { StreamViews, type DeviceStreamInfo, type StreamSnapshot } from "./views";
 import type { StreamContext } from "./context";
 import { DeviceChannel, KEEPALIVE_TIMER, startMessage } from "./device";
@@ -19,7 +20,7 @@ import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import { CLEANUP_TIMER, CREATE_WATCHDOG_TIMER, Lifecycle, type CreateInput } from "./lifecycle";
 import { GRACE_TIMER, PRESENCE_AUDIT_TIMER, Presence } from "./presence";
 import { Schedule } from "./schedule";
-import { appTag, closeQuietly, send, tagsFor, type SocketIdentity } from "./sockets";
+import { appTag, closeQuietly, send, sendText, tagsFor, type SocketIdentity } from "./sockets";
 import { Sql } from "./sql";
 import { deriveStatus, type DeviceCondition } from "./status";
 import { StreamStore, type StreamRecord } from "./store";
@@ -57,6 +58,7 @@ export class StreamCoordinator extends DurableObject<Env> {
   private creating: Promise<Failure | null> | null = null;
   private readonly inbound = new InboundGuard();
   private readonly views: StreamViews;
+  private readonly appRequests: AppRequests;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -91,6 +93,11 @@ export class StreamCoordinator extends DurableObject<Env> {
     });
     this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
     this.publisher = new StatusPublisher(this.s, this.views, this.presence);
+    this.appRequests = new AppRequests(this.s, this.views, {
+      join: (packageName) => this.join(packageName),
+      addOutput: (packageName, url, name) => this.addOutput(packageName, url, name, null),
+      leave: (packageName) => this.leave(packageName),
+    });
     this.shutdown = new Shutdown(this.s, {
       device: this.device,
       presence: this.presence,
@@ -213,9 +220,14 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
     this.presence.releaseHold(packageName);
-    for (const ws of this.ctx.getWebSockets(appTag(packageName))) {
+    const sockets = this.ctx.getWebSockets(appTag(packageName));
+    for (const ws of sockets) this.presence.onClose(ws);
+    // Its sockets hear last that its managed stream stopped (the SDK may then start again); others see
+    // the viewer count drop in the next push.
+    const left = sockets.length > 0 ? JSON.stringify(this.views.leftMessage(record)) : "";
+    for (const ws of sockets) {
+      sendText(ws, left);
       closeQuietly(ws, 1000, "left the stream");
-      this.presence.onClose(ws);
     }
     if (record.phase === "running") await this.afterPresenceChange(clock.now());
     return { ok: true, snapshot: this.views.snapshot(this.s.store.get()!) };
@@ -351,11 +363,7 @@ export class StreamCoordinator extends DurableObject<Env> {
 
     const record = this.s.store.get();
     if (!record) return;
-    if (inbound.kind === "app" && identity.role === "app") {
-      if (inbound.message.type === "stream_status_check") send(ws, this.views.statusMessage(record, identity.packageName));
-      else await this.leave(identity.packageName);
-      return;
-    }
+    if (inbound.kind === "app" && identity.role === "app") return this.appRequests.handle(ws, identity.packageName, inbound.message);
     if (inbound.kind === "device") {
       const change = this.device.onMessage(inbound.message, record);
       if (change) this.applyDevice(change.device, change.detail);

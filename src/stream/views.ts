@@ -1,6 +1,6 @@
-import { playbackUrls } from "../cloudflare/playback";
+import { playbackUrls, type PlaybackUrls } from "../cloudflare/playback";
 import { toSdkOutputStatus } from "../outputs/output-status";
-import type { ManagedStreamStatus } from "../schemas/protocol";
+import type { ManagedStreamStatus, OutputSummary, StreamStatusCheckResponse } from "../schemas/protocol";
 import type { StreamContext } from "./context";
 import type { DeviceChannel, startMessage } from "./device";
 import type { OutputView, Outputs } from "./outputs";
@@ -53,7 +53,7 @@ export class StreamViews {
       status: toSdkStatus(record.status),
       state: record.status,
       message: record.message,
-      ...playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null),
+      ...this.playback(record),
       ingest: record.ingestState,
       viewers: this.presence.viewerCount(),
       deviceConnected: this.device.isConnected(),
@@ -85,6 +85,51 @@ export class StreamViews {
   }
 
   /**
+   * The SDK's answer to `stream_status_check`. A stream counts as active from creation until it starts
+   * stopping. `rtmpUrl` (an ingest secret) and `requestingAppId` (another app's identity) are never sent.
+   */
+  statusCheckResponse(record: StreamRecord): StreamStatusCheckResponse {
+    const timestamp = new Date(clock.now()).toISOString();
+    if (record.phase === "stopping" || record.phase === "stopped") {
+      return { type: "stream_status_check_response", hasActiveStream: false, timestamp };
+    }
+    return {
+      type: "stream_status_check_response",
+      hasActiveStream: true,
+      streamInfo: {
+        type: "managed",
+        streamId: record.streamId,
+        status: toSdkStatus(record.status),
+        createdAt: new Date(record.createdAt).toISOString(),
+        ...withoutNulls(this.playback(record)),
+        activeViewers: this.presence.viewerCount(),
+      },
+      timestamp,
+    };
+  }
+
+  /**
+   * What an app that left sees last on its sockets: its managed stream is `stopped` (so the SDK lets it
+   * start again), while the stream itself goes on for the other apps.
+   */
+  leftMessage(record: StreamRecord): ManagedStreamStatus {
+    return {
+      type: "managed_stream_status",
+      status: "stopped",
+      streamId: record.streamId,
+      message: "You left the stream; it goes on for the other apps",
+      outputs: [],
+      viewers: this.presence.viewerCount(),
+      timestamp: new Date(clock.now()).toISOString(),
+    };
+  }
+
+  private playback(record: StreamRecord): PlaybackUrls {
+    // Every stream is ingested over RTMP(S) today (start_rtmp_stream): WHEP cannot play it.
+    return playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null, "rtmp");
+  }
+
+  /**
    * The status as each viewer may see it, for one push: the outputs and every unmasked field are read
    * once; masking varies only for an app that added outputs, so every other viewer shares one message
    * (and one serialization — `serialized` caches per owner, `null` for all the rest).
@@ -96,7 +141,7 @@ export class StreamViews {
       type: "managed_stream_status" as const,
       status: toSdkStatus(record.status),
       streamId: record.streamId,
-      ...playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null),
+      ...withoutNulls(this.playback(record)),
       message: record.message,
     };
     // Once stopped, the remaining sockets are being closed: nobody is watching any more.
@@ -106,7 +151,10 @@ export class StreamViews {
       ...base,
       outputs: rows.map((row) => {
         const o = this.outputs.view(row, viewer, facts.ingestStable, facts.stale, facts.inputError);
-        return { outputId: o.outputId, url: o.url, name: o.name, status: toSdkOutputStatus(o.status), error: o.error };
+        const summary: OutputSummary = { outputId: o.outputId, url: o.url, status: toSdkOutputStatus(o.status) };
+        if (o.name !== null) summary.name = o.name;
+        if (o.error !== null) summary.error = o.error;
+        return summary;
       }),
       viewers,
       timestamp,
@@ -137,4 +185,11 @@ export interface StatusMessages {
   message(viewer: string | null): ManagedStreamStatus;
   /** The same, serialized once per distinct message. */
   serialized(viewer: string | null): string;
+}
+
+/** The SDK types absent URLs as missing fields, not `null`. */
+function withoutNulls(urls: PlaybackUrls): Partial<Record<keyof PlaybackUrls, string>> {
+  const present: Partial<Record<keyof PlaybackUrls, string>> = {};
+  for (const [key, value] of Object.entries(urls) as [keyof PlaybackUrls, string | null][]) if (value !== null) present[key] = value;
+  return present;
 }

@@ -24,7 +24,8 @@ describe("POST /api/streams", () => {
     expect(s).toMatchObject({
       hlsUrl: `${root}/manifest/video.m3u8`,
       dashUrl: `${root}/manifest/video.mpd`,
-      webrtcUrl: `${root}/webRTC/play`,
+      // WHEP plays only WHIP ingest; the glasses push RTMP(S).
+      webrtcUrl: null,
       previewUrl: `${root}/iframe`,
       thumbnailUrl: `${root}/thumbnails/thumbnail.jpg`,
     });

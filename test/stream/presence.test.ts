@@ -33,7 +33,10 @@ describe("connections", () => {
     const sa = await viewer(s.streamId, a);
     const first = await sa.next("managed_stream_status");
     expect(first).toMatchObject({ status: "preparing", streamId: s.streamId, viewers: 1, outputs: [] });
-    for (const field of ["hlsUrl", "dashUrl", "webrtcUrl", "previewUrl", "thumbnailUrl", "message"]) expect(first).toHaveProperty(field);
+    for (const field of ["hlsUrl", "dashUrl", "previewUrl", "thumbnailUrl", "message"]) expect(first).toHaveProperty(field);
+    // WHEP cannot play an RTMP input, and absent means absent (the SDK's optional fields), never null.
+    expect(first).not.toHaveProperty("webrtcUrl");
+    expect(Object.values(first)).not.toContain(null);
 
     const sb = await viewer(s.streamId, b);
     expect(await sb.next("managed_stream_status")).toMatchObject({ viewers: 2 });
@@ -43,8 +46,10 @@ describe("connections", () => {
     const start = await device.next("start_rtmp_stream");
     const input = await inputFor(s.streamId);
     expect(start.rtmpUrl).toBe(`${input.rtmps.url}${input.rtmps.streamKey}`);
+    expect(start.appId).toBe("MANAGED_STREAM");
     expect(start.srt.url).toBe(input.srt.url);
     expect(start.whipUrl).toBe(input.webRTC.url);
+    expect(start.stream).toEqual({});
 
     // Ingest connects at Cloudflare; the next poll observes it and every viewer is told.
     await emulator("POST", `live_inputs/${input.uid}/connect`);
@@ -130,7 +135,7 @@ describe("presence", () => {
     expect((await call("GET", `/api/streams/${s.streamId}`, undefined, a.headers)).body.viewers).toBe(2);
     // Identity survives: a message on a hibernated socket is answered for the right app.
     sa.ws.send(JSON.stringify({ type: "stream_status_check" }));
-    expect(await sa.next("managed_stream_status")).toMatchObject({ viewers: 2, streamId: s.streamId });
+    expect(await sa.next("stream_status_check_response")).toMatchObject({ hasActiveStream: true, streamInfo: { activeViewers: 2, streamId: s.streamId } });
     sb.ws.send(JSON.stringify({ type: "managed_stream_stop" }));
     expect((await sb.closed).code).toBe(1000);
     expect(await sa.next("managed_stream_status")).toMatchObject({ viewers: 1 });
@@ -272,7 +277,7 @@ describe("bad input on sockets", () => {
     expect(await device.next("error")).toMatchObject({ error: "INVALID_MESSAGE" });
 
     v.ws.send(JSON.stringify({ type: "stream_status_check" }));
-    expect(await v.next("managed_stream_status")).toMatchObject({ status: "preparing" });
+    expect(await v.next("stream_status_check_response")).toMatchObject({ streamInfo: { status: "preparing" } });
   });
 
   it("a message over 64 KiB closes that socket with 1009, and nothing else", async () => {
@@ -284,7 +289,7 @@ describe("bad input on sockets", () => {
     bad.ws.send(JSON.stringify({ type: "stream_status_check", pad: "x".repeat(65 * 1024) }));
     expect((await bad.closed).code).toBe(1009);
     good.ws.send(JSON.stringify({ type: "stream_status_check" }));
-    expect(await good.next("managed_stream_status")).toMatchObject({ status: "preparing", viewers: 1 });
+    expect(await good.next("stream_status_check_response")).toMatchObject({ streamInfo: { status: "preparing", activeViewers: 1 } });
   });
 
   it("more than 20 messages a second closes that socket with 1008, and nothing else", async () => {
@@ -296,7 +301,7 @@ describe("bad input on sockets", () => {
     for (let i = 0; i < 40; i++) flood.ws.send(JSON.stringify({ type: "stream_status_check" }));
     expect((await flood.closed).code).toBe(1008);
     calm.ws.send(JSON.stringify({ type: "stream_status_check" }));
-    expect(await calm.next("managed_stream_status")).toMatchObject({ status: "preparing" });
+    expect(await calm.next("stream_status_check_response")).toMatchObject({ streamInfo: { status: "preparing" } });
     expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("preparing");
   });
 });
