@@ -136,9 +136,10 @@ describe("npm start stack (end to end)", { timeout: 170_000 }, () => {
       const started = await startStream(app, userId);
       assert.equal(started.created, true);
       assert.ok(["initializing", "preparing"].includes(started.status), `new stream status: ${started.status}`);
-      for (const key of ["hlsUrl", "dashUrl", "webrtcUrl", "previewUrl", "thumbnailUrl"]) {
+      for (const key of ["hlsUrl", "dashUrl", "previewUrl", "thumbnailUrl"]) {
         assert.equal(typeof started[key], "string", `${key} in ${JSON.stringify(started)}`);
       }
+      assert.equal(started.webrtcUrl, null, "WHEP cannot play an RTMP input");
       assert.equal(JSON.stringify(started).includes("streamKey"), false, "ingest credentials never go to apps");
       // The app watches (as an SDK app would), so the short join window does not end the stream.
       const socket = await viewer(app, started.streamId);
@@ -199,7 +200,7 @@ describe("npm start stack (end to end)", { timeout: 170_000 }, () => {
         assert.equal(status.streamId, streamId);
         assert.ok(["initializing", "preparing"].includes(status.status), `app ${name} status ${status.status}`);
         assert.ok(Array.isArray(status.outputs));
-        for (const key of ["hlsUrl", "dashUrl", "webrtcUrl", "previewUrl", "thumbnailUrl", "message", "timestamp"]) {
+        for (const key of ["hlsUrl", "dashUrl", "previewUrl", "thumbnailUrl", "message", "timestamp"]) {
           assert.ok(key in status, `app ${name}'s managed_stream_status has ${key}`);
         }
       }
