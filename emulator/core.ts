@@ -16,6 +16,7 @@ import {
   renderListItem,
   renderLiveInput,
   renderOutput,
+  rotateKeys,
 } from "./state.ts";
 import type {
   CallRecord,
@@ -169,7 +170,7 @@ export class StreamEmulator {
     try {
       if (!path.startsWith("/client/v4/")) throw new ApiError(404, ErrorCode.NoRoute, `Could not route to ${path}`);
       this.authenticate(request);
-      const m = /^\/client\/v4\/accounts\/([^/]+)\/stream\/live_inputs(?:\/([^/]+)(?:\/(outputs)(?:\/([^/]+))?)?)?\/?$/.exec(path);
+      const m = /^\/client\/v4\/accounts\/([^/]+)\/stream\/live_inputs(?:\/([^/]+)(?:\/(outputs|rotate_keys)(?:\/([^/]+))?)?)?\/?$/.exec(path);
       if (m && m[1] !== this.config.accountId) throw new ApiError(403, ErrorCode.Authentication, "Authentication error");
       const retryAfter = this.rateLimiter.take();
       if (retryAfter !== null) {
@@ -177,10 +178,15 @@ export class StreamEmulator {
           "retry-after": String(retryAfter),
         });
       }
-      if (!m) throw new ApiError(404, ErrorCode.NoRoute, `Could not route to ${path}, perhaps your object identifier is invalid?`);
-      const [, , inputId, outputs, outputId] = m;
+      const noRoute = () => new ApiError(404, ErrorCode.NoRoute, `Could not route to ${path}, perhaps your object identifier is invalid?`);
+      if (!m) throw noRoute();
+      const [, , inputId, sub, outputId] = m;
+      const outputs = sub === "outputs";
       const method = request.method.toUpperCase();
-      if (!inputId) {
+      if (sub === "rotate_keys") {
+        if (outputId) throw noRoute();
+        if (method === "POST") return this.rotateInputKeys(inputId!);
+      } else if (!inputId) {
         if (method === "POST") return await this.createInput(request);
         if (method === "GET") return this.listInputs();
       } else if (!outputs) {
@@ -262,6 +268,20 @@ export class StreamEmulator {
     applyPatch(input, patch, this.iso());
     // A disabled input refuses broadcasts, so an ongoing one ends.
     if (!input.enabled && input.connected) this.endBroadcast(input);
+    this.markChanged();
+    return ok(this.renderInput(input));
+  }
+
+  /**
+   * POST .../rotate_keys: new RTMPS stream key, SRT passphrase and WebRTC secret; the old ones stop working
+   * at once, and a broadcast using them is ended (Cloudflare: "shortly after rotation").
+   */
+  private rotateInputKeys(id: string): Response {
+    const input = this.requireInput(id);
+    if (input.connected) this.endBroadcast(input);
+    const oldKey = rotateKeys(input, this.iso());
+    this.byStreamKey.delete(oldKey);
+    this.byStreamKey.set(input.streamKey, input.uid);
     this.markChanged();
     return ok(this.renderInput(input));
   }

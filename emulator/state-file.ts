@@ -31,7 +31,6 @@ const liveInput = z.object({
   srtPlaybackStreamId: z.string(),
   srtPlaybackPassphrase: z.string(),
   webRtcSecret: z.string(),
-  webRtcPlaybackSecret: z.string(),
   meta: z.record(z.string(), z.unknown()),
   recording: z.object({
     mode: z.enum(["off", "automatic"]),
@@ -46,6 +45,8 @@ const liveInput = z.object({
   defaultCreator: z.string().nullable(),
   created: z.string(),
   modified: z.string(),
+  // Absent in files written before rotate_keys existed.
+  keysRotatedAt: z.string().nullable().default(null),
   connected: z.boolean(),
   statusHistory: z.array(statusEntry),
   outputs: z.array(z.string()),

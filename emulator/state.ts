@@ -99,8 +99,7 @@ export function newLiveInput(patch: LiveInputPatch, nowIso: string): LiveInputRe
     srtPassphrase: randomHex(16),
     srtPlaybackStreamId: `play${uid()}`,
     srtPlaybackPassphrase: randomHex(16),
-    webRtcSecret: randomHex(16),
-    webRtcPlaybackSecret: randomHex(16),
+    webRtcSecret: webRtcSecret(),
     meta: patch.meta ?? {},
     recording: { ...DEFAULT_RECORDING, ...patch.recording },
     deleteRecordingAfterDays: patch.deleteRecordingAfterDays ?? null,
@@ -109,6 +108,7 @@ export function newLiveInput(patch: LiveInputPatch, nowIso: string): LiveInputRe
     defaultCreator: patch.defaultCreator ?? null,
     created: nowIso,
     modified: nowIso,
+    keysRotatedAt: null,
     connected: false,
     statusHistory: [],
     outputs: [],
@@ -141,15 +141,24 @@ function joinPath(base: string, segment: string): string {
   return `${base.replace(/\/+$/, "")}/${segment}`;
 }
 
+/**
+ * A live input as Cloudflare returns it. `publicBaseUrl` stands in for `https://customer-<CODE>.cloudflarestream.com`:
+ * WHIP publishes to `<host>/<secret>/webRTC/publish`, and playback (WHEP, HLS, DASH) is addressed by the input
+ * uid (`<host>/<uid>/webRTC/play`, `<host>/<uid>/manifest/video.m3u8|mpd`), per Stream's WebRTC and
+ * watch-live-stream docs. `defaultCreator` is not returned (Cloudflare's live input has no such field), and
+ * `keysRotatedAt` only once the keys have been rotated.
+ */
 export function renderLiveInput(input: LiveInputRecord, config: EmulatorConfig): Record<string, unknown> {
+  const host = config.publicBaseUrl;
   const out: Record<string, unknown> = {
     uid: input.uid,
     rtmps: { url: config.rtmpIngestUrl, streamKey: input.streamKey },
     rtmpsPlayback: { url: config.rtmpIngestUrl, streamKey: input.playbackStreamKey },
     srt: { url: config.srtIngestUrl, streamId: input.srtStreamId, passphrase: input.srtPassphrase },
     srtPlayback: { url: config.srtIngestUrl, streamId: input.srtPlaybackStreamId, passphrase: input.srtPlaybackPassphrase },
-    webRTC: { url: joinPath(config.publicBaseUrl, `${input.webRtcSecret}b${input.uid}/webRTC/publish`) },
-    webRTCPlayback: { url: joinPath(config.publicBaseUrl, `${input.webRtcPlaybackSecret}b${input.uid}/webRTC/play`) },
+    webRTC: { url: joinPath(host, `${input.webRtcSecret}/webRTC/publish`) },
+    webRTCPlayback: { url: joinPath(host, `${input.uid}/webRTC/play`) },
+    playback: { hls: joinPath(host, `${input.uid}/manifest/video.m3u8`), dash: joinPath(host, `${input.uid}/manifest/video.mpd`) },
     created: input.created,
     modified: input.modified,
     meta: structuredClone(input.meta),
@@ -159,8 +168,27 @@ export function renderLiveInput(input: LiveInputRecord, config: EmulatorConfig):
     preferLowLatency: input.preferLowLatency,
     status: renderStatus(input, config.statusShape),
   };
-  if (input.defaultCreator !== null) out.defaultCreator = input.defaultCreator;
+  if (input.keysRotatedAt) out.keysRotatedAt = input.keysRotatedAt; // absent in snapshots from before rotate_keys
   return out;
+}
+
+/**
+ * New broadcast credentials, as POST .../rotate_keys does: RTMPS stream key, SRT passphrase and WebRTC
+ * (WHIP) secret. The uid, the SRT stream id and the playback credentials stay. Returns the old stream key.
+ */
+export function rotateKeys(input: LiveInputRecord, nowIso: string): string {
+  const old = input.streamKey;
+  input.streamKey = streamKey();
+  input.srtPassphrase = randomHex(16);
+  input.webRtcSecret = webRtcSecret();
+  input.keysRotatedAt = nowIso;
+  input.modified = nowIso;
+  return old;
+}
+
+/** WHIP secrets look like Cloudflare's (`<32 hex>k<32 hex>`, as in its schema's example URL). */
+function webRtcSecret(): string {
+  return streamKey();
 }
 
 export function renderListItem(input: LiveInputRecord): Record<string, unknown> {

@@ -80,15 +80,17 @@ export interface LiveInputRecord {
   srtPlaybackStreamId: string;
   srtPlaybackPassphrase: string;
   webRtcSecret: string;
-  webRtcPlaybackSecret: string;
   meta: Record<string, unknown>;
   recording: Recording;
   deleteRecordingAfterDays: number | null;
   enabled: boolean;
   preferLowLatency: boolean;
+  /** Accepted on create/update and kept, but not returned: Cloudflare's live input has no such field. */
   defaultCreator: string | null;
   created: string;
   modified: string;
+  /** Set by POST .../rotate_keys; null (and omitted from responses) until the keys are first rotated. */
+  keysRotatedAt: string | null;
   connected: boolean;
   /** Newest last; empty when never connected. */
   statusHistory: StatusEntry[];

@@ -11,7 +11,6 @@ export interface InputError {
 
 export function notificationBody(inputId: string, event: LiveInputEvent, nowMs: number, error?: InputError): unknown {
   const updatedAt = new Date(nowMs).toISOString();
-  const verb = event.slice("live_input.".length);
   const data: Record<string, unknown> = {
     notification_name: "Stream Live Input",
     input_id: inputId,
@@ -26,8 +25,10 @@ export function notificationBody(inputId: string, event: LiveInputEvent, nowMs: 
     };
   }
   return {
+    // Cloudflare puts the notification policy's name here; the emulator's policy is called "Stream Live Input".
     name: "Stream Live Input",
-    text: `Live input ${inputId} ${verb}${error ? `: ${error.message}` : ""}`,
+    // The documented format (Stream "Receive Live Webhooks"): one "Key: value" line each.
+    text: `Notification type: Stream Live Input\nInput ID: ${inputId}\nEvent type: ${event}\nUpdated at: ${updatedAt}`,
     data,
     ts: Math.floor(nowMs / 1000),
   };

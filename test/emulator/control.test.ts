@@ -34,7 +34,8 @@ describe("faults", () => {
     const post = await createOutput(li.uid, { url: "rtmp://x/y", streamKey: "k" }); // POST not matched
     expect(post.uid).toBeDefined();
     for (let i = 0; i < 2; i++) {
-      const r = await api("GET", `${INPUTS}/${li.uid}/outputs`);
+      // A made-up fault body, not Cloudflare's: not checked against the schema.
+      const r = await api("GET", `${INPUTS}/${li.uid}/outputs`, undefined, {}, { unchecked: true });
       expect(r.status).toBe(429);
       expect(r.headers.get("retry-after")).toBe("7");
       expect(r.body).toEqual({ custom: true });
@@ -240,6 +241,12 @@ describe("webhooks", () => {
       },
     });
     expect(deliveries[0].payload.data.live_input_errored).toBeUndefined();
+    // `text` as in Cloudflare's documented example payload (Stream "Receive Live Webhooks").
+    for (const d of deliveries) {
+      const { data } = d.payload;
+      expect(d.payload.text).toBe(`Notification type: Stream Live Input\nInput ID: ${li.uid}\nEvent type: ${data.event_type}\nUpdated at: ${data.updated_at}`);
+      expect(d.payload.ts).toBe(Math.floor(Date.parse(data.updated_at) / 1000));
+    }
     // The emulator kept working.
     expect((await api("GET", `${INPUTS}/${li.uid}`)).status).toBe(200);
   }, 20_000);

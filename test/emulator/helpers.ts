@@ -1,4 +1,8 @@
 // Shared helpers for the emulator tests: plain fetch() from test code lands on the emulator (outboundService).
+// Every answer api() gets from the live-input API is checked against Cloudflare's published schema
+// (./openapi.ts), unless the call says `{ unchecked: true }` (e.g. a fault with a made-up body).
+
+import { expectResponseMatches } from "./openapi.ts";
 
 export const BASE = "http://stream-emulator.test";
 export const TOKEN = "local-dev-token";
@@ -14,6 +18,7 @@ export async function api(
   url: string,
   body?: unknown,
   headers: Record<string, string> = {},
+  options: { unchecked?: boolean } = {},
 ): Promise<{ status: number; headers: Headers; body: Json }> {
   const init: RequestInit = { method, headers: { authorization: `Bearer ${TOKEN}`, ...headers } };
   if (body !== undefined) {
@@ -22,7 +27,9 @@ export async function api(
   }
   const res = await fetch(url, init);
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+  const parsed = text ? JSON.parse(text) : null;
+  if (!options.unchecked) expectResponseMatches(method, url, res.status, parsed);
+  return { status: res.status, headers: res.headers, body: parsed };
 }
 
 export async function control(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {

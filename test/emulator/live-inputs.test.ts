@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { BASE, INPUTS, api, control, createInput, createOutput, reset, state } from "./helpers.ts";
+import { expectMatchesSchema } from "./openapi.ts";
 
 const HEX32 = /^[0-9a-f]{32}$/;
 
@@ -17,8 +18,15 @@ describe("live inputs", () => {
     expect(li.rtmpsPlayback.streamKey).not.toBe(li.rtmps.streamKey);
     expect(li.srt).toEqual({ url: "srt://127.0.0.1:8890", streamId: expect.any(String), passphrase: expect.any(String) });
     expect(li.srtPlayback).toEqual({ url: "srt://127.0.0.1:8890", streamId: expect.any(String), passphrase: expect.any(String) });
-    expect(li.webRTC.url).toMatch(/^http:\/\/127\.0\.0\.1:8788\/[0-9a-f]+\/webRTC\/publish$/);
-    expect(li.webRTCPlayback.url).toMatch(/^http:\/\/127\.0\.0\.1:8788\/[0-9a-f]+\/webRTC\/play$/);
+    // WHIP publishes to a secret; WHEP, HLS and DASH play by the input uid (Stream WebRTC / watch docs).
+    expect(li.webRTC.url).toMatch(/^http:\/\/127\.0\.0\.1:8788\/[0-9a-f]{32}k[0-9a-f]{32}\/webRTC\/publish$/);
+    expect(li.webRTC.url).not.toContain(li.uid);
+    expect(li.webRTCPlayback.url).toBe(`http://127.0.0.1:8788/${li.uid}/webRTC/play`);
+    expect(li.playback).toEqual({
+      hls: `http://127.0.0.1:8788/${li.uid}/manifest/video.m3u8`,
+      dash: `http://127.0.0.1:8788/${li.uid}/manifest/video.mpd`,
+    });
+    expect(li).not.toHaveProperty("keysRotatedAt");
     expect(li.recording).toEqual({ mode: "off", timeoutSeconds: 0, requireSignedURLs: false, allowedOrigins: null, hideLiveViewerCount: false });
     expect(li).toMatchObject({ meta: {}, enabled: true, preferLowLatency: false, deleteRecordingAfterDays: null, status: null });
     expect(Date.parse(li.created)).not.toBeNaN();
@@ -35,7 +43,11 @@ describe("live inputs", () => {
       defaultCreator: "creator-1",
     };
     const li = await createInput(body);
-    expect(li).toMatchObject(body);
+    const { defaultCreator, ...returned } = body;
+    expect(li).toMatchObject(returned);
+    // Accepted, but not part of Cloudflare's live input, so not echoed.
+    expect(defaultCreator).toBe("creator-1");
+    expect(li).not.toHaveProperty("defaultCreator");
     const got = await api("GET", `${INPUTS}/${li.uid}`);
     expect(got.status).toBe(200);
     expect(got.body.result).toEqual(li);
@@ -92,6 +104,45 @@ describe("live inputs", () => {
     expect((await api("DELETE", `${INPUTS}/${li.uid}`)).status).toBe(404);
   });
 
+  it("rotates keys: new RTMPS key, SRT passphrase and WebRTC secret, the rest unchanged", async () => {
+    const li = await createInput({ meta: { n: 1 } });
+    await new Promise((r) => setTimeout(r, 5));
+    const r = await api("POST", `${INPUTS}/${li.uid}/rotate_keys`);
+    expect(r.status).toBe(200);
+    const rotated = r.body.result;
+    expect(rotated.uid).toBe(li.uid);
+    expect(rotated.rtmps.url).toBe(li.rtmps.url);
+    expect(rotated.rtmps.streamKey).toMatch(/^[0-9a-f]{32}k[0-9a-f]{32}$/);
+    expect(rotated.rtmps.streamKey).not.toBe(li.rtmps.streamKey);
+    expect(rotated.srt.streamId).toBe(li.srt.streamId);
+    expect(rotated.srt.passphrase).not.toBe(li.srt.passphrase);
+    expect(rotated.webRTC.url).not.toBe(li.webRTC.url);
+    expect(rotated.webRTC.url).toMatch(/\/webRTC\/publish$/);
+    // Playback is addressed by uid and its credentials are not broadcast keys: unchanged.
+    expect(rotated.webRTCPlayback).toEqual(li.webRTCPlayback);
+    expect(rotated.playback).toEqual(li.playback);
+    expect(rotated.rtmpsPlayback).toEqual(li.rtmpsPlayback);
+    expect(rotated.srtPlayback).toEqual(li.srtPlayback);
+    expect(rotated.meta).toEqual({ n: 1 });
+    expect(rotated.created).toBe(li.created);
+    expect(Date.parse(rotated.keysRotatedAt)).not.toBeNaN();
+    expect(rotated.modified).toBe(rotated.keysRotatedAt);
+    expect((await api("GET", `${INPUTS}/${li.uid}`)).body.result).toEqual(rotated);
+    expect((await api("POST", `${INPUTS}/${"0".repeat(32)}/rotate_keys`)).status).toBe(404);
+    expect((await api("GET", `${INPUTS}/${li.uid}/rotate_keys`)).status).toBe(405);
+  });
+
+  it("rotating keys ends a broadcast on the old key, which then no longer connects", async () => {
+    await control("POST", "config", { webhookUrl: "http://hook.test/x", webhookSecret: "s" });
+    const li = await createInput();
+    await control("POST", `live_inputs/${li.uid}/connect`);
+    const rotated = (await api("POST", `${INPUTS}/${li.uid}/rotate_keys`)).body.result;
+    expect(rotated.status.current).toMatchObject({ state: "disconnected" });
+    expect((await state()).inputs[0].connected).toBe(false);
+    const events = (await control("GET", "webhooks")).body.deliveries.map((d: { event: string }) => d.event);
+    expect(events).toEqual(["live_input.connected", "live_input.disconnected"]);
+  });
+
   it("honours Idempotency-Key", async () => {
     const a = await api("POST", INPUTS, { meta: { a: 1 } }, { "Idempotency-Key": "key-1" });
     const b = await api("POST", INPUTS, { meta: { a: 2 } }, { "Idempotency-Key": "key-1" });
@@ -112,7 +163,9 @@ describe("errors", () => {
     for (const headers of variants) {
       const res = await fetch(INPUTS, { headers });
       expect(res.status).toBe(403);
-      expect(await res.json()).toEqual({ success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null });
+      const body = await res.json();
+      expect(body).toEqual({ success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null });
+      expectMatchesSchema("GET", "/accounts/{account_id}/stream/live_inputs", 403, body);
     }
     const foreign = await api("GET", `${BASE}/client/v4/accounts/other/stream/live_inputs`);
     expect(foreign.status).toBe(403);

@@ -1,9 +1,11 @@
-// The coordinator talks to the emulator through the official SDK: prove the shapes line up.
+// The coordinator talks to the emulator through the official SDK: prove the shapes line up. Every answer
+// the SDK gets is also checked against Cloudflare's published schema (checkedFetch).
 import Cloudflare from "cloudflare";
 import { beforeEach, describe, expect, it } from "vitest";
 import { ACCOUNT, BASE, TOKEN, control, reset } from "./helpers.ts";
+import { checkedFetch } from "./openapi.ts";
 
-const client = new Cloudflare({ apiToken: TOKEN, baseURL: `${BASE}/client/v4`, maxRetries: 0 });
+const client = new Cloudflare({ apiToken: TOKEN, baseURL: `${BASE}/client/v4`, maxRetries: 0, fetch: checkedFetch });
 const account_id = ACCOUNT;
 
 beforeEach(() => reset());
@@ -63,7 +65,7 @@ describe("cloudflare SDK against the emulator", () => {
   });
 
   it("maps emulator errors to the SDK's error classes", async () => {
-    const bad = new Cloudflare({ apiToken: "wrong", baseURL: `${BASE}/client/v4`, maxRetries: 0 });
+    const bad = new Cloudflare({ apiToken: "wrong", baseURL: `${BASE}/client/v4`, maxRetries: 0, fetch: checkedFetch });
     const authErr = await bad.stream.liveInputs.list({ account_id }).catch((e: unknown) => e);
     expect(authErr).toBeInstanceOf(Cloudflare.PermissionDeniedError);
     expect((authErr as InstanceType<typeof Cloudflare.APIError>).errors[0]?.code).toBe(10000);

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { StreamEmulator } from "../../emulator/core.ts";
 import { RESTART_DISCONNECT_REASON, type Snapshot } from "../../emulator/snapshot.ts";
 import type { Json } from "./helpers.ts";
+import { expectResponseMatches } from "./openapi.ts";
 
 const BASE = "http://emu.test";
 const INPUTS = `${BASE}/client/v4/accounts/local-account/stream/live_inputs`;
@@ -28,7 +29,9 @@ async function call(emu: StreamEmulator, method: string, url: string, body?: unk
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
   );
-  return { status: res.status, body: await res.json() };
+  const parsed = await res.json();
+  expectResponseMatches(method, url, res.status, parsed);
+  return { status: res.status, body: parsed };
 }
 
 /** What the first process leaves on disk: JSON, read back by the next. */
@@ -59,6 +62,30 @@ describe("emulator snapshot and restore", () => {
     expect(second.callLog().slice(0, calls.length)).toEqual(calls);
     // The stream key still routes an RTMP publish to its input.
     expect(second.connectByStreamKey(a.rtmps.streamKey)).toBe(a.uid);
+  });
+
+  it("keeps rotated keys and keysRotatedAt across a restart; the old stream key stays dead", async () => {
+    const first = emulator();
+    const li = (await call(first, "POST", INPUTS, {})).body.result;
+    const rotated = (await call(first, "POST", `${INPUTS}/${li.uid}/rotate_keys`)).body.result;
+    expect(rotated.keysRotatedAt).toEqual(expect.any(String));
+    const second = emulator();
+    second.restore(throughDisk(first), []);
+    expect((await call(second, "GET", `${INPUTS}/${li.uid}`)).body.result).toEqual(rotated);
+    expect(second.connectByStreamKey(li.rtmps.streamKey)).toBeNull();
+    expect(second.connectByStreamKey(rotated.rtmps.streamKey)).toBe(li.uid);
+  });
+
+  it("restores inputs saved before rotate_keys existed (no keysRotatedAt)", async () => {
+    const first = emulator();
+    const li = (await call(first, "POST", INPUTS, {})).body.result;
+    const old = throughDisk(first) as Json;
+    for (const input of old.inputs) delete input.keysRotatedAt;
+    const second = emulator();
+    second.restore(old, []);
+    const got = (await call(second, "GET", `${INPUTS}/${li.uid}`)).body.result;
+    expect(got).not.toHaveProperty("keysRotatedAt");
+    expect(got.rtmps).toEqual(li.rtmps);
   });
 
   it("brings a connected input back disconnected, with the restart in its status history and a webhook", async () => {
