@@ -1,6 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { buildSync } from "esbuild";
 import { defineConfig } from "vitest/config";
+import { writeSdkStreamSchema } from "./scripts/sdk-stream-schema.ts";
 
 // The Stream emulator runs inside workerd as an auxiliary worker. Every outbound fetch of the
 // coordinator (the Cloudflare SDK) and of the tests themselves lands on it, whatever the hostname.
@@ -12,6 +13,11 @@ buildSync({
   outfile: ".build/emulator-worker.js",
   logLevel: "warning",
 });
+
+// JSON Schema of the cloudflare SDK's live-input response types, which test/emulator/sdk-types.ts checks every
+// emulator answer against (emulator/README.md#schema-conformance). Regenerated only when the SDK or the
+// generator changes (under a second; a cached run takes a few ms).
+writeSdkStreamSchema();
 
 export const TEST_BINDINGS = {
   CLOUDFLARE_API_BASE_URL: "http://stream-emulator.test/client/v4",

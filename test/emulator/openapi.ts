@@ -1,11 +1,17 @@
 /// <reference types="vite/client" />
-// Checks emulator responses against Cloudflare's published OpenAPI schema for Stream live inputs.
+// Checks emulator responses against Cloudflare's published types for Stream live inputs, in two layers:
 //
-// The schema is the live-input subset of `openapi.json` from the cloudflare/api-schemas repository, made by
+// 1. Always (CI too): the `cloudflare` npm SDK's types, turned into JSON Schema when vitest starts
+//    (./sdk-types.ts, with its own list of exceptions, SDK_TYPE_PATCHES). Built from npm material only.
+// 2. When the fixture is present: Cloudflare's published OpenAPI schema, with SCHEMA_PATCHES (below).
+//
+// expectMatchesSchema, expectResponseMatches and checkedFetch apply both.
+//
+// The OpenAPI schema is the live-input subset of `openapi.json` from the cloudflare/api-schemas repository, made by
 // `node scripts/extract-stream-schema.mjs` (its `x-source` names the commit). It is read from
 // test/fixtures/cloudflare-stream-openapi.json or, failing that, from shared/ beside the repository (see
-// FIXTURE_CANDIDATES). Without it the checks are skipped with one warning, and openapi.test.ts reports its
-// tests as skipped.
+// FIXTURE_CANDIDATES). It is fetched material and not committed, so without it (as in CI) this layer is skipped with
+// one warning and openapi.test.ts reports its OpenAPI tests as skipped; the SDK-type layer still runs.
 //
 // The published schema is wrong or out of date in places. Every deviation from it is one entry of
 // SCHEMA_PATCHES below, with the reason; nothing else is loosened. On top, the check is stricter than the
@@ -17,6 +23,7 @@
 
 import { Validator, type OutputUnit, type Schema } from "@cfworker/json-schema";
 import { expect } from "vitest";
+import { errorLines, liveInputTemplateOf, sdkTypeErrors } from "./sdk-types.ts";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -359,7 +366,6 @@ function closeObjects(defs: Record<string, Json>): void {
 }
 
 interface Compiled {
-  templates: { template: string; regex: RegExp }[];
   paths: Json;
   defs: Record<string, Json>;
   applied: string[];
@@ -370,11 +376,7 @@ function compile(fixture: Json): Compiled {
   const applied = SCHEMA_PATCHES.filter((p) => p.apply(doc)).map((p) => p.id);
   const defs = Object.fromEntries(Object.entries(doc.components.schemas as Json).map(([k, v]) => [k, toJsonSchema(v)]));
   closeObjects(defs);
-  const templates = Object.keys(doc.paths).map((template) => ({
-    template,
-    regex: new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}/?$`),
-  }));
-  return { templates, paths: doc.paths, defs, applied };
+  return { paths: doc.paths, defs, applied };
 }
 
 const compiled: Compiled | null = fixtureEntry ? compile(fixtureEntry[1]) : null;
@@ -387,9 +389,7 @@ let warned = false;
 
 /** The OpenAPI path template a request path (with or without the /client/v4 prefix) falls under, or null. */
 export function pathTemplateOf(path: string): string | null {
-  if (!compiled) return null;
-  const p = path.replace(/^\/client\/v4(?=\/)/, "");
-  return compiled.templates.find((t) => t.regex.test(p))?.template ?? null;
+  return liveInputTemplateOf(path);
 }
 
 function responseSchema(method: string, template: string, status: number): { ref: string; schema: Json } | null {
@@ -419,24 +419,24 @@ export function schemaErrors(method: string, pathTemplate: string, status: numbe
 }
 
 /**
- * Asserts that `body` is what the published schema (with SCHEMA_PATCHES) allows for this answer.
+ * Asserts that `body` is what the cloudflare SDK's types (with SDK_TYPE_PATCHES) allow for this answer, and,
+ * when the fixture is present, what the published OpenAPI schema (with SCHEMA_PATCHES) allows.
  * `pathTemplate` is an OpenAPI path (`/accounts/{account_id}/stream/live_inputs/{live_input_identifier}`).
  */
 export function expectMatchesSchema(method: string, pathTemplate: string, status: number, body: unknown): void {
+  const answer = `${method.toUpperCase()} ${pathTemplate} → ${status}`;
+  expect(
+    errorLines(sdkTypeErrors(method, pathTemplate, status, body)),
+    `${answer} does not match the cloudflare SDK's types:\n${JSON.stringify(body, null, 2)}`,
+  ).toEqual([]);
   if (!compiled) {
     if (!warned) {
       warned = true;
-      console.warn("emulator schema checks skipped: no cloudflare-stream-openapi.json (see test/emulator/openapi.ts)");
+      console.warn("OpenAPI schema checks skipped: no cloudflare-stream-openapi.json (see test/emulator/openapi.ts); the SDK-type checks run");
     }
     return;
   }
-  const errors = schemaErrors(method, pathTemplate, status, body);
-  // Only the deepest messages: cfworker reports every enclosing keyword too.
-  const leaves = errors.filter((e) => !errors.some((o) => o !== e && o.keywordLocation.startsWith(`${e.keywordLocation}/`)));
-  expect(
-    leaves.map((e) => `${e.instanceLocation}: ${e.error}`),
-    `${method.toUpperCase()} ${pathTemplate} → ${status} does not match Cloudflare's schema:\n${JSON.stringify(body, null, 2)}`,
-  ).toEqual([]);
+  expect(errorLines(schemaErrors(method, pathTemplate, status, body)), `${answer} does not match Cloudflare's schema:\n${JSON.stringify(body, null, 2)}`).toEqual([]);
 }
 
 /** As expectMatchesSchema, for a request URL (or path). Paths outside the live-input API are not checked. */
