@@ -130,6 +130,10 @@ function applyConfig(emu: StreamEmulator, body: Record<string, unknown>): void {
     if (body.statusShape !== "object" && body.statusShape !== "string") invalid("statusShape must be 'object' or 'string'");
     c.statusShape = body.statusShape as StatusShape;
   }
+  if (body.verifyWebhookDestinations !== undefined) {
+    if (typeof body.verifyWebhookDestinations !== "boolean") invalid("verifyWebhookDestinations must be a boolean");
+    c.verifyWebhookDestinations = body.verifyWebhookDestinations;
+  }
   const rateChanged =
     c.rateLimitRequests !== emu.config.rateLimitRequests ||
     c.rateLimitWindowSeconds !== emu.config.rateLimitWindowSeconds ||

@@ -1,6 +1,21 @@
 // StreamEmulator: an in-memory Cloudflare Stream live-input API (+ control API) behind one fetch().
 // Web APIs only, so the same code runs in Node 20 and in workerd.
 
+import {
+  DESTINATION_TEST_BODY,
+  STREAM_LIVE_ALERT_TYPE,
+  applyPolicyPatch,
+  checkStreamLiveFilters,
+  emptyAlerting,
+  newDestination,
+  newPolicy,
+  parseDestinationBody,
+  parsePolicyBody,
+  policyMatches,
+  renderDestination,
+  renderPolicy,
+  type AlertingState,
+} from "./alerting.ts";
 import { handleControl } from "./control.ts";
 import { ApiError, ErrorCode, codeForStatus, errorBody, fromApiError, json, ok, readJsonObject } from "./envelope.ts";
 import { DroppedConnectionError, FaultTable, type Fault } from "./faults.ts";
@@ -27,7 +42,7 @@ import type {
   RelayDriver,
   RelayState,
 } from "./types.ts";
-import { WebhookSender, type InputError, type LiveInputEvent } from "./webhooks.ts";
+import { WebhookSender, type InputError, type LiveInputEvent, type WebhookTarget } from "./webhooks.ts";
 
 export { DroppedConnectionError } from "./faults.ts";
 export type * from "./types.ts";
@@ -53,6 +68,7 @@ function configFrom(o: EmulatorOptions): EmulatorConfig {
     webhookUrl: o.webhook?.url ?? null,
     webhookSecret: o.webhook?.secret ?? "",
     statusShape: o.statusShape ?? "object",
+    verifyWebhookDestinations: o.verifyWebhookDestinations ?? true,
   };
 }
 
@@ -74,6 +90,7 @@ export class StreamEmulator {
   private outputs = new Map<string, OutputRecord>();
   private byStreamKey = new Map<string, string>();
   private idempotency = new Map<string, { uid: string; expiresAt: number }>();
+  private alerting: AlertingState = emptyAlerting();
   private calls: CallRecord[] = [];
   private pending = new Set<Promise<unknown>>();
   readonly faults = new FaultTable();
@@ -171,7 +188,9 @@ export class StreamEmulator {
       if (!path.startsWith("/client/v4/")) throw new ApiError(404, ErrorCode.NoRoute, `Could not route to ${path}`);
       this.authenticate(request);
       const m = /^\/client\/v4\/accounts\/([^/]+)\/stream\/live_inputs(?:\/([^/]+)(?:\/(outputs|rotate_keys)(?:\/([^/]+))?)?)?\/?$/.exec(path);
-      if (m && m[1] !== this.config.accountId) throw new ApiError(403, ErrorCode.Authentication, "Authentication error");
+      const alerting = /^\/client\/v4\/accounts\/([^/]+)\/alerting\/v3\/(destinations\/webhooks|policies)(?:\/([^/]+))?\/?$/.exec(path);
+      const account = m?.[1] ?? alerting?.[1];
+      if (account !== undefined && account !== this.config.accountId) throw new ApiError(403, ErrorCode.Authentication, "Authentication error");
       const retryAfter = this.rateLimiter.take();
       if (retryAfter !== null) {
         throw new ApiError(429, ErrorCode.RateLimited, "Please wait and consider throttling your request speed", {
@@ -179,10 +198,16 @@ export class StreamEmulator {
         });
       }
       const noRoute = () => new ApiError(404, ErrorCode.NoRoute, `Could not route to ${path}, perhaps your object identifier is invalid?`);
+      const method = request.method.toUpperCase();
+      if (alerting) {
+        const [, , kind, id] = alerting;
+        const answer = kind === "policies" ? await this.routePolicies(method, id, request) : await this.routeDestinations(method, id, request);
+        if (answer) return answer;
+        throw new ApiError(405, ErrorCode.MethodNotAllowed, `Method ${method} not allowed on ${path}`);
+      }
       if (!m) throw noRoute();
       const [, , inputId, sub, outputId] = m;
       const outputs = sub === "outputs";
-      const method = request.method.toUpperCase();
       if (sub === "rotate_keys") {
         if (outputId) throw noRoute();
         if (method === "POST") return this.rotateInputKeys(inputId!);
@@ -344,6 +369,113 @@ export class StreamEmulator {
     this.outputs.delete(outputId);
   }
 
+  // ---------------------------------------------------------------- Notifications (alerting v3, alerting.ts)
+
+  private async routeDestinations(method: string, id: string | undefined, request: Request): Promise<Response | null> {
+    const { destinations, policies } = this.alerting;
+    if (id === undefined) {
+      if (method === "GET") return ok([...destinations.values()].map(renderDestination));
+      if (method !== "POST") return null;
+      const fields = parseDestinationBody(await readJsonObject(request));
+      await this.testDestination(fields.url, fields.secret);
+      const created = newDestination(fields, this.iso());
+      destinations.set(created.id, created);
+      this.markChanged();
+      return ok({ id: created.id });
+    }
+    const existing = destinations.get(id);
+    if (!existing) throw new ApiError(404, ErrorCode.NotFound, `Webhook destination not found: ${id}`);
+    if (method === "GET") return ok(renderDestination(existing));
+    if (method === "PUT") {
+      // The SDK's WebhookUpdateParams: name and url required, secret optional (absent: unchanged).
+      const body = await readJsonObject(request);
+      const fields = parseDestinationBody(body);
+      const secret = body.secret === undefined ? existing.secret : fields.secret;
+      await this.testDestination(fields.url, secret);
+      destinations.set(id, { ...existing, name: fields.name, url: fields.url, secret });
+      this.markChanged();
+      return ok({ id });
+    }
+    if (method === "DELETE") {
+      destinations.delete(id);
+      // A policy keeps no reference to a destination that is gone.
+      for (const [pid, p] of policies) {
+        if (p.mechanisms.webhooks?.some((w) => w.id === id)) {
+          policies.set(pid, { ...p, mechanisms: { ...p.mechanisms, webhooks: p.mechanisms.webhooks.filter((w) => w.id !== id) } });
+        }
+      }
+      this.markChanged();
+      return ok(null);
+    }
+    return null;
+  }
+
+  /** Cloudflare tests a generic webhook on create and update; the emulator does too, unless config turns it off. */
+  private async testDestination(url: string, secret: string | null): Promise<void> {
+    if (!this.config.verifyWebhookDestinations) return;
+    const result = await this.webhooks.testDestination(url, secret, DESTINATION_TEST_BODY);
+    if (!result.ok) {
+      throw new ApiError(400, ErrorCode.DestinationTestFailed, `Webhook test failed: ${url} answered the test message with ${result.detail} (a 2xx is required)`);
+    }
+  }
+
+  private async routePolicies(method: string, id: string | undefined, request: Request): Promise<Response | null> {
+    const { destinations, policies } = this.alerting;
+    if (id === undefined) {
+      if (method === "GET") return ok([...policies.values()].map(renderPolicy));
+      if (method !== "POST") return null;
+      const created = newPolicy(parsePolicyBody(await readJsonObject(request), true, destinations), this.iso());
+      checkStreamLiveFilters(created);
+      policies.set(created.id, created);
+      this.markChanged();
+      return ok({ id: created.id });
+    }
+    const existing = policies.get(id);
+    if (!existing) throw new ApiError(404, ErrorCode.NotFound, `Notification policy not found: ${id}`);
+    if (method === "GET") return ok(renderPolicy(existing));
+    if (method === "PUT") {
+      const updated = applyPolicyPatch(existing, parsePolicyBody(await readJsonObject(request), false, destinations), this.iso());
+      checkStreamLiveFilters(updated);
+      policies.set(id, updated);
+      this.markChanged();
+      return ok({ id });
+    }
+    if (method === "DELETE") {
+      policies.delete(id);
+      this.markChanged();
+      return ok(null);
+    }
+    return null;
+  }
+
+  /**
+   * Where a live-input event goes. With at least one stream_live_notifications policy configured, exactly
+   * where the policies say (each matching, enabled policy → each of its webhook destinations, with that
+   * destination's secret), as at Cloudflare. With none, the built-in policy: the configured webhookUrl.
+   */
+  private webhookTargets(uid: string, event: LiveInputEvent): WebhookTarget[] {
+    const livePolicies = [...this.alerting.policies.values()].filter((p) => p.alertType === STREAM_LIVE_ALERT_TYPE);
+    if (livePolicies.length === 0) return this.config.webhookUrl ? [{ url: this.config.webhookUrl, secret: this.config.webhookSecret }] : [];
+    const targets: WebhookTarget[] = [];
+    for (const policy of livePolicies) {
+      if (!policyMatches(policy, uid, event)) continue;
+      for (const { id } of policy.mechanisms.webhooks ?? []) {
+        const destination = this.alerting.destinations.get(id);
+        if (!destination) continue;
+        targets.push({
+          url: destination.url,
+          secret: destination.secret,
+          policy: { id: policy.id, name: policy.name, accountId: this.config.accountId },
+          onResult: (delivered, at) => {
+            if (delivered) destination.lastSuccess = at;
+            else destination.lastFailure = at;
+          },
+        });
+      }
+    }
+    return targets;
+  }
+
   // ---------------------------------------------------------------- ingest simulation
 
   /** Marks a live input connected (RTMP publish started). False if unknown or disabled. */
@@ -414,6 +546,7 @@ export class StreamEmulator {
     this.outputs.clear();
     this.byStreamKey.clear();
     this.idempotency.clear();
+    this.alerting = emptyAlerting();
     this.calls = [];
     this.faults.clear();
     this.webhooks.clear();
@@ -432,7 +565,14 @@ export class StreamEmulator {
 
   /** The durable state, to be serialized at once. */
   snapshotForDisk(): Snapshot {
-    const parts = { config: this.config, startupConfig: this.initialConfig, inputs: this.inputs, outputs: this.outputs, idempotency: this.idempotency };
+    const parts = {
+      config: this.config,
+      startupConfig: this.initialConfig,
+      inputs: this.inputs,
+      outputs: this.outputs,
+      idempotency: this.idempotency,
+      alerting: this.alerting,
+    };
     return takeSnapshot(parts, this.iso());
   }
 
@@ -447,6 +587,7 @@ export class StreamEmulator {
     this.outputs = restored.outputs;
     this.byStreamKey = restored.byStreamKey;
     this.idempotency = restored.idempotency;
+    this.alerting = restored.alerting;
     this.calls = restored.calls.slice(-MAX_CALL_LOG);
     Object.assign(this.config, restored.overrides);
     this.applyRateLimitConfig();
@@ -455,9 +596,9 @@ export class StreamEmulator {
 
   /** Sends live_input.disconnected for inputs restore() disconnected, retrying until the receiver is up. */
   announceDisconnected(uids: string[], retryForMs: number): void {
-    if (!this.config.webhookUrl) return;
     for (const uid of uids) {
-      if (!this.inputs.get(uid)?.connected) this.webhooks.dispatch(this.config.webhookUrl, this.config.webhookSecret, uid, "live_input.disconnected", undefined, retryForMs);
+      if (this.inputs.get(uid)?.connected) continue;
+      for (const target of this.webhookTargets(uid, "live_input.disconnected")) this.webhooks.dispatch(target, uid, "live_input.disconnected", undefined, retryForMs);
     }
   }
 
@@ -474,8 +615,7 @@ export class StreamEmulator {
   }
 
   private notify(uid: string, event: LiveInputEvent, error?: InputError): void {
-    if (!this.config.webhookUrl) return;
-    this.webhooks.dispatch(this.config.webhookUrl, this.config.webhookSecret, uid, event, error);
+    for (const target of this.webhookTargets(uid, event)) this.webhooks.dispatch(target, uid, event, error);
   }
 
   // ---------------------------------------------------------------- relays
@@ -533,6 +673,17 @@ export class StreamEmulator {
         outputs: input.outputs.map((o) => renderOutput(this.outputs.get(o)!)),
       })),
       webhook: this.config.webhookUrl ? { url: this.config.webhookUrl } : null,
+      // Emulator-only view: secrets included (the API never returns them).
+      alerting: {
+        destinations: [...this.alerting.destinations.values()].map((d) => ({ ...renderDestination(d), secret: d.secret })),
+        policies: [...this.alerting.policies.values()].map(renderPolicy),
+        // Which decides where live-input webhooks go: a configured policy, or the built-in one (webhookUrl).
+        liveInputWebhooks: [...this.alerting.policies.values()].some((p) => p.alertType === STREAM_LIVE_ALERT_TYPE)
+          ? "policies"
+          : this.config.webhookUrl
+            ? "webhookUrl"
+            : "off",
+      },
       rateLimit: this.rateLimiter.snapshot(),
     };
   }

@@ -11,6 +11,7 @@ export const ErrorCode = {
   IdempotencyConflict: 10014, // Idempotency-Key reused after its input was deleted (409)
   NoRoute: 7003, // Cloudflare: "Could not route to ..."
   MethodNotAllowed: 10405,
+  DestinationTestFailed: 10020, // a webhook destination did not answer Cloudflare's test message with a 2xx (400)
 } as const;
 
 export interface CfError {

@@ -1,8 +1,10 @@
 // What of the emulator survives a restart (Node server with EMULATOR_STATE_DIR; see state-file.ts):
-// live inputs, outputs, idempotency keys, the call log and control-API config overrides. Ingest sessions,
+// live inputs, outputs, idempotency keys, Notifications destinations and policies, the call log and
+// control-API config overrides. Ingest sessions,
 // relays, faults, rate-limit counters and the webhook log are runtime state and start afresh.
 // Web APIs only, like core.ts.
 
+import { emptyAlerting, type AlertingState, type PolicyRecord, type WebhookDestinationRecord } from "./alerting.ts";
 import type { CallRecord, EmulatorConfig, LiveInputRecord, OutputRecord, StatusEntry } from "./types.ts";
 
 export const SNAPSHOT_VERSION = 1;
@@ -19,6 +21,7 @@ export const OVERRIDABLE_CONFIG_KEYS = [
   "rateLimitBlockSeconds",
   "maxLiveInputs",
   "statusShape",
+  "verifyWebhookDestinations",
 ] as const satisfies readonly (keyof EmulatorConfig)[];
 
 export type PersistedOutput = Pick<OutputRecord, "uid" | "inputUid" | "url" | "streamKey" | "enabled">;
@@ -32,6 +35,8 @@ export interface Snapshot {
   inputs: LiveInputRecord[];
   outputs: PersistedOutput[];
   idempotency: { key: string; uid: string; expiresAt: number }[];
+  /** Absent in files written before the Notifications API existed in the emulator. */
+  alerting?: { destinations: WebhookDestinationRecord[]; policies: PolicyRecord[] };
 }
 
 /** The emulator's durable parts; serialize it at once (records are shared, not copied). */
@@ -41,6 +46,7 @@ export interface DurableParts {
   inputs: Map<string, LiveInputRecord>;
   outputs: Map<string, OutputRecord>;
   idempotency: Map<string, { uid: string; expiresAt: number }>;
+  alerting: AlertingState;
 }
 
 export function takeSnapshot(parts: DurableParts, nowIso: string): Snapshot {
@@ -52,6 +58,7 @@ export function takeSnapshot(parts: DurableParts, nowIso: string): Snapshot {
     inputs: [...parts.inputs.values()],
     outputs: [...parts.outputs.values()].map(({ uid, inputUid, url, streamKey, enabled }) => ({ uid, inputUid, url, streamKey, enabled })),
     idempotency: [...parts.idempotency].map(([key, v]) => ({ key, uid: v.uid, expiresAt: v.expiresAt })),
+    alerting: { destinations: [...parts.alerting.destinations.values()], policies: [...parts.alerting.policies.values()] },
   };
 }
 
@@ -60,6 +67,7 @@ export interface Restored {
   outputs: Map<string, OutputRecord>;
   byStreamKey: Map<string, string>;
   idempotency: Map<string, { uid: string; expiresAt: number }>;
+  alerting: AlertingState;
   /** Config overrides to apply over this run's startup config. */
   overrides: Partial<EmulatorConfig>;
   /** Inputs that were connected when the snapshot was taken: now disconnected (their ingest is gone). */
@@ -101,5 +109,12 @@ export function restoreSnapshot(snapshot: Snapshot, calls: CallRecord[], nowIso:
   for (const key of OVERRIDABLE_CONFIG_KEYS) {
     if (snapshot.config[key] !== snapshot.startupConfig[key]) Object.assign(overrides, { [key]: snapshot.config[key] });
   }
-  return { inputs, outputs, byStreamKey, idempotency, overrides, disconnected, calls };
+  const alerting = emptyAlerting();
+  for (const d of snapshot.alerting?.destinations ?? []) alerting.destinations.set(d.id, d);
+  // A policy's reference to a destination that is gone is dropped, as the API does on delete.
+  for (const p of snapshot.alerting?.policies ?? []) {
+    const webhooks = p.mechanisms.webhooks?.filter((w) => alerting.destinations.has(w.id));
+    alerting.policies.set(p.id, webhooks ? { ...p, mechanisms: { ...p.mechanisms, webhooks } } : p);
+  }
+  return { inputs, outputs, byStreamKey, idempotency, alerting, overrides, disconnected, calls };
 }

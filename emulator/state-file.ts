@@ -65,6 +65,31 @@ const config = z.object({
   webhookUrl: z.string().nullable(),
   webhookSecret: z.string(),
   statusShape: z.enum(["object", "string"]),
+  // Absent in files written before the Notifications API existed in the emulator.
+  verifyWebhookDestinations: z.boolean().default(true),
+});
+
+const destination = z.object({
+  id: z.string().min(1),
+  name: z.string(),
+  url: z.string(),
+  secret: z.string().nullable(),
+  createdAt: z.string(),
+  lastSuccess: z.string().nullable(),
+  lastFailure: z.string().nullable(),
+});
+
+const policy = z.object({
+  id: z.string().min(1),
+  name: z.string(),
+  description: z.string(),
+  alertType: z.string(),
+  enabled: z.boolean(),
+  mechanisms: z.record(z.string(), z.array(z.object({ id: z.string() }))),
+  filters: z.record(z.string(), z.array(z.string())),
+  alertInterval: z.string().nullable(),
+  created: z.string(),
+  modified: z.string(),
 });
 
 const snapshotSchema = z.object({
@@ -75,6 +100,7 @@ const snapshotSchema = z.object({
   inputs: z.array(liveInput),
   outputs: z.array(z.object({ uid: z.string().min(1), inputUid: z.string(), url: z.string(), streamKey: z.string(), enabled: z.boolean() })),
   idempotency: z.array(z.object({ key: z.string(), uid: z.string(), expiresAt: z.number() })),
+  alerting: z.object({ destinations: z.array(destination), policies: z.array(policy) }).optional(),
 });
 
 const callRecord = z.object({

@@ -36,6 +36,8 @@ export interface EmulatorOptions {
   relay?: RelayDriver;
   now?: () => number;
   statusShape?: StatusShape;
+  /** POST Cloudflare's test message to a webhook destination on create/update and refuse it without a 2xx. Default true. */
+  verifyWebhookDestinations?: boolean;
   /** Called when the emulator ends a live broadcast itself (input deleted or disabled), so an ingest server can drop the publisher. */
   kickIngest?: (streamKey: string) => void;
 }
@@ -54,6 +56,7 @@ export interface EmulatorConfig {
   webhookUrl: string | null;
   webhookSecret: string;
   statusShape: StatusShape;
+  verifyWebhookDestinations: boolean;
 }
 
 export interface Recording {
@@ -125,7 +128,8 @@ export interface WebhookDelivery {
   time: string;
   url: string;
   event: string;
-  inputId: string;
+  /** null for a destination's test message. */
+  inputId: string | null;
   /** The JSON body that was (or was to be) POSTed, so tests can replay it into the coordinator. */
   payload: unknown;
   status: number | null;

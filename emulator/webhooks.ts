@@ -9,7 +9,24 @@ export interface InputError {
   message: string;
 }
 
-export function notificationBody(inputId: string, event: LiveInputEvent, nowMs: number, error?: InputError): unknown {
+/** A notification policy that routes an event (emulator/alerting.ts); without one, the emulator's built-in policy. */
+export interface RoutingPolicy {
+  id: string;
+  name: string;
+  accountId: string;
+}
+
+/** Where one live-input notification goes. */
+export interface WebhookTarget {
+  url: string;
+  /** Sent as `cf-webhook-auth`; null: no header (a destination without a secret). */
+  secret: string | null;
+  policy?: RoutingPolicy;
+  /** Told how the delivery went (a destination's last_success / last_failure). */
+  onResult?: (ok: boolean, at: string) => void;
+}
+
+export function notificationBody(inputId: string, event: LiveInputEvent, nowMs: number, error?: InputError, policy?: RoutingPolicy): unknown {
   const updatedAt = new Date(nowMs).toISOString();
   const data: Record<string, unknown> = {
     notification_name: "Stream Live Input",
@@ -25,12 +42,16 @@ export function notificationBody(inputId: string, event: LiveInputEvent, nowMs: 
     };
   }
   return {
-    // Cloudflare puts the notification policy's name here; the emulator's policy is called "Stream Live Input".
-    name: "Stream Live Input",
+    // Cloudflare puts the notification policy's name here; the emulator's built-in policy is called "Stream Live Input".
+    name: policy?.name ?? "Stream Live Input",
     // The documented format (Stream "Receive Live Webhooks"): one "Key: value" line each.
     text: `Notification type: Stream Live Input\nInput ID: ${inputId}\nEvent type: ${event}\nUpdated at: ${updatedAt}`,
     data,
     ts: Math.floor(nowMs / 1000),
+    // A configured policy adds the generic webhook fields (Notifications, "Webhook payload schema").
+    ...(policy
+      ? { account_id: policy.accountId, policy_id: policy.id, policy_name: policy.name, alert_type: "stream_live_notifications" }
+      : {}),
   };
 }
 
@@ -54,9 +75,10 @@ export class WebhookSender {
    * With `retryForMs`, a delivery that fails (network error or 5xx) is retried every second for that long:
    * used for events the emulator announces at startup, when the receiver may not be up yet.
    */
-  dispatch(url: string, secret: string, inputId: string, event: LiveInputEvent, error?: InputError, retryForMs = 0): void {
+  dispatch(target: WebhookTarget, inputId: string, event: LiveInputEvent, error?: InputError, retryForMs = 0): void {
+    const { url, secret } = target;
     const nowMs = this.now();
-    const payload = notificationBody(inputId, event, nowMs, error);
+    const payload = notificationBody(inputId, event, nowMs, error, target.policy);
     const entry: WebhookDelivery = {
       id: this.nextId++,
       time: new Date(nowMs).toISOString(),
@@ -72,7 +94,7 @@ export class WebhookSender {
     if (this.log.length > MAX_LOG) this.log.shift();
     const init: RequestInit = {
       method: "POST",
-      headers: { "content-type": "application/json", "cf-webhook-auth": secret },
+      headers: { "content-type": "application/json", ...(secret !== null ? { "cf-webhook-auth": secret } : {}) },
       body: JSON.stringify(payload),
     };
     const deadline = this.now() + retryForMs;
@@ -90,6 +112,7 @@ export class WebhookSender {
             entry.error = e instanceof Error ? e.message : String(e);
           }
           const failed = entry.error !== null || (entry.status ?? 0) >= 500;
+          target.onResult?.(!failed && (entry.status ?? 0) < 300, new Date(this.now()).toISOString());
           if (!failed || this.closed || this.now() >= deadline) return;
           await this.pause(RETRY_INTERVAL_MS);
         }
@@ -98,6 +121,42 @@ export class WebhookSender {
       }
     })();
     this.track(p);
+  }
+
+  /**
+   * Cloudflare's test message to a webhook destination being created or updated, awaited: the destination
+   * is saved only if it answers 2xx. Logged like a notification (event `destination.test`, inputId null).
+   */
+  async testDestination(url: string, secret: string | null, body: unknown, timeoutMs = 10_000): Promise<{ ok: boolean; detail: string }> {
+    const entry: WebhookDelivery = {
+      id: this.nextId++,
+      time: new Date(this.now()).toISOString(),
+      url,
+      event: "destination.test",
+      inputId: null,
+      payload: structuredClone(body),
+      status: null,
+      error: null,
+      pending: true,
+    };
+    this.log.push(entry);
+    if (this.log.length > MAX_LOG) this.log.shift();
+    try {
+      const res = await this.send(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(secret !== null ? { "cf-webhook-auth": secret } : {}) },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      entry.status = res.status;
+      await res.body?.cancel().catch(() => undefined);
+      return { ok: res.status >= 200 && res.status < 300, detail: `HTTP ${res.status}` };
+    } catch (e) {
+      entry.error = e instanceof Error ? e.message : String(e);
+      return { ok: false, detail: entry.error };
+    } finally {
+      entry.pending = false;
+    }
   }
 
   /** Stops retrying (server shutdown); deliveries under way finish on their own. */
