@@ -4,6 +4,7 @@ import { Sql } from "../stream/sql";
 import { SlidingWindowBudget, type BudgetSettings, type Grant, type GrantLog, type Lease, type Priority } from "./sliding-window";
 import { resetLeases } from "./lease-pool";
 import { clock } from "../clock";
+import { CounterTable, STAT, type CounterValue, type StatsDelta } from "../ops/counters";
 
 /**
  * One object for the whole deployment (one Cloudflare token): every Stream API call is paid from it,
@@ -34,6 +35,8 @@ class SqlGrantLog implements GrantLog {
 export class ApiBudget extends DurableObject<Env> {
   private readonly sql: Sql;
   private readonly budget: SlidingWindowBudget;
+  /** The deployment's counters (ops/counters.ts): this is its one global object. */
+  private readonly counters: CounterTable;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -41,17 +44,21 @@ export class ApiBudget extends DurableObject<Env> {
     this.sql.run(`CREATE TABLE IF NOT EXISTS blocked (id INTEGER PRIMARY KEY CHECK (id = 1), until INTEGER NOT NULL)`);
     this.budget = new SlidingWindowBudget(new SqlGrantLog(this.sql));
     this.budget.restoreBlock(this.sql.one<{ until: number }>(`SELECT until FROM blocked`)?.until ?? 0);
+    this.counters = new CounterTable(this.sql);
   }
 
   async acquire(priority: Priority, settings: BudgetSettings): Promise<Grant> {
     return this.budget.acquire(priority, settings, clock.now());
   }
 
-  async lease(priority: Priority, settings: BudgetSettings, count: number, ttlMs: number): Promise<Lease> {
+  /** `stats`: the caller isolate's pending counts, riding along (ops/stats-buffer.ts). */
+  async lease(priority: Priority, settings: BudgetSettings, count: number, ttlMs: number, stats?: StatsDelta): Promise<Lease> {
+    if (stats) this.counters.apply(stats, clock.now());
     return this.budget.lease(priority, settings, clock.now(), Math.min(Math.max(1, count), 64), Math.min(Math.max(0, ttlMs), 10_000));
   }
 
   async reportRateLimited(retryAfterSeconds: number): Promise<void> {
+    this.counters.apply({ add: { [STAT.rateLimited]: 1 } }, clock.now());
     this.budget.block(clock.now() + Math.max(1, retryAfterSeconds) * 1000);
     this.sql.run(
       `INSERT INTO blocked (id, until) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET until = excluded.until`,
@@ -65,6 +72,15 @@ export class ApiBudget extends DurableObject<Env> {
     resetLeases();
     this.sql.run(`DELETE FROM blocked`);
     this.sql.run(`DELETE FROM grants`);
+  }
+
+  async recordStats(delta: StatsDelta): Promise<void> {
+    this.counters.apply(delta, clock.now());
+  }
+
+  /** The counters and the current window, for GET /api/admin/stats. */
+  async stats(): Promise<{ counters: Record<string, CounterValue>; countingSince: number | null; usedLast5Min: number; blockedUntil: string | null }> {
+    return { counters: this.counters.read(), countingSince: this.counters.since(), ...(await this.usage()) };
   }
 
   async usage(): Promise<{ usedLast5Min: number; blockedUntil: string | null }> {

@@ -1,3 +1,5 @@
+import type { StatsDelta } from "../ops/counters";
+import { restorePending, takePending } from "../ops/stats-buffer";
 import type { BudgetSettings, Grant, Lease, Priority } from "./sliding-window";
 
 /**
@@ -25,7 +27,8 @@ export const LEASE_TTL_MS = 2_000;
 export const MAX_BATCH = 8;
 
 export interface LeaseSource {
-  lease(priority: Priority, settings: BudgetSettings, count: number, ttlMs: number): Promise<Lease>;
+  /** `stats`: this isolate's pending counters ride along (ops/stats-buffer.ts), so counting costs no round trip. */
+  lease(priority: Priority, settings: BudgetSettings, count: number, ttlMs: number, stats?: StatsDelta): Promise<Lease>;
 }
 
 interface Pool {
@@ -52,7 +55,14 @@ export async function acquireLeased(source: LeaseSource, priority: Priority, set
   if (t < pool.refusedUntil) return { granted: false, retryAfterMs: pool.refusedUntil - t };
   // Demand used the last batch within its lifetime: lease more next time; idle: back to one.
   const batch = pool.expiresAt > t ? Math.min(MAX_BATCH, pool.nextBatch * 2) : t - pool.expiresAt < LEASE_TTL_MS ? pool.nextBatch : 1;
-  const lease = await source.lease(priority, settings, batch, LEASE_TTL_MS);
+  const stats = takePending();
+  let lease: Lease;
+  try {
+    lease = await source.lease(priority, settings, batch, LEASE_TTL_MS, stats);
+  } catch (error) {
+    restorePending(stats);
+    throw error;
+  }
   if (!lease.granted) {
     const current = pools.get(priority);
     if (current) current.refusedUntil = Math.max(current.refusedUntil, t + lease.retryAfterMs);

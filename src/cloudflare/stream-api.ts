@@ -4,11 +4,17 @@ import { createClient } from "cloudflare/tree-shakable";
 import type { Config } from "../config";
 import type { BudgetSettings, Grant, Priority } from "../budget/sliding-window";
 import { ApiError } from "../http/errors";
+import { STAT } from "../ops/counters";
 
 /** The shared API budget every call passes (the ApiBudget object in production). */
 export interface BudgetClient {
   acquire(priority: Priority, settings: BudgetSettings): Promise<Grant>;
   reportRateLimited(retryAfterSeconds: number): Promise<void>;
+  /**
+   * Counts an event for GET /api/admin/stats (ops/counters.ts). `rare`: write it now, off the caller's path;
+   * otherwise it rides along with the next lease (refusals come in bursts exactly when the budget is full).
+   */
+  count?(name: string, rare: boolean): void;
 }
 
 /**
@@ -189,8 +195,8 @@ export class StreamApi {
     );
   }
 
-  /** Outputs first (they would keep restreaming for up to 30 s otherwise), then the input. */
-  async deleteLiveInputWithOutputs(liveInputUid: string): Promise<void> {
+  /** Outputs first (they would keep restreaming for up to 30 s otherwise), then the input. Returns how many outputs it deleted. */
+  async deleteLiveInputWithOutputs(liveInputUid: string): Promise<number> {
     let outputs: RemoteOutput[] = [];
     try {
       outputs = await this.listOutputs(liveInputUid, "cleanup");
@@ -199,6 +205,7 @@ export class StreamApi {
     }
     for (const output of outputs) await this.deleteOutput(liveInputUid, output.uid, "cleanup");
     await this.deleteLiveInput(liveInputUid);
+    return outputs.length;
   }
 
   /**
@@ -231,9 +238,11 @@ export class StreamApi {
       grant = await this.budget.acquire(priority, this.budgetSettings);
     } catch {
       // Nothing was sent: a definite "not applied", retried like a budget deferral.
+      this.budget.count?.(STAT.budgetUnavailable, false);
       throw new CloudflareCallError("Cloudflare API budget unavailable; retry shortly", undefined, 1, 1_000);
     }
     if (!grant.granted) {
+      this.budget.count?.(STAT.budgetRefused(priority), false);
       const seconds = Math.ceil(grant.retryAfterMs / 1000);
       throw new CloudflareCallError(`Cloudflare API budget exhausted; retry in ${seconds} s`, undefined, seconds, grant.retryAfterMs);
     }
@@ -241,7 +250,12 @@ export class StreamApi {
       return await fn();
     } catch (error) {
       const cf = toCloudflareError(error);
+      // A 429 is counted by the budget itself (reportRateLimited); a 404 is an answer (already gone), not a failure.
       if (cf.upstreamStatus === 429) await this.budget.reportRateLimited(cf.retryAfter ?? 300).catch(() => undefined);
+      else if (cf.upstreamStatus !== 404) {
+        const s = cf.upstreamStatus;
+        this.budget.count?.(STAT.cloudflareFailed(s === undefined ? "unreachable" : s >= 500 ? "server" : "client"), true);
+      }
       throw cf;
     }
   }

@@ -13,11 +13,8 @@ import {
   StreamId,
   UserGrantBody,
 } from "../schemas/api";
-import { streamIdForInput } from "../cloudflare/live-input-index";
 import { parseRtmpUrl } from "../outputs/rtmp-url";
 import { addRestreamDestinations } from "../outputs/restream-destinations";
-import { LiveInputWebhook } from "../schemas/webhook";
-import { secretsEqual } from "../apps/credentials";
 import { JOINED_ONLY_HEADER, PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
 import {
   authenticateAdmin,
@@ -31,7 +28,8 @@ import {
 } from "./auth";
 import { parseJson } from "./body";
 import { ApiError, errorResponse, json, unwrap } from "./errors";
-import { clock } from "../clock";
+import { handleAdminStats } from "./admin-stats";
+import { handleStreamWebhook } from "./stream-webhook";
 
 /**
  * The stateless Worker: authenticate, validate, route to the owning Durable Object. No state here.
@@ -81,6 +79,8 @@ router.post("/api/admin/user-grants", async (request, env) => {
   const { userId, packageName, ttlSeconds } = await parseJson(request, UserGrantBody);
   return json({ userId, packageName, ...(await mintUserGrant(env, userId, packageName, ttlSeconds)) }, 201);
 });
+
+router.get("/api/admin/stats", handleAdminStats);
 
 router.post("/api/admin/streams/:streamId/stop", async (request, env) => {
   await authenticateAdmin(request, env);
@@ -208,26 +208,8 @@ router.get("/api/streams/:streamId/ws", async (request, env) => {
 
 // ── Cloudflare webhooks ─────────────────────────────────────────────────────────────────────────
 
-/** Cloudflare Notifications (stream_live_notifications): authenticated by the shared secret. */
-router.post("/api/webhooks/cloudflare-stream", async (request, env) => {
-  const secret = loadConfig(env).webhookSecret;
-  if (!secret) throw new ApiError(503, "WEBHOOKS_DISABLED", "Webhooks are disabled: WEBHOOK_SECRET is not configured");
-  const provided = request.headers.get("cf-webhook-auth");
-  if (!provided || !(await secretsEqual(provided, secret))) throw new ApiError(401, "UNAUTHORIZED", "Invalid webhook secret");
-  const event = await parseJson(request, LiveInputWebhook, "INVALID_PAYLOAD", "INVALID_PAYLOAD");
-  const uid = event.data.input_id.toLowerCase();
-  const streamId = await streamIdForInput(env, uid);
-  if (!streamId) throw new ApiError(404, "UNKNOWN_LIVE_INPUT", "No stream owns this live input");
-  const failure = event.data.live_input_errored?.error;
-  const eventAt = Date.parse(event.data.updated_at ?? "") || (event.ts ? event.ts * 1000 : clock.now());
-  const result = await env.STREAMS.getByName(streamId).applyWebhook({
-    type: event.data.event_type,
-    liveInputUid: uid,
-    eventAt,
-    error: failure ? [failure.code, failure.message].filter(Boolean).join(": ") || "unknown error" : null,
-  });
-  return json({ ok: true, streamId, ...result });
-});
+/** Cloudflare Notifications (stream_live_notifications), its destination test, and the outcome counts: stream-webhook.ts. */
+router.post("/api/webhooks/cloudflare-stream", handleStreamWebhook);
 
 // ── Devices ──────────────────────────────────────────────────────────────────────────────────────
 

@@ -3,6 +3,9 @@ import { streamIdForInput } from "../cloudflare/live-input-index";
 import { loadConfig } from "../config";
 import type { Env } from "../env";
 import { clock } from "../clock";
+import { BUDGET_OBJECT_NAME } from "../budget/api-budget";
+import { STAT } from "../ops/counters";
+import { flushStats } from "../ops/stats-buffer";
 
 /**
  * The leak sweep (cron): lists the live inputs that are ours (by meta) and deletes, with their outputs,
@@ -15,12 +18,41 @@ export interface SweepReport {
   checked: number;
   deleted: string[];
   failed: string[];
+  /** Outputs deleted with the inputs in `deleted` (they were still restreaming a leaked input). */
+  outputsDeleted: number;
 }
 
+/**
+ * Every run is counted for GET /api/admin/stats (ops/counters.ts): runs, failed runs (the list itself
+ * failed), inputs and outputs deleted as leaks, deletes that failed, and the last run's figures.
+ */
 export async function sweepLeakedInputs(env: Env, now = clock.now()): Promise<SweepReport> {
+  const report: SweepReport = { checked: 0, deleted: [], failed: [], outputsDeleted: 0 };
+  let failedRun = false;
+  try {
+    await sweep(env, now, report);
+  } catch (error) {
+    failedRun = true;
+    throw error;
+  } finally {
+    await flushStats(env.BUDGET.getByName(BUDGET_OBJECT_NAME), {
+      add: {
+        [STAT.sweepRuns]: 1,
+        [STAT.sweepFailedRuns]: failedRun ? 1 : 0,
+        [STAT.sweepInputsDeleted]: report.deleted.length,
+        [STAT.sweepOutputsDeleted]: report.outputsDeleted,
+        [STAT.sweepDeleteFailures]: report.failed.length,
+      },
+      set: { [STAT.sweepLastChecked]: report.checked, [STAT.sweepLastDeleted]: report.deleted.length, [STAT.sweepLastFailed]: report.failed.length },
+    });
+  }
+  if (report.deleted.length || report.failed.length) console.log("leak sweep", JSON.stringify(report));
+  return report;
+}
+
+async function sweep(env: Env, now: number, report: SweepReport): Promise<void> {
   const config = loadConfig(env);
   const api = streamApiFor(env, config);
-  const report: SweepReport = { checked: 0, deleted: [], failed: [] };
   const maxAgeMs = config.leakSweepMinutes * 60_000;
 
   for (const input of await api.listOurLiveInputs()) {
@@ -39,13 +71,11 @@ export async function sweepLeakedInputs(env: Env, now = clock.now()): Promise<Sw
     const since = info?.phase === "stopped" && info.stoppedAt ? Math.max(info.stoppedAt, created) : created;
     if (now - since <= maxAgeMs) continue;
     try {
-      await api.deleteLiveInputWithOutputs(input.uid);
+      report.outputsDeleted += await api.deleteLiveInputWithOutputs(input.uid);
       report.deleted.push(input.uid);
     } catch (error) {
       report.failed.push(input.uid);
       console.error("leak sweep could not delete an input", error instanceof Error ? error.message : error);
     }
   }
-  if (report.deleted.length || report.failed.length) console.log("leak sweep", JSON.stringify(report));
-  return report;
 }
