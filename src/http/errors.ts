@@ -1,3 +1,5 @@
+import type { z } from "zod";
+
 /**
  * Every failure a caller can see is an ApiError: an HTTP status, a stable machine-readable `error`
  * code and a human `message`. Durable Object methods return them as plain data (`Failure`) because
@@ -40,6 +42,14 @@ export function fail(status: number, error: string, message: string, retryAfter?
 export function unwrap<R extends { ok: boolean }>(result: R): Extract<R, { ok: true }> {
   if (!result.ok) throw ApiError.from(result as unknown as Failure);
   return result as Extract<R, { ok: true }>;
+}
+
+/**
+ * A JSON answer written against its response schema (src/schemas/responses.ts), the one /openapi.json
+ * gives for the route: the schema types the body at compile time (nothing is parsed at run time).
+ */
+export function reply<S extends z.ZodType>(_schema: S, body: z.output<S>, status = 200): Response {
+  return json(body, status);
 }
 
 export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {

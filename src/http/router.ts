@@ -27,7 +27,10 @@ import {
   requireUserGrant,
 } from "./auth";
 import { parseJson } from "./body";
-import { ApiError, errorResponse, json, unwrap } from "./errors";
+import { ApiError, errorResponse, json, reply, unwrap } from "./errors";
+import { asyncApiDocument } from "./asyncapi";
+import { openApiDocument } from "./openapi";
+import * as answers from "../schemas/responses";
 import { handleAdminStats } from "./admin-stats";
 import { handleStreamWebhook } from "./stream-webhook";
 
@@ -41,7 +44,11 @@ export const router = Router<IRequest, Args>({
   catch: (error: unknown) => errorResponse(error),
 });
 
-router.get("/healthz", () => json({ ok: true }));
+router.get("/healthz", () => reply(answers.HealthAnswer, { ok: true }));
+
+/** The API described, from the same zod schemas (src/http/openapi.ts, asyncapi.ts); the reference page is /docs/. */
+router.get("/openapi.json", () => json(openApiDocument()));
+router.get("/asyncapi.json", () => json(asyncApiDocument()));
 
 // ── Admin ────────────────────────────────────────────────────────────────────────────────────────
 
@@ -49,7 +56,7 @@ router.post("/api/admin/apps", async (request, env) => {
   await authenticateAdmin(request, env);
   const { packageName } = await parseJson(request, RegisterAppBody);
   const { apiKey } = unwrap(await env.APPS.getByName(packageName).register(packageName));
-  return json({ packageName, apiKey }, 201);
+  return reply(answers.AppKeyAnswer, { packageName, apiKey }, 201);
 });
 
 router.post("/api/admin/apps/:packageName/rotate-key", async (request, env) => {
@@ -57,7 +64,7 @@ router.post("/api/admin/apps/:packageName/rotate-key", async (request, env) => {
   const packageName = pathPackage(request);
   const { apiKey } = unwrap(await env.APPS.getByName(packageName).rotateKey());
   forgetVerifiedKeys(packageName);
-  return json({ packageName, apiKey });
+  return reply(answers.AppKeyAnswer, { packageName, apiKey });
 });
 
 router.delete("/api/admin/apps/:packageName", async (request, env) => {
@@ -65,19 +72,19 @@ router.delete("/api/admin/apps/:packageName", async (request, env) => {
   const packageName = pathPackage(request);
   unwrap(await env.APPS.getByName(packageName).remove());
   forgetVerifiedKeys(packageName);
-  return json({ success: true, packageName });
+  return reply(answers.AppRemovedAnswer, { success: true, packageName });
 });
 
 router.post("/api/admin/device-tokens", async (request, env) => {
   await authenticateAdmin(request, env);
   const { userId, ttlSeconds } = await parseJson(request, DeviceTokenBody);
-  return json({ userId, ...(await mintDeviceToken(env, userId, ttlSeconds)) }, 201);
+  return reply(answers.DeviceTokenAnswer, { userId, ...(await mintDeviceToken(env, userId, ttlSeconds)) }, 201);
 });
 
 router.post("/api/admin/user-grants", async (request, env) => {
   await authenticateAdmin(request, env);
   const { userId, packageName, ttlSeconds } = await parseJson(request, UserGrantBody);
-  return json({ userId, packageName, ...(await mintUserGrant(env, userId, packageName, ttlSeconds)) }, 201);
+  return reply(answers.UserGrantAnswer, { userId, packageName, ...(await mintUserGrant(env, userId, packageName, ttlSeconds)) }, 201);
 });
 
 router.get("/api/admin/stats", handleAdminStats);
@@ -85,7 +92,7 @@ router.get("/api/admin/stats", handleAdminStats);
 router.post("/api/admin/streams/:streamId/stop", async (request, env) => {
   await authenticateAdmin(request, env);
   const { snapshot } = unwrap(await streamStub(request, env).forceStop());
-  return json(snapshot);
+  return reply(answers.StreamSnapshot, snapshot);
 });
 
 // ── Apps ─────────────────────────────────────────────────────────────────────────────────────────
@@ -114,7 +121,8 @@ router.post("/api/streams", async (request, env) => {
   );
   const stub = env.STREAMS.getByName(result.snapshot.streamId);
   const restreamResults = await addRestreamDestinations(body.restreamDestinations ?? [], (url, name) => stub.addOutput(app.packageName, url, name, null));
-  return json(
+  return reply(
+    answers.StartStreamAnswer,
     { ...result.snapshot, created: result.created, ...(body.restreamDestinations ? { restreamResults } : {}) },
     result.created ? 201 : 200,
   );
@@ -123,14 +131,14 @@ router.post("/api/streams", async (request, env) => {
 router.get("/api/streams/:streamId", async (request, env) => {
   const app = await authenticateApp(request, env);
   const { snapshot } = unwrap(await streamStub(request, env).getSnapshot(app.packageName));
-  return json(snapshot);
+  return reply(answers.StreamSnapshot, snapshot);
 });
 
 /** The app leaves the stream (like `managed_stream_stop`); the stream goes on for other apps. */
 router.delete("/api/streams/:streamId", async (request, env) => {
   const app = await authenticateApp(request, env);
   const { snapshot } = unwrap(await streamStub(request, env).leave(app.packageName));
-  return json(snapshot);
+  return reply(answers.StreamSnapshot, snapshot);
 });
 
 // ── Restream outputs (seed 002) ──────────────────────────────────────────────────────────────────
@@ -147,14 +155,14 @@ router.post("/api/streams/:streamId/outputs", async (request, env) => {
     throw new ApiError(400, "INVALID_REQUEST", "Idempotency-Key must be 1 to 128 characters");
   }
   const { outputId } = unwrap(await streamStub(request, env).addOutput(app.packageName, parsed.url, name.data ?? null, keyHeader));
-  return json({ success: true, outputId, message: "Output added successfully" });
+  return reply(answers.OutputAdded, { success: true, outputId, message: "Output added successfully" });
 });
 
 router.get("/api/streams/:streamId/outputs", async (request, env) => {
   const app = await authenticateApp(request, env);
   const streamId = request.params.streamId!;
   const { outputs } = unwrap(await streamStub(request, env).listOutputs(app.packageName));
-  return json({ streamId, outputs, total: outputs.length, maxPerStream: 10, maxPerApp: 10 });
+  return reply(answers.OutputList, { streamId, outputs, total: outputs.length, maxPerStream: 10, maxPerApp: 10 });
 });
 
 router.delete("/api/streams/:streamId/outputs/:outputId", async (request, env) => {
@@ -162,21 +170,21 @@ router.delete("/api/streams/:streamId/outputs/:outputId", async (request, env) =
   const { pending } = unwrap(await streamStub(request, env).removeOutput(app.packageName, request.params.outputId ?? ""));
   // 202: the removal stands (the output is gone from the list and holds no slot) but Cloudflare has not
   // confirmed it yet; the stream finishes it within RECONCILE_SECONDS.
-  if (pending) return json({ success: true, message: "Output removal accepted; Cloudflare will confirm it shortly" }, 202);
-  return json({ success: true, message: "Output removed successfully" });
+  if (pending) return reply(answers.OutputRemoved, { success: true, message: "Output removal accepted; Cloudflare will confirm it shortly" }, 202);
+  return reply(answers.OutputRemoved, { success: true, message: "Output removed successfully" });
 });
 
 router.patch("/api/streams/:streamId/outputs/:outputId", async (request, env) => {
   const app = await authenticateApp(request, env);
   const { enabled } = await parseJson(request, PatchOutputBody);
   unwrap(await streamStub(request, env).setOutputEnabled(app.packageName, request.params.outputId ?? "", enabled));
-  return json({ success: true, message: enabled ? "Output enabled" : "Output disabled" });
+  return reply(answers.OutputToggled, { success: true, message: enabled ? "Output enabled" : "Output disabled" });
 });
 
 router.post("/api/streams/:streamId/tickets", async (request, env) => {
   const app = await authenticateApp(request, env);
   const { ticket, expiresAt } = unwrap(await streamStub(request, env).issueTicket(app.packageName));
-  return json({ ticket, expiresAt: new Date(expiresAt).toISOString() }, 201);
+  return reply(answers.TicketAnswer, { ticket, expiresAt: new Date(expiresAt).toISOString() }, 201);
 });
 
 router.get("/api/streams/:streamId/ws", async (request, env) => {
@@ -217,7 +225,7 @@ router.post("/api/webhooks/cloudflare-stream", handleStreamWebhook);
 router.get("/api/device/stream", async (request, env) => {
   const userId = await authenticateDevice(request, env);
   const { info } = unwrap(await env.USERS.getByName(userId).deviceStream(userId));
-  return json(info);
+  return reply(answers.DeviceStreamInfo, info);
 });
 
 router.all("*", (request) => {

@@ -1,19 +1,13 @@
-import { deriveOutputStatus, type OutputStatus } from "./output-status";
+import type { OutputView } from "../schemas/responses";
+import { deriveOutputStatus } from "./output-status";
 
 /**
  * How one restream output looks to one viewer: its derived status, and its URL and error text masked
  * unless the viewer is the app that added it (the stream key is the owner's secret; an upstream error
- * such as a relay's last log line may quote the destination).
+ * such as a relay's last log line may quote the destination). The shape is the REST schema's
+ * (src/schemas/responses.ts, `OutputView`).
  */
-export interface OutputView {
-  outputId: string;
-  url: string;
-  name: string | null;
-  addedBy: string;
-  status: OutputStatus;
-  error: string | null;
-  enabled: boolean;
-}
+export type { OutputView };
 
 /** The stored facts of an output that its view needs. */
 export interface OutputFacts {

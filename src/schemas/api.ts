@@ -17,14 +17,33 @@ export const UserId = z
 /** nanoid(21) alphabet; anything else cannot be one of our stream ids. */
 export const StreamId = z.string().regex(/^[A-Za-z0-9_-]{21}$/);
 
+/**
+ * A restream destination URL. zod lets anything through and parseRtmpUrl checks it (so each problem gets
+ * its own INVALID_URL message, seed 002); the metadata is what /openapi.json says that check accepts.
+ */
+const RtmpUrl = z
+  .unknown()
+  .optional()
+  .meta({
+    type: "string",
+    maxLength: 2_048,
+    pattern: "^[Rr][Tt][Mm][Pp][Ss]?://[^\\s/]+/\\S+$",
+    description: "Required. rtmp:// or rtmps:// (any case), no whitespace, ending with the stream key: rtmp://host/app/key",
+  });
+
 /** `url` is checked by parseRtmpUrl (so each destination gets its own INVALID_URL, seed 002). */
 export const RestreamDestination = z.object({
-  url: z.unknown().optional(),
+  url: z.unknown().optional().meta({
+    description: "Checked as POST /api/streams/{streamId}/outputs checks url; a bad one is reported in restreamResults, not refused",
+  }),
   name: z.string().max(100).optional(),
 });
 
 /** `url` and `name` are checked separately: a bad URL is INVALID_URL (seed 002), a bad name INVALID_REQUEST. */
-export const AddOutputBody = z.object({ url: z.unknown().optional(), name: z.unknown().optional() });
+export const AddOutputBody = z.object({
+  url: RtmpUrl,
+  name: z.unknown().optional().meta({ type: ["string", "null"], maxLength: 100, description: "Checked as OutputName: INVALID_REQUEST" }),
+});
 export const OutputName = z.string().max(100).nullable().optional();
 
 export const PatchOutputBody = z.object({ enabled: z.boolean() });

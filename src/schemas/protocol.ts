@@ -60,88 +60,133 @@ export type DeviceMessage = z.infer<typeof DeviceMessage>;
 // ── Coordinator → apps ──────────────────────────────────────────────────────────────────────────
 // Optional fields are absent, never `null` (the SDK types them `field?: string`). Dates are ISO 8601
 // strings: what JSON.stringify makes of the SDK's own `Date` fields, and what its runtime receives.
+// These schemas are what /asyncapi.json is generated from (src/http/asyncapi.ts); the code that builds
+// each message is typed with its `z.infer` type, and the e2e suite validates every frame against them.
 
-export interface OutputSummary {
+/** The SDK's six stream statuses (src/stream/status.ts maps our seven states onto them). */
+export const SdkStreamStatus = z.enum(["initializing", "preparing", "active", "stopping", "stopped", "error"]);
+type SameAs<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const sdkStatusesMatch: SameAs<z.infer<typeof SdkStreamStatus>, SdkStatus> = true;
+void sdkStatusesMatch;
+
+const IsoTimestamp = z.iso.datetime().describe("ISO 8601 (JSON's form of the SDK's `Date`)");
+const PlaybackUrl = z.url();
+
+export const OutputSummary = z.object({
   /** Ours: the id to remove or patch the output over REST. */
-  outputId: string;
-  url: string;
-  name?: string;
-  status: "active" | "error" | "stopped";
-  error?: string;
-}
+  outputId: z.string().describe("Ours: the id to remove or patch the output over REST"),
+  url: z.string().describe("Masked (`…/****`) unless this app added the output"),
+  name: z.string().optional(),
+  status: z.enum(["active", "error", "stopped"]),
+  error: z.string().optional().describe("Only while the output is in error"),
+});
+export type OutputSummary = z.infer<typeof OutputSummary>;
 
-export interface ManagedStreamStatus {
-  type: "managed_stream_status";
-  status: SdkStatus;
-  streamId: string;
-  hlsUrl?: string;
-  dashUrl?: string;
-  webrtcUrl?: string;
-  previewUrl?: string;
-  thumbnailUrl?: string;
-  message: string;
-  outputs: OutputSummary[];
-  /** Ours: apps with at least one open viewer socket. */
-  viewers: number;
-  timestamp: string;
-}
+export const ManagedStreamStatus = z
+  .object({
+    type: z.literal("managed_stream_status"),
+    status: SdkStreamStatus,
+    streamId: z.string(),
+    hlsUrl: PlaybackUrl.optional(),
+    dashUrl: PlaybackUrl.optional(),
+    webrtcUrl: PlaybackUrl.optional().describe("WHEP; only for a stream ingested over WHIP"),
+    previewUrl: PlaybackUrl.optional(),
+    thumbnailUrl: PlaybackUrl.optional(),
+    message: z.string(),
+    outputs: z.array(OutputSummary),
+    /** Ours: apps with at least one open viewer socket. */
+    viewers: z.number().int().min(0).describe("Ours: apps with at least one open viewer socket"),
+    timestamp: IsoTimestamp,
+  })
+  .describe("The stream's status: on connect, on every change, and as the answer to managed_stream_request");
+export type ManagedStreamStatus = z.infer<typeof ManagedStreamStatus>;
 
 /** What a `managed_stream_request` did with each of its `restreamDestinations` (as over REST). */
-export type RestreamResult =
-  | { url: string; success: true; outputId: string }
-  | { url: string | null; success: false; error: string; message: string };
+export const RestreamResult = z.discriminatedUnion("success", [
+  z.object({ url: z.string(), success: z.literal(true), outputId: z.string() }),
+  z.object({
+    url: z.string().nullable().describe("`null` if the destination's url was not a string"),
+    success: z.literal(false),
+    error: z.string().describe("Any error code of POST /api/streams/{streamId}/outputs"),
+    message: z.string(),
+  }),
+]);
+export type RestreamResult = z.infer<typeof RestreamResult>;
 
 /** The answer to `managed_stream_request`: the status, plus what became of each destination. */
-export type ManagedStreamRequestAnswer = ManagedStreamStatus & { restreamResults?: RestreamResult[] };
+export const ManagedStreamRequestAnswer = ManagedStreamStatus.extend({ restreamResults: z.array(RestreamResult).optional() }).describe(
+  "managed_stream_status; as the answer to managed_stream_request, with restreamResults when it had destinations",
+);
+export type ManagedStreamRequestAnswer = z.infer<typeof ManagedStreamRequestAnswer>;
 
-export interface StreamStatusCheckResponse {
-  type: "stream_status_check_response";
-  hasActiveStream: boolean;
-  streamInfo?: {
-    type: "managed";
-    streamId: string;
-    status: SdkStatus;
-    createdAt: string;
-    hlsUrl?: string;
-    dashUrl?: string;
-    webrtcUrl?: string;
-    previewUrl?: string;
-    thumbnailUrl?: string;
-    activeViewers: number;
-  };
-  timestamp: string;
-}
+export const StreamStatusCheckResponse = z.object({
+  type: z.literal("stream_status_check_response"),
+  hasActiveStream: z.boolean(),
+  streamInfo: z
+    .object({
+      type: z.literal("managed"),
+      streamId: z.string(),
+      status: SdkStreamStatus,
+      createdAt: IsoTimestamp,
+      hlsUrl: PlaybackUrl.optional(),
+      dashUrl: PlaybackUrl.optional(),
+      webrtcUrl: PlaybackUrl.optional(),
+      previewUrl: PlaybackUrl.optional(),
+      thumbnailUrl: PlaybackUrl.optional(),
+      activeViewers: z.number().int().min(0),
+    })
+    .optional(),
+  timestamp: IsoTimestamp,
+});
+export type StreamStatusCheckResponse = z.infer<typeof StreamStatusCheckResponse>;
 
-export interface ProtocolError {
-  type: "error";
-  error: string;
-  message: string;
+export const ProtocolError = z.object({
+  type: z.literal("error"),
+  error: z.string().describe("INVALID_JSON, UNKNOWN_MESSAGE_TYPE, INVALID_MESSAGE, or a refusal's code (RATE_LIMITED, …)"),
+  message: z.string(),
   /** Seconds, when the refusal says when to try again (RATE_LIMITED, SERVICE_UNAVAILABLE). */
-  retryAfter?: number;
-}
+  retryAfter: z.number().optional().describe("Seconds, when the refusal says when to try again"),
+});
+export type ProtocolError = z.infer<typeof ProtocolError>;
+
+/**
+ * `{"type":"ping"}` (exactly this text) is answered `{"type":"pong"}` by the runtime's auto-response
+ * (stream-coordinator.ts), on either role's socket, without waking the object.
+ */
+export const Ping = z.strictObject({ type: z.literal("ping") }).describe('Exactly the text {"type":"ping"}: answered by the runtime');
+export const Pong = z.object({ type: z.literal("pong") });
 
 // ── Coordinator → device ────────────────────────────────────────────────────────────────────────
 /** The `appId` the SDK requires on start/stop frames; MentraOS sends this value for managed streams. */
 export const MANAGED_STREAM_APP_ID = "MANAGED_STREAM";
 
-export interface StartRtmpStream {
-  type: "start_rtmp_stream";
-  appId: typeof MANAGED_STREAM_APP_ID;
-  streamId: string;
-  rtmpUrl: string;
+export const StartRtmpStream = z.object({
+  type: z.literal("start_rtmp_stream"),
+  appId: z.literal(MANAGED_STREAM_APP_ID),
+  streamId: z.string(),
+  rtmpUrl: z.string().describe("The live input's RTMPS URL with the stream key appended"),
   /** Ours: alternatives for devices that prefer them; the RTMPS URL above already embeds the key. */
-  srt?: { url: string; streamId?: string; passphrase?: string };
-  whipUrl?: string;
-  video: { width: number; height: number; bitrate: number; frameRate: number };
-  audio: { bitrate: number; sampleRate: number };
-  stream: { durationLimit?: number };
-}
+  srt: z.object({ url: z.string(), streamId: z.string().optional(), passphrase: z.string().optional() }).optional(),
+  whipUrl: z.string().optional(),
+  video: z.object({ width: z.number(), height: z.number(), bitrate: z.number(), frameRate: z.number() }),
+  audio: z.object({ bitrate: z.number(), sampleRate: z.number() }),
+  stream: z.object({ durationLimit: z.number().optional() }),
+});
+export type StartRtmpStream = z.infer<typeof StartRtmpStream>;
 
-export interface StopRtmpStream {
-  type: "stop_rtmp_stream";
-  appId: typeof MANAGED_STREAM_APP_ID;
-  streamId: string;
-}
+export const StopRtmpStream = z.object({
+  type: z.literal("stop_rtmp_stream"),
+  appId: z.literal(MANAGED_STREAM_APP_ID),
+  streamId: z.string(),
+});
+export type StopRtmpStream = z.infer<typeof StopRtmpStream>;
+
+export const KeepRtmpStreamAlive = z.object({
+  type: z.literal("keep_rtmp_stream_alive"),
+  streamId: z.string(),
+  ackId: z.string().describe("Answer with keep_alive_ack carrying this ackId"),
+});
+export type KeepRtmpStreamAlive = z.infer<typeof KeepRtmpStreamAlive>;
 
 /** Limits on inbound socket traffic; documented in docs/websocket-protocol.md. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;

@@ -20,3 +20,11 @@ export const LiveInputWebhook = z.object({
   ts: z.number().optional(),
 });
 export type LiveInputWebhook = z.infer<typeof LiveInputWebhook>;
+
+/**
+ * Cloudflare's test message, POSTed when a webhook destination is created or updated: a `text` and no
+ * `data` (a notification always has `data`). Answered 200 `{ok: true, test: true}` (http/stream-webhook.ts).
+ */
+export const WebhookTestMessage = z
+  .object({ text: z.string(), data: z.never().optional() })
+  .describe("Cloudflare's destination test: a text and no data");

@@ -1,5 +1,12 @@
 import { nanoid } from "nanoid";
-import { MANAGED_STREAM_APP_ID, type DeviceMessage, type DeviceStreamStatus, type StartRtmpStream, type StopRtmpStream } from "../schemas/protocol";
+import {
+  MANAGED_STREAM_APP_ID,
+  type DeviceMessage,
+  type DeviceStreamStatus,
+  type KeepRtmpStreamAlive,
+  type StartRtmpStream,
+  type StopRtmpStream,
+} from "../schemas/protocol";
 import type { StreamContext } from "./context";
 import { StreamMeta } from "./context";
 import { DEVICE_TAG, send } from "./sockets";
@@ -55,7 +62,7 @@ export class DeviceChannel {
     const ackId = nanoid(12);
     this.meta.set("pendingAck", ackId);
     this.meta.set("missedAcks", String(missed));
-    for (const ws of this.sockets()) send(ws, { type: "keep_rtmp_stream_alive", streamId: record.streamId, ackId });
+    for (const ws of this.sockets()) send(ws, { type: "keep_rtmp_stream_alive", streamId: record.streamId, ackId } satisfies KeepRtmpStreamAlive);
     this.s.schedule.set(KEEPALIVE_TIMER, now + KEEPALIVE_INTERVAL_MS);
     return missed >= MAX_MISSED_ACKS && record.device !== "lost" ? "lost" : null;
   }

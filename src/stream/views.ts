@@ -2,37 +2,17 @@ import { playbackUrls, type PlaybackUrls } from "../cloudflare/playback";
 import { toSdkOutputStatus } from "../outputs/output-status";
 import type { ManagedStreamStatus, OutputSummary, StreamStatusCheckResponse } from "../schemas/protocol";
 import type { StreamContext } from "./context";
-import type { DeviceChannel, startMessage } from "./device";
+import type { DeviceChannel } from "./device";
 import type { OutputView, Outputs } from "./outputs";
 import type { Presence } from "./presence";
 import type { StatusSync } from "./status-sync";
-import { toSdkStatus, type IngestState, type StreamStatus } from "./status";
+import type { StreamSnapshot } from "../schemas/responses";
+import { toSdkStatus } from "./status";
 import type { StreamRecord } from "./store";
 import { clock } from "../clock";
 
-/** What apps see of a stream over REST. Ingest credentials are never part of it. */
-export interface StreamSnapshot {
-  streamId: string;
-  status: ReturnType<typeof toSdkStatus>;
-  state: StreamStatus;
-  message: string;
-  hlsUrl: string | null;
-  dashUrl: string | null;
-  webrtcUrl: string | null;
-  previewUrl: string | null;
-  thumbnailUrl: string | null;
-  ingest: IngestState;
-  viewers: number;
-  deviceConnected: boolean;
-  createdAt: string;
-  stoppedAt: string | null;
-}
-
-export interface DeviceStreamInfo {
-  streamId: string;
-  status: StreamStatus;
-  start: ReturnType<typeof startMessage> | null;
-}
+/** What apps see of a stream over REST (GET /api/streams/:id) and what devices get from GET /api/device/stream. */
+export type { DeviceStreamInfo, StreamSnapshot } from "../schemas/responses";
 
 /**
  * How a stream looks from outside: the REST snapshot, the outputs as a given app may see them (stream

@@ -1,0 +1,258 @@
+import { z } from "zod";
+import * as api from "../schemas/api";
+import { RestreamResult, StartRtmpStream } from "../schemas/protocol";
+import * as out from "../schemas/responses";
+import type { ApiErrorCode } from "../schemas/responses";
+import { LiveInputWebhook, WebhookTestMessage } from "../schemas/webhook";
+
+/** What the webhook route accepts: a notification, or Cloudflare's test message (http/stream-webhook.ts). */
+const LiveInputNotification = z.union([LiveInputWebhook, WebhookTestMessage]);
+
+/**
+ * The route table /openapi.json is generated from (src/http/openapi.ts). Each key is the router's own
+ * "METHOD path" (itty-router syntax); test/http/openapi.test.ts checks that the router and this table
+ * list the same routes. Request schemas are the ones the handlers give parseJson; answer schemas the
+ * ones they `reply()` with. Errors every route of a kind shares (authentication, bodies, path ids,
+ * 500 and 503) are added by the generator; `errors` lists the route's own, as docs/api.md does.
+ */
+
+export type Tag = "Meta" | "Admin" | "Streams" | "Outputs" | "Device" | "Webhooks";
+export type Auth = "none" | "admin" | "app" | "device" | "webhook" | "socket";
+
+export interface Route {
+  summary: string;
+  description?: string;
+  tag: Tag;
+  auth: Auth;
+  /** The schema the handler gives parseJson (an empty body counts as `{}`). */
+  body?: z.ZodType;
+  /** The codes a malformed or invalid body gets (default INVALID_JSON, INVALID_REQUEST). */
+  bodyErrors?: ApiErrorCode[];
+  headers?: Record<string, { schema: z.ZodType; description: string }>;
+  query?: Record<string, { schema: z.ZodType; description: string }>;
+  ok: Record<number, { description: string; schema?: z.ZodType }>;
+  errors?: Partial<Record<number, ApiErrorCode[]>>;
+}
+
+const IDEMPOTENCY_KEY = {
+  schema: api.IdempotencyKey,
+  description: "Optional. A retry with the same key, URL and name returns the same output (24 h); another URL or name gets 422",
+};
+
+export const ROUTES: Record<string, Route> = {
+  "GET /healthz": { summary: "Liveness", tag: "Meta", auth: "none", ok: { 200: { description: "Up", schema: out.HealthAnswer } } },
+  "GET /openapi.json": {
+    summary: "This OpenAPI 3.1 document",
+    tag: "Meta",
+    auth: "none",
+    ok: { 200: { description: "The REST API, generated from the router's zod schemas", schema: out.SpecDocument } },
+  },
+  "GET /asyncapi.json": {
+    summary: "The WebSocket messages (AsyncAPI 3.0)",
+    tag: "Meta",
+    auth: "none",
+    ok: { 200: { description: "Both directions of the app and device sockets, generated from their zod schemas", schema: out.SpecDocument } },
+  },
+
+  "POST /api/admin/apps": {
+    summary: "Register an app",
+    description: "The API key is shown only in this answer.",
+    tag: "Admin",
+    auth: "admin",
+    body: api.RegisterAppBody,
+    ok: { 201: { description: "Registered", schema: out.AppKeyAnswer } },
+    errors: { 409: ["APP_EXISTS"] },
+  },
+  "POST /api/admin/apps/:packageName/rotate-key": {
+    summary: "Issue a new API key",
+    description: "The old key stops working at once here and within 5 s everywhere.",
+    tag: "Admin",
+    auth: "admin",
+    ok: { 200: { description: "The new key", schema: out.AppKeyAnswer } },
+  },
+  "DELETE /api/admin/apps/:packageName": {
+    summary: "Delete an app's credentials",
+    description: "Its streams and outputs are not touched.",
+    tag: "Admin",
+    auth: "admin",
+    ok: { 200: { description: "Deleted", schema: out.AppRemovedAnswer } },
+  },
+  "POST /api/admin/device-tokens": {
+    summary: "Mint a device token",
+    tag: "Admin",
+    auth: "admin",
+    body: api.DeviceTokenBody,
+    ok: { 201: { description: "Minted", schema: out.DeviceTokenAnswer } },
+    errors: { 503: ["DEVICE_TOKENS_DISABLED"] },
+  },
+  "POST /api/admin/user-grants": {
+    summary: "Mint a user grant",
+    description: "The platform's proof that a user lets an app use their stream; the app sends it as X-User-Grant.",
+    tag: "Admin",
+    auth: "admin",
+    body: api.UserGrantBody,
+    ok: { 201: { description: "Minted", schema: out.UserGrantAnswer } },
+    errors: { 503: ["DEVICE_TOKENS_DISABLED"] },
+  },
+  "GET /api/admin/stats": {
+    summary: "What a production deployment watches",
+    description: "Budget refusals, Cloudflare failures, leak-sweep deletions and webhook outcomes, cumulative since countingSince (docs/deploy.md).",
+    tag: "Admin",
+    auth: "admin",
+    ok: { 200: { description: "The counts", schema: out.AdminStats } },
+  },
+  "POST /api/admin/streams/:streamId/stop": {
+    summary: "Stop a stream now",
+    description: "Idempotent: stopping a stopped stream returns its snapshot again.",
+    tag: "Admin",
+    auth: "admin",
+    ok: { 200: { description: "The stream's snapshot", schema: out.StreamSnapshot } },
+  },
+
+  "POST /api/streams": {
+    summary: "Start or join the user's stream",
+    description:
+      "Joins the user's running stream, or creates one. Either way the app gets a join hold (JOIN_WINDOW_SECONDS) and becomes a participant.",
+    tag: "Streams",
+    auth: "app",
+    body: api.StartStreamBody,
+    headers: { "X-User-Grant": { schema: z.string(), description: "The user's grant for this app; required unless REQUIRE_USER_GRANT=false" } },
+    ok: {
+      201: { description: "Created", schema: out.StartStreamAnswer },
+      200: { description: "Joined the user's running stream", schema: out.StartStreamAnswer },
+    },
+    errors: { 403: ["USER_NOT_GRANTED"], 429: ["RATE_LIMITED"], 502: ["CLOUDFLARE_ERROR"], 503: ["BUSY"] },
+  },
+  "GET /api/streams/:streamId": {
+    summary: "Read a stream",
+    tag: "Streams",
+    auth: "app",
+    ok: { 200: { description: "The stream's snapshot", schema: out.StreamSnapshot } },
+  },
+  "DELETE /api/streams/:streamId": {
+    summary: "Leave a stream",
+    description: "The stream goes on for other apps; the app's outputs keep running.",
+    tag: "Streams",
+    auth: "app",
+    ok: { 200: { description: "The stream's snapshot", schema: out.StreamSnapshot } },
+  },
+  "POST /api/streams/:streamId/tickets": {
+    summary: "Get a single-use ticket for a browser viewer socket",
+    tag: "Streams",
+    auth: "app",
+    ok: { 201: { description: "Valid 60 s, once", schema: out.TicketAnswer } },
+    errors: { 409: ["STREAM_ENDED"] },
+  },
+  "GET /api/streams/:streamId/ws": {
+    summary: "Open a viewer or device WebSocket",
+    description: "Messages: /asyncapi.json. The role is chosen by the credentials: app headers, `?ticket=`, or a device token.",
+    tag: "Streams",
+    auth: "socket",
+    headers: { Upgrade: { schema: z.literal("websocket"), description: "Required" } },
+    query: {
+      ticket: { schema: z.string().max(128), description: "A ticket from POST /api/streams/{streamId}/tickets (browsers)" },
+      token: { schema: z.string(), description: "A device token, instead of the Authorization header" },
+    },
+    ok: { 101: { description: "Switching Protocols: the socket is open (messages in /asyncapi.json)" } },
+    errors: { 403: ["FORBIDDEN", "NOT_A_PARTICIPANT"], 410: ["STREAM_ENDED"], 426: ["UPGRADE_REQUIRED"], 503: ["DEVICE_TOKENS_DISABLED"] },
+  },
+
+  "POST /api/streams/:streamId/outputs": {
+    summary: "Add a restream output",
+    tag: "Outputs",
+    auth: "app",
+    body: api.AddOutputBody,
+    bodyErrors: ["INVALID_URL", "INVALID_REQUEST"],
+    headers: { "Idempotency-Key": IDEMPOTENCY_KEY },
+    ok: { 200: { description: "Added (it exists at Cloudflare)", schema: out.OutputAdded } },
+    errors: {
+      403: ["NOT_A_VIEWER"],
+      409: ["MAX_OUTPUTS_REACHED", "MAX_APP_OUTPUTS_REACHED", "DUPLICATE_URL"],
+      422: ["IDEMPOTENCY_KEY_REUSED"],
+      502: ["CLOUDFLARE_ERROR"],
+    },
+  },
+  "GET /api/streams/:streamId/outputs": {
+    summary: "List a stream's outputs",
+    tag: "Outputs",
+    auth: "app",
+    ok: { 200: { description: "Every output, masked unless this app added it", schema: out.OutputList } },
+    errors: { 403: ["NOT_A_VIEWER"] },
+  },
+  "DELETE /api/streams/:streamId/outputs/:outputId": {
+    summary: "Remove an output (its owner only)",
+    tag: "Outputs",
+    auth: "app",
+    ok: {
+      200: { description: "Removed at Cloudflare", schema: out.OutputRemoved },
+      202: { description: "Removed here; Cloudflare confirms within RECONCILE_SECONDS", schema: out.OutputRemoved },
+    },
+    errors: { 403: ["NOT_AUTHORIZED"], 404: ["OUTPUT_NOT_FOUND"], 502: ["CLOUDFLARE_ERROR"] },
+  },
+  "PATCH /api/streams/:streamId/outputs/:outputId": {
+    summary: "Enable or disable an output (its owner only)",
+    tag: "Outputs",
+    auth: "app",
+    body: api.PatchOutputBody,
+    ok: { 200: { description: "Set at Cloudflare", schema: out.OutputToggled } },
+    errors: { 403: ["NOT_AUTHORIZED"], 404: ["OUTPUT_NOT_FOUND"], 502: ["CLOUDFLARE_ERROR"] },
+  },
+
+  "GET /api/device/stream": {
+    summary: "The user's stream with its ingest credentials",
+    tag: "Device",
+    auth: "device",
+    ok: { 200: { description: "The same start_rtmp_stream the device socket receives", schema: out.DeviceStreamInfo } },
+    errors: { 404: ["NO_ACTIVE_STREAM"] },
+  },
+  "POST /api/webhooks/cloudflare-stream": {
+    summary: "Cloudflare Stream live-input notifications",
+    tag: "Webhooks",
+    auth: "webhook",
+    body: LiveInputNotification,
+    bodyErrors: ["INVALID_PAYLOAD"],
+    ok: { 200: { description: "Received (applied or not: Cloudflare must not retry)", schema: out.WebhookAnswer } },
+    errors: { 404: ["UNKNOWN_LIVE_INPUT"] },
+  },
+};
+
+/** Named schemas, emitted once under components.schemas and referenced from the operations. */
+export const REQUEST_SCHEMAS = {
+  RegisterAppBody: api.RegisterAppBody,
+  DeviceTokenBody: api.DeviceTokenBody,
+  UserGrantBody: api.UserGrantBody,
+  StartStreamBody: api.StartStreamBody,
+  RestreamDestination: api.RestreamDestination,
+  AddOutputBody: api.AddOutputBody,
+  PatchOutputBody: api.PatchOutputBody,
+  LiveInputWebhook,
+  WebhookTestMessage,
+  LiveInputNotification,
+};
+export const RESPONSE_SCHEMAS = {
+  StreamSnapshot: out.StreamSnapshot,
+  StartStreamAnswer: out.StartStreamAnswer,
+  RestreamResult,
+  AppKeyAnswer: out.AppKeyAnswer,
+  AppRemovedAnswer: out.AppRemovedAnswer,
+  DeviceTokenAnswer: out.DeviceTokenAnswer,
+  UserGrantAnswer: out.UserGrantAnswer,
+  TicketAnswer: out.TicketAnswer,
+  OutputAdded: out.OutputAdded,
+  OutputView: out.OutputView,
+  OutputList: out.OutputList,
+  OutputRemoved: out.OutputRemoved,
+  OutputToggled: out.OutputToggled,
+  DeviceStreamInfo: out.DeviceStreamInfo,
+  StartRtmpStream,
+  WebhookAnswer: out.WebhookAnswer,
+  HealthAnswer: out.HealthAnswer,
+  AdminStats: out.AdminStats,
+  Error: out.ErrorBody,
+};
+
+export const PATH_PARAMS: Record<string, { schema: z.ZodType; description: string }> = {
+  streamId: { schema: api.StreamId, description: "21 characters of A-Za-z0-9_-; anything else is 404 STREAM_NOT_FOUND" },
+  packageName: { schema: api.PackageName, description: "A malformed name is 404 APP_NOT_FOUND" },
+  outputId: { schema: z.string(), description: "From the add's answer or the outputs list" },
+};
