@@ -2,6 +2,7 @@ import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { buildSync } from "esbuild";
 import { defineConfig } from "vitest/config";
 import { writeSdkStreamSchema } from "./scripts/sdk-stream-schema.ts";
+import { buildAssets } from "./scripts/build-assets.mjs";
 
 // The Stream emulator runs inside workerd as an auxiliary worker. Every outbound fetch of the
 // coordinator (the Cloudflare SDK) and of the tests themselves lands on it, whatever the hostname.
@@ -18,6 +19,9 @@ buildSync({
 // emulator answer against (emulator/README.md#schema-conformance). Regenerated only when the SDK or the
 // generator changes (under a second; a cached run takes a few ms).
 writeSdkStreamSchema();
+
+// wrangler.jsonc's `assets` directory (the API reference at /docs/) must exist before workerd reads it.
+buildAssets();
 
 export const TEST_BINDINGS = {
   CLOUDFLARE_API_BASE_URL: "http://stream-emulator.test/client/v4",

@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, startFrontDoor } from "./front-door.mjs";
+import { buildAssets } from "./build-assets.mjs";
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
@@ -138,6 +139,9 @@ run("emulator", process.execPath, [require.resolve("tsx/cli"), "emulator/server.
   STREAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
 });
 
+// The static files wrangler serves (the API reference at /docs/), copied from node_modules.
+buildAssets();
+
 // Wrangler's launcher refuses Node 20, but its CLI runs fine on it (tested): call the CLI directly.
 const wranglerCli = path.join(path.dirname(require.resolve("wrangler/package.json")), "wrangler-dist", "cli.js");
 run(
@@ -170,6 +174,7 @@ try {
   console.log(`
 Stream Coordinator is running (local, no Cloudflare account needed)
   coordinator   ${coordinatorUrl}
+  API reference ${coordinatorUrl}/docs/   (OpenAPI: /openapi.json, socket messages: /asyncapi.json)
   emulator API  ${emulatorUrl}/client/v4   (control: ${emulatorUrl}/__emulator/state)
   RTMP ingest   rtmp://127.0.0.1:${RTMP_PORT}/live/<streamKey>
   admin token   ${ADMIN_TOKEN}
