@@ -3,7 +3,9 @@
 // before it. Some writes are off the request's path (waitUntil, or a write an object lets run), so a
 // count is polled for a few seconds: a count that never moves still fails the test.
 import { env, SELF } from "cloudflare:test";
+import Cloudflare from "cloudflare";
 import { beforeEach, describe, expect, it } from "vitest";
+import * as setup from "../../scripts/setup-cloudflare";
 import { streamApiFor } from "../../src/budget/budgeted-api";
 import { loadConfig } from "../../src/config";
 import type { Env } from "../../src/env";
@@ -11,9 +13,11 @@ import { handleStreamWebhook } from "../../src/http/stream-webhook";
 import { sweepLeakedInputs } from "../../src/sweep/leak-sweep";
 import {
   ADMIN,
+  EMULATOR,
   LIVE_INPUTS_PATH,
   call,
   cloudflareDirect,
+  emulator,
   injectFault,
   inputFor,
   newUserId,
@@ -241,6 +245,34 @@ describe("webhooks", () => {
       "webhooks.tests": 0,
     });
     expect(after.webhooks.lastRejectedAt).not.toBeNull();
+  });
+});
+
+describe("a deployment configured by npm run setup:cloudflare", () => {
+  it("its preflight passes against the Worker, and a notification routed by the policy it creates is accepted (and counted)", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const uid = (await inputFor(s.streamId)).uid;
+    const webhookUrl = setup.webhookUrlFor("http://coordinator.test");
+    // The Worker answers Cloudflare's test message with the secret (and refuses it without).
+    await setup.preflight(webhookUrl, SECRET, (input, init) => SELF.fetch(input as string, init));
+    await expect(setup.preflight(webhookUrl, "another-secret-0123456789", (input, init) => SELF.fetch(input as string, init))).rejects.toThrow(/rejects this WEBHOOK_SECRET/);
+
+    // In workerd the emulator cannot reach the Worker, so it skips its own test of the destination.
+    await emulator("POST", "config", { verifyWebhookDestinations: false });
+    const client = new Cloudflare({ apiToken: "local-dev-token", baseURL: `${EMULATOR}/client/v4`, maxRetries: 0 });
+    const report = await setup.setupLiveInputNotifications({ client, accountId: "local-account", workerUrl: "http://coordinator.test", secret: SECRET });
+    expect(report.changes.map((c) => c.action)).toEqual(["created", "created"]);
+
+    const before = await stats();
+    await emulator("DELETE", "webhooks");
+    await emulator("POST", `live_inputs/${uid}/connect`);
+    const [delivery] = (await emulator("GET", "webhooks")).deliveries;
+    expect(delivery).toMatchObject({ url: webhookUrl, event: "live_input.connected" });
+    expect(delivery.payload).toMatchObject({ policy_name: "stream-coordinator live inputs", alert_type: "stream_live_notifications" });
+    const applied = await call("POST", HOOK, delivery.payload, { "cf-webhook-auth": SECRET });
+    expect(applied).toMatchObject({ status: 200, body: { ok: true, streamId: s.streamId } });
+    await expectMoved(before, { "webhooks.accepted": 1 });
   });
 });
 
