@@ -2,40 +2,10 @@
 // API errors carry our stable `error` code (docs/api.md), typed per route below; a code this client does
 // not know yet still surfaces as a string (forward-compatible).
 
-/** Every `error` code the REST API and the socket upgrade answer with (docs/api.md, error code index). */
-export type ErrorCode =
-  | "INVALID_JSON"
-  | "INVALID_REQUEST"
-  | "INVALID_URL"
-  | "INVALID_PAYLOAD"
-  | "UNAUTHORIZED"
-  | "ADMIN_DISABLED"
-  | "USER_NOT_GRANTED"
-  | "NOT_A_VIEWER"
-  | "NOT_AUTHORIZED"
-  | "FORBIDDEN"
-  | "NOT_A_PARTICIPANT"
-  | "NOT_FOUND"
-  | "STREAM_NOT_FOUND"
-  | "OUTPUT_NOT_FOUND"
-  | "APP_NOT_FOUND"
-  | "NO_ACTIVE_STREAM"
-  | "UNKNOWN_LIVE_INPUT"
-  | "APP_EXISTS"
-  | "STREAM_ENDED"
-  | "MAX_OUTPUTS_REACHED"
-  | "MAX_APP_OUTPUTS_REACHED"
-  | "DUPLICATE_URL"
-  | "IDEMPOTENCY_KEY_REUSED"
-  | "PAYLOAD_TOO_LARGE"
-  | "UPGRADE_REQUIRED"
-  | "RATE_LIMITED"
-  | "INTERNAL_ERROR"
-  | "CLOUDFLARE_ERROR"
-  | "BUSY"
-  | "SERVICE_UNAVAILABLE"
-  | "DEVICE_TOKENS_DISABLED"
-  | "WEBHOOKS_DISABLED";
+import type { ErrorCodeFromSchema } from "./types.js";
+
+/** Every `error` code the REST API and the socket upgrade answer with: the server's `ApiErrorCode` enum. */
+export type ErrorCode = ErrorCodeFromSchema;
 
 /** Codes of `{"type":"error"}` frames on the viewer socket (docs/websocket-protocol.md). */
 export type SocketErrorCode = "INVALID_JSON" | "UNKNOWN_MESSAGE_TYPE" | "INVALID_MESSAGE" | "RATE_LIMITED" | "STREAM_ENDED" | "SERVICE_UNAVAILABLE";
@@ -52,6 +22,8 @@ type Body = "INVALID_JSON" | "INVALID_REQUEST";
 /** The codes each call can fail with, per docs/api.md. */
 export interface RouteErrors {
   health: Common;
+  spec: Common;
+  adminStats: Common | AdminAuth;
   registerApp: Common | AdminAuth | Body | "APP_EXISTS";
   rotateKey: Common | AdminAuth | "APP_NOT_FOUND";
   deleteApp: Common | AdminAuth | "APP_NOT_FOUND";

@@ -1,4 +1,4 @@
-// Wire types of the Stream Coordinator API, taken from the server's own schemas and types with
+// Wire types of the Stream Coordinator API, taken from the server's own zod schemas (src/schemas) with
 // `import type` only: nothing here reaches the client's runtime (esbuild erases it; client/build.mjs
 // fails if a runtime import ever points outside client/src).
 import type { z } from "zod";
@@ -20,8 +20,25 @@ import type {
   RestreamResult,
   StreamStatusCheckResponse,
 } from "../../src/schemas/protocol";
-import type { DeviceStreamInfo, StreamSnapshot } from "../../src/stream/views";
-import type { OutputView } from "../../src/outputs/output-view";
+import type {
+  AdminStats as AdminStatsSchema,
+  ApiErrorCode,
+  AppKeyAnswer,
+  AppRemovedAnswer,
+  DeviceStreamInfo as DeviceStreamInfoSchema,
+  DeviceTokenAnswer,
+  HealthAnswer,
+  OutputAdded,
+  OutputList as OutputListSchema,
+  OutputRemoved,
+  OutputToggled,
+  OutputView as OutputViewSchema,
+  SpecDocument as SpecDocumentSchema,
+  StartStreamAnswer,
+  StreamSnapshot as StreamSnapshotSchema,
+  TicketAnswer,
+  UserGrantAnswer,
+} from "../../src/schemas/responses";
 
 // ── Socket messages (src/schemas/protocol.ts) ─────────────────────────────────────────────────────
 export type { AppMessage, ManagedStreamStatus, ManagedStreamRequestAnswer, OutputSummary, ProtocolError, RestreamResult, StreamStatusCheckResponse };
@@ -48,60 +65,28 @@ export interface AddOutputInput {
   name?: z.input<typeof OutputName>;
 }
 
-// ── Responses ─────────────────────────────────────────────────────────────────────────────────────
-// The snapshot, outputs and device info are the server's own types. The small bodies below are built
-// inline by the router; they become `z.infer` of src/schemas/responses.ts once that lands.
-export type { DeviceStreamInfo, StreamSnapshot, OutputView };
+// ── Responses (src/schemas/responses.ts) ──────────────────────────────────────────────────────────
+export type ErrorCodeFromSchema = z.infer<typeof ApiErrorCode>;
+export type HealthResponse = z.infer<typeof HealthAnswer>;
+/** `apiKey` is shown only by register and rotate. */
+export type AppCredentials = z.infer<typeof AppKeyAnswer>;
+export type DeletedApp = z.infer<typeof AppRemovedAnswer>;
+export type DeviceToken = z.infer<typeof DeviceTokenAnswer>;
+export type UserGrant = z.infer<typeof UserGrantAnswer>;
+export type StreamSnapshot = z.infer<typeof StreamSnapshotSchema>;
 /** The internal state (snapshot `state`; adds `reconnecting`). */
 export type StreamState = StreamSnapshot["state"];
-export interface HealthResponse {
-  ok: true;
-}
-/** `apiKey` is shown only by register and rotate. */
-export interface AppCredentials {
-  packageName: string;
-  apiKey: string;
-}
-export interface DeletedApp {
-  success: true;
-  packageName: string;
-}
-export interface DeviceToken {
-  userId: string;
-  token: string;
-  expiresAt: string;
-}
-export interface UserGrant {
-  userId: string;
-  packageName: string;
-  token: string;
-  expiresAt: string;
-}
 /** `POST /api/streams`: the snapshot, `created` (201) or joined (200), and destination results. */
-export type StartStreamResponse = StreamSnapshot & { created: boolean; restreamResults?: RestreamResult[] };
-export interface Ticket {
-  ticket: string;
-  expiresAt: string;
-}
-export interface AddedOutput {
-  success: true;
-  outputId: string;
-  message: string;
-}
-export interface OutputList {
-  streamId: string;
-  outputs: OutputView[];
-  total: number;
-  maxPerStream: number;
-  maxPerApp: number;
-}
+export type StartStreamResponse = z.infer<typeof StartStreamAnswer>;
+export type Ticket = z.infer<typeof TicketAnswer>;
+export type AddedOutput = z.infer<typeof OutputAdded>;
+export type OutputView = z.infer<typeof OutputViewSchema>;
+export type OutputList = z.infer<typeof OutputListSchema>;
 /** Plus, client-side, `pending`: true on `202` (removal accepted; Cloudflare confirms within RECONCILE_SECONDS). */
-export interface RemovedOutput {
-  success: true;
-  message: string;
-  pending: boolean;
-}
-export interface PatchedOutput {
-  success: true;
-  message: string;
-}
+export type RemovedOutput = z.infer<typeof OutputRemoved> & { pending: boolean };
+export type PatchedOutput = z.infer<typeof OutputToggled>;
+export type DeviceStreamInfo = z.infer<typeof DeviceStreamInfoSchema>;
+/** `GET /api/admin/stats`: what a production deployment watches (budget refusals, Cloudflare failures, leak sweeps, webhooks). */
+export type AdminStats = z.infer<typeof AdminStatsSchema>;
+/** `/openapi.json`, `/asyncapi.json`. */
+export type SpecDocument = z.infer<typeof SpecDocumentSchema>;
