@@ -20,6 +20,7 @@ import { handleControl } from "./control.ts";
 import { ApiError, ErrorCode, codeForStatus, errorBody, fromApiError, json, ok, readJsonObject } from "./envelope.ts";
 import { DroppedConnectionError, FaultTable, type Fault } from "./faults.ts";
 import { uid as newUid } from "./ids.ts";
+import { PLAYBACK_PREFIX, WORKERD_PLAYBACK_UNAVAILABLE, handlePlayback } from "./playback-http.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { restoreSnapshot, takeSnapshot, type Snapshot } from "./snapshot.ts";
 import {
@@ -39,6 +40,7 @@ import type {
   EmulatorOptions,
   LiveInputRecord,
   OutputRecord,
+  PlaybackDriver,
   RelayDriver,
   RelayState,
 } from "./types.ts";
@@ -60,7 +62,8 @@ function configFrom(o: EmulatorOptions): EmulatorConfig {
     accountId: o.accountId ?? "local-account",
     rtmpIngestUrl: o.rtmpIngestUrl ?? "rtmp://127.0.0.1:1935/live/",
     srtIngestUrl: o.srtIngestUrl ?? "srt://127.0.0.1:8890",
-    publicBaseUrl: o.publicBaseUrl ?? "http://127.0.0.1:8788",
+    // The customer host's stand-in: playback-http.ts serves it under /playback.
+    publicBaseUrl: o.publicBaseUrl ?? `http://127.0.0.1:8788${PLAYBACK_PREFIX}`,
     rateLimitRequests: o.rateLimit?.requests ?? 1200,
     rateLimitWindowSeconds: windowSeconds,
     rateLimitBlockSeconds: o.rateLimit?.blockSeconds ?? windowSeconds,
@@ -85,6 +88,8 @@ export class StreamEmulator {
   private readonly now: () => number;
   private readonly relayDriver: RelayDriver | undefined;
   private readonly kickIngest: ((streamKey: string) => void) | undefined;
+  private readonly playbackDriver: PlaybackDriver | undefined;
+  private readonly playbackUnavailable: string;
 
   private inputs = new Map<string, LiveInputRecord>();
   private outputs = new Map<string, OutputRecord>();
@@ -104,6 +109,8 @@ export class StreamEmulator {
     this.now = options.now ?? Date.now;
     this.relayDriver = options.relay;
     this.kickIngest = options.kickIngest;
+    this.playbackDriver = options.playback;
+    this.playbackUnavailable = options.playbackUnavailable ?? WORKERD_PLAYBACK_UNAVAILABLE;
     this.rateLimiter = new RateLimiter(
       this.config.rateLimitRequests,
       this.config.rateLimitWindowSeconds,
@@ -130,6 +137,16 @@ export class StreamEmulator {
     const url = new URL(request.url);
     const path = url.pathname;
     if (path === "/healthz") return json({ ok: true });
+    if (path === PLAYBACK_PREFIX || path.startsWith(`${PLAYBACK_PREFIX}/`)) {
+      return handlePlayback(request, path, {
+        lookup: (uid) => {
+          const input = this.inputs.get(uid);
+          return input ? { enabled: input.enabled, connected: input.connected } : null;
+        },
+        driver: this.playbackDriver,
+        unavailable: this.playbackUnavailable,
+      });
+    }
     if (path === "/__emulator" || path.startsWith("/__emulator/")) {
       try {
         return await handleControl(this, request, url);
@@ -671,6 +688,8 @@ export class StreamEmulator {
         ...this.renderInput(input),
         connected: input.connected,
         outputs: input.outputs.map((o) => renderOutput(this.outputs.get(o)!)),
+        // Emulator-only: whether ffmpeg is packaging this input's ingest (null: not, or no playback driver).
+        playback: this.playbackDriver?.status(input.uid) ?? null,
       })),
       webhook: this.config.webhookUrl ? { url: this.config.webhookUrl } : null,
       // Emulator-only view: secrets included (the API never returns them).

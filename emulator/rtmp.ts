@@ -13,6 +13,9 @@ interface NmsSession {
   streamApp: string;
   streamName: string;
   socket?: Socket;
+  /** Codec ids from the publisher's onMetaData (0 until it arrives). */
+  videoCodec?: unknown;
+  audioCodec?: unknown;
   broadcast?: { publisher: NmsSession | null };
   close(): void;
 }
@@ -40,6 +43,15 @@ function quietNms(level: RtmpLogLevel): void {
   };
 }
 
+/** An accepted publish, for what runs while it lasts (playback packaging). */
+export interface IngestSession {
+  inputUid: string;
+  streamKey: string;
+  /** NMS's session id: tells this publish apart from a later one of the same input. */
+  id: string;
+  codecs(): { video: unknown; audio: unknown };
+}
+
 export interface RtmpIngest {
   /** Closes the publisher of this stream key, if any. */
   kick(streamKey: string): void;
@@ -52,6 +64,10 @@ export async function startRtmpIngest(opts: {
   app: string;
   emulator: () => StreamEmulator;
   logLevel: RtmpLogLevel;
+  /** A publish was accepted (after the emulator connected its input). */
+  onPublish?: (session: IngestSession) => void;
+  /** That publish ended: its socket closed, or the emulator kicked it. Called once per publish. */
+  onUnpublish?: (session: IngestSession) => void;
 }): Promise<RtmpIngest> {
   if (started) throw new Error("node-media-server supports one RTMP ingest per process");
   started = true;
@@ -59,6 +75,13 @@ export async function startRtmpIngest(opts: {
   const NodeMediaServer = require("node-media-server") as new (config: unknown) => NodeMediaServer;
   const nms = new NodeMediaServer({ bind: opts.host, rtmp: { port: opts.port } });
   const publishers = new Map<string, NmsSession>(); // stream key → accepted publisher
+  const live = new Map<NmsSession, IngestSession>(); // accepted publishes not yet reported ended
+  const ended = (session: NmsSession) => {
+    const info = live.get(session);
+    if (!info) return;
+    live.delete(session);
+    opts.onUnpublish?.(info);
+  };
 
   const context = require("node-media-server/src/core/context.js") as NmsContext;
   const onPostPublish = (session: NmsSession) => {
@@ -72,8 +95,12 @@ export async function startRtmpIngest(opts: {
       return;
     }
     publishers.set(key, session);
+    const info: IngestSession = { inputUid: uid, streamKey: key, id: session.id, codecs: () => ({ video: session.videoCodec, audio: session.audioCodec }) };
+    live.set(session, info);
+    opts.onPublish?.(info);
     // React to the socket itself: NMS delays donePublish by a 30 s reconnect grace window.
     session.socket?.once("close", () => {
+      ended(session);
       if (publishers.get(key) !== session) return;
       publishers.delete(key);
       opts.emulator().disconnectByStreamKey(key);
@@ -93,10 +120,14 @@ export async function startRtmpIngest(opts: {
       const session = publishers.get(streamKey);
       if (!session) return;
       publishers.delete(streamKey);
+      ended(session);
       session.close();
     },
     async close() {
-      for (const s of publishers.values()) s.socket?.destroy();
+      for (const s of publishers.values()) {
+        ended(s);
+        s.socket?.destroy();
+      }
       publishers.clear();
       context.eventEmitter.off("postPublish", onPostPublish);
       const closed = new Promise<void>((resolve) => tcp.once("close", () => resolve()));

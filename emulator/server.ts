@@ -1,5 +1,5 @@
-// Node 20 entry: the StreamEmulator over node:http, plus RTMP ingest (node-media-server) and real
-// ffmpeg relays when ffmpeg is on PATH. Run: `npx tsx emulator/server.ts`, or embed startEmulatorServer().
+// Node 20 entry: the StreamEmulator over node:http, plus RTMP ingest (node-media-server), real ffmpeg
+// relays and real playback (HLS, DASH, thumbnail at /playback/<uid>/…) when ffmpeg is on PATH. Run: `npx tsx emulator/server.ts`, or embed startEmulatorServer().
 
 import { realpathSync } from "node:fs";
 import http from "node:http";
@@ -7,6 +7,8 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { DroppedConnectionError, StreamEmulator } from "./core.ts";
 import { FfmpegRelayDriver, ffmpegAvailable } from "./ffmpeg-relay.ts";
+import { FfmpegPlayback } from "./playback.ts";
+import { PLAYBACK_PREFIX } from "./playback-http.ts";
 import { startRtmpIngest, type RtmpIngest, type RtmpLogLevel } from "./rtmp.ts";
 import { StateFile, type LoadResult } from "./state-file.ts";
 import type { EmulatorOptions } from "./types.ts";
@@ -18,14 +20,16 @@ export interface EmulatorServerOptions extends Omit<EmulatorOptions, "relay" | "
   port?: number;
   /** RTMP port; 0 picks a free one; null disables RTMP ingest. Default 1935. */
   rtmpPort?: number | null;
-  /** Real relays with ffmpeg: "auto" (default) uses it when on PATH; false always simulates. */
+  /** Real relays and playback with ffmpeg: "auto" (default) uses it when on PATH; false simulates relays and serves no media. */
   ffmpeg?: boolean | "auto";
   /** node-media-server log verbosity. Default "error". */
   logLevel?: RtmpLogLevel;
   /** Directory to keep state in across restarts (state-file.ts); unset: in memory only. */
   stateDir?: string;
-  /** Where state-file problems are logged. Default console.error. */
+  /** Where state-file and playback problems are logged. Default console.error. */
   log?: (line: string) => void;
+  /** Parent of the playback temp directory (HLS/DASH/thumbnail files). Default `<os tmpdir>/stream-emulator-playback`. */
+  playbackRoot?: string;
 }
 
 /** How long restart announcements (live_input.disconnected) are retried while the receiver starts. */
@@ -39,6 +43,9 @@ export interface EmulatorServer {
   emulator: StreamEmulator;
   /** What was restored from `stateDir` (null without one). */
   restored: LoadResult | null;
+  /** Real playback (ffmpeg) or null, with the reason it is off. */
+  playback: FfmpegPlayback | null;
+  playbackOff: string | null;
   close(): Promise<void>;
 }
 
@@ -58,14 +65,31 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
   const useFfmpeg = wantRtmp && opts.ffmpeg !== false && ffmpegAvailable();
   if (opts.ffmpeg === true && !useFfmpeg) throw new Error("ffmpeg requested but not available (or RTMP disabled)");
   const relay = useFfmpeg ? new FfmpegRelayDriver(rtmpUrl!) : undefined;
+  const { host: _h, port: _p, rtmpPort: _r, ffmpeg: _f, logLevel: _l, stateDir, log, playbackRoot, ...emulatorOptions } = opts;
+  const playbackOff = !wantRtmp
+    ? "Playback is off: this emulator runs without RTMP ingest (rtmpPort: null), so there is no media to play."
+    : opts.ffmpeg === false
+      ? "Playback is off: this emulator was started with ffmpeg: false. It packages RTMP ingest into HLS, DASH and thumbnails with ffmpeg."
+      : !useFfmpeg
+        ? "Playback needs ffmpeg: the emulator packages RTMP ingest into HLS, DASH and thumbnails with ffmpeg, which is not on PATH. Install it (e.g. apt-get install ffmpeg) and restart the emulator."
+        : null;
+  let playback: FfmpegPlayback | null = null;
+  try {
+    if (!playbackOff) playback = new FfmpegPlayback({ root: playbackRoot, log: opts.logLevel === "silent" ? undefined : (log ?? console.error) });
+  } catch (e) {
+    httpServer.close();
+    throw e;
+  }
 
   let ingest: RtmpIngest | null = null;
-  const { host: _h, port: _p, rtmpPort: _r, ffmpeg: _f, logLevel: _l, stateDir, log, ...emulatorOptions } = opts;
   const emulator = new StreamEmulator({
     ...emulatorOptions,
     rtmpIngestUrl: opts.rtmpIngestUrl ?? rtmpUrl ?? undefined,
-    publicBaseUrl: opts.publicBaseUrl ?? url,
+    // Cloudflare's customer host (WHIP/WHEP and playback URLs) is served under /playback.
+    publicBaseUrl: opts.publicBaseUrl ?? `${url}${PLAYBACK_PREFIX}`,
     relay,
+    playback: playback ?? undefined,
+    playbackUnavailable: playbackOff ?? undefined,
     kickIngest: (key) => ingest?.kick(key),
   });
 
@@ -79,15 +103,25 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     }
   } catch (e) {
     httpServer.close();
+    await playback?.close();
     throw e;
   }
   httpServer.on("request", (req, res) => void handle(emulator, url, req, res, () => stateFile?.flush()));
   try {
     if (wantRtmp) {
-      ingest = await startRtmpIngest({ host, port: rtmpPort, app: RTMP_APP, emulator: () => emulator, logLevel: opts.logLevel ?? "error" });
+      ingest = await startRtmpIngest({
+        host,
+        port: rtmpPort,
+        app: RTMP_APP,
+        emulator: () => emulator,
+        logLevel: opts.logLevel ?? "error",
+        onPublish: (s) => playback?.start({ inputUid: s.inputUid, owner: s.id, source: `${rtmpUrl}${s.streamKey}`, codecs: s.codecs }),
+        onUnpublish: (s) => playback?.stop(s.inputUid, s.id),
+      });
     }
   } catch (e) {
     httpServer.close();
+    await playback?.close();
     throw e;
   }
   // Ingest sessions did not survive the restart: say so, as a real disconnect would.
@@ -99,11 +133,14 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     rtmpUrl,
     emulator,
     restored,
+    playback,
+    playbackOff,
     close: () =>
       (closing ??= (async () => {
         relay?.stopAll();
         emulator.webhooks.close();
         await ingest?.close();
+        await playback?.close();
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeAllConnections();
         await closed;
@@ -190,9 +227,11 @@ async function main(): Promise<void> {
     rateLimit: requests || windowSeconds ? { requests: requests ?? 1200, windowSeconds: windowSeconds ?? 300 } : undefined,
     logLevel: (env.EMULATOR_LOG_LEVEL as RtmpLogLevel | undefined) ?? "error",
     stateDir: env.EMULATOR_STATE_DIR || undefined,
+    playbackRoot: env.EMULATOR_PLAYBACK_DIR || undefined,
   });
   const relays = server.rtmpUrl && ffmpegAvailable() ? "ffmpeg" : "simulated";
-  console.log(`stream emulator: api ${server.url}/client/v4  rtmp ${server.rtmpUrl ?? "off"}  relays ${relays}`);
+  const playback = server.playback ? `${server.url}${PLAYBACK_PREFIX}/<uid>/manifest/video.m3u8 (HLS, DASH, thumbnail)` : "off (needs ffmpeg)";
+  console.log(`stream emulator: api ${server.url}/client/v4  rtmp ${server.rtmpUrl ?? "off"}  relays ${relays}  playback ${playback}`);
   if (server.restored) {
     const { inputs, outputs, disconnected } = server.restored;
     console.log(

@@ -23,6 +23,25 @@ export interface RelayDriver {
   stop(outputUid: string): void;
 }
 
+/** A playback file of one live input, as the driver names it: `video.m3u8`, `video.mpd`, a segment, `thumbnail.jpg`. */
+export type PlaybackFile = string;
+
+/** What a playback driver says about one live input (GET /__emulator/state). */
+export interface PlaybackStatus {
+  state: "starting" | "live" | "failed";
+  lastError: string | null;
+}
+
+/**
+ * Real playback (Node with ffmpeg: playback.ts): packages a live input's ingest into HLS, DASH and a
+ * thumbnail. The emulator routes `/playback/<uid>/…` (playback-http.ts) and asks the driver only for an
+ * input that exists and is connected; the driver answers with the file or a JSON error.
+ */
+export interface PlaybackDriver {
+  serve(inputUid: string, file: PlaybackFile, request: Request): Promise<Response>;
+  status(inputUid: string): PlaybackStatus | null;
+}
+
 export interface EmulatorOptions {
   apiToken?: string;
   accountId?: string;
@@ -40,6 +59,10 @@ export interface EmulatorOptions {
   verifyWebhookDestinations?: boolean;
   /** Called when the emulator ends a live broadcast itself (input deleted or disabled), so an ingest server can drop the publisher. */
   kickIngest?: (streamKey: string) => void;
+  /** Serves `/playback/<uid>/…` media. Without one, media requests get 503 with `playbackUnavailable`. */
+  playback?: PlaybackDriver;
+  /** Why this host serves no media (the 503's message). Default: the workerd host's reason. */
+  playbackUnavailable?: string;
 }
 
 /** Mutable runtime configuration (what POST /__emulator/config can change). */

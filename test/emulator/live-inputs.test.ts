@@ -19,12 +19,13 @@ describe("live inputs", () => {
     expect(li.srt).toEqual({ url: "srt://127.0.0.1:8890", streamId: expect.any(String), passphrase: expect.any(String) });
     expect(li.srtPlayback).toEqual({ url: "srt://127.0.0.1:8890", streamId: expect.any(String), passphrase: expect.any(String) });
     // WHIP publishes to a secret; WHEP, HLS and DASH play by the input uid (Stream WebRTC / watch docs).
-    expect(li.webRTC.url).toMatch(/^http:\/\/127\.0\.0\.1:8788\/[0-9a-f]{32}k[0-9a-f]{32}\/webRTC\/publish$/);
+    // The customer host's stand-in is <emulator>/playback, as npm start's STREAM_PLAYBACK_BASE_URL.
+    expect(li.webRTC.url).toMatch(/^http:\/\/127\.0\.0\.1:8788\/playback\/[0-9a-f]{32}k[0-9a-f]{32}\/webRTC\/publish$/);
     expect(li.webRTC.url).not.toContain(li.uid);
-    expect(li.webRTCPlayback.url).toBe(`http://127.0.0.1:8788/${li.uid}/webRTC/play`);
+    expect(li.webRTCPlayback.url).toBe(`http://127.0.0.1:8788/playback/${li.uid}/webRTC/play`);
     expect(li.playback).toEqual({
-      hls: `http://127.0.0.1:8788/${li.uid}/manifest/video.m3u8`,
-      dash: `http://127.0.0.1:8788/${li.uid}/manifest/video.mpd`,
+      hls: `http://127.0.0.1:8788/playback/${li.uid}/manifest/video.m3u8`,
+      dash: `http://127.0.0.1:8788/playback/${li.uid}/manifest/video.mpd`,
     });
     expect(li).not.toHaveProperty("keysRotatedAt");
     expect(li.recording).toEqual({ mode: "off", timeoutSeconds: 0, requireSignedURLs: false, allowedOrigins: null, hideLiveViewerCount: false });

@@ -1,0 +1,67 @@
+// The playback routes in the workerd host: it has no RTMP ingest and no ffmpeg, so media requests get a
+// clear 503 JSON; routing, CORS and the other answers are the ones the Node host gives (real media there is
+// tested in test/e2e/playback.test.mjs).
+import { beforeEach, describe, expect, it } from "vitest";
+import { BASE, INPUTS, api, control, createInput, reset } from "./helpers.ts";
+
+beforeEach(() => reset());
+
+const get = async (url: string, init: RequestInit = {}) => {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, body: res.headers.get("content-type")?.startsWith("application/json") ? JSON.parse(text) : null };
+};
+
+describe("playback routes (workerd host)", () => {
+  it("answers 503 JSON for the input's own playback URLs, with CORS, and logs no API call", async () => {
+    const li = await createInput();
+    await control("DELETE", "calls");
+    const host = `${BASE}/playback/${li.uid}`;
+    // The input names its URLs on the configured public host; the routes are the same under any host.
+    expect(li.playback.hls).toBe(`http://127.0.0.1:8788/playback/${li.uid}/manifest/video.m3u8`);
+    for (const path of ["manifest/video.m3u8", "manifest/video.mpd", "thumbnails/thumbnail.jpg", "manifest/abc-00001.ts"]) {
+      const r = await get(`${host}/${path}`);
+      expect(r.status, path).toBe(503);
+      expect(r.body.error).toBe("PLAYBACK_UNAVAILABLE");
+      expect(r.body.message).toMatch(/workerd.*ffmpeg/);
+      expect(r.headers.get("access-control-allow-origin")).toBe("*");
+      expect(r.headers.get("cache-control")).toBe("no-store");
+    }
+    expect((await control("GET", "calls")).body.calls).toEqual([]);
+  });
+
+  it("404 JSON for an unknown input or resource; 501 for WebRTC; 405 for other methods; preflight 204", async () => {
+    const li = await createInput();
+    const unknown = await get(`${BASE}/playback/${"0".repeat(32)}/manifest/video.m3u8`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toEqual({ error: "NOT_FOUND", message: expect.stringContaining("No live input") });
+    const resource = await get(`${BASE}/playback/${li.uid}/manifest/../secret`);
+    expect(resource.status).toBe(404);
+    const traversal = await get(`${BASE}/playback/${li.uid}/manifest/%2e%2e%2fvideo.ts`);
+    expect(traversal.status).toBe(404);
+    expect((await get(`${BASE}/playback/${li.uid}/webRTC/play`)).status).toBe(501);
+    expect((await get(li.webRTC.url.replace("http://127.0.0.1:8788", BASE))).status).toBe(501);
+    const post = await get(`${BASE}/playback/${li.uid}/manifest/video.m3u8`, { method: "POST", body: "x" });
+    expect(post.status).toBe(405);
+    const preflight = await fetch(`${BASE}/playback/${li.uid}/manifest/video.m3u8`, { method: "OPTIONS" });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("GET");
+  });
+
+  it("serves the previewUrl page (iframe) for a known input", async () => {
+    const li = await createInput();
+    const page = await get(`${BASE}/playback/${li.uid}/iframe`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(page.text).toContain("manifest/video.m3u8");
+  });
+
+  it("a deleted input's playback URLs are 404", async () => {
+    const li = await createInput();
+    expect((await api("DELETE", `${INPUTS}/${li.uid}`)).status).toBe(200);
+    const r = await get(`${BASE}/playback/${li.uid}/manifest/video.m3u8`);
+    expect(r.status).toBe(404);
+    expect(r.body.error).toBe("NOT_FOUND");
+  });
+});
