@@ -6,18 +6,21 @@ import type {
   AddOutputInput,
   AddedOutput,
   AdminStats,
+  AdminStreamList,
   AppCredentials,
   DeletedApp,
   DeviceStreamInfo,
   DeviceToken,
   DeviceTokenInput,
   HealthResponse,
+  ListInput,
   OutputList,
   PatchedOutput,
   RemovedOutput,
   SpecDocument,
   StartStreamInput,
   StartStreamResponse,
+  StreamList,
   StreamSnapshot,
   Ticket,
   UserGrant,
@@ -26,6 +29,15 @@ import type {
 import { Viewer, type ViewerOptions, type WebSocketConstructor } from "./viewer.js";
 
 const seg = encodeURIComponent;
+
+/** `?cursor=&limit=` of the stream lists. */
+function listQuery({ cursor, limit }: ListInput = {}): string {
+  const q = new URLSearchParams();
+  if (cursor) q.set("cursor", cursor);
+  if (limit !== undefined) q.set("limit", String(limit));
+  const text = q.toString();
+  return text ? `?${text}` : "";
+}
 
 abstract class BaseClient {
   protected readonly http: Transport;
@@ -85,6 +97,11 @@ export class AdminClient extends BaseClient {
     return (await this.http.call<UserGrant, "mintUserGrant">({ route: "mintUserGrant", method: "POST", path: "/api/admin/user-grants", body: input, repeatable: true, ...options })).body;
   }
 
+  /** `GET /api/admin/streams`: a page of every running stream, newest first (stream keys masked). */
+  async listStreams(input?: ListInput, options?: CallOptions): Promise<AdminStreamList> {
+    return (await this.http.call<AdminStreamList, "listAllStreams">({ route: "listAllStreams", method: "GET", path: `/api/admin/streams${listQuery(input)}`, repeatable: true, ...options })).body;
+  }
+
   /** `GET /api/admin/stats`: counts a production deployment watches (docs/deploy.md). */
   async stats(options?: CallOptions): Promise<AdminStats> {
     return (await this.http.call<AdminStats, "adminStats">({ route: "adminStats", method: "GET", path: "/api/admin/stats", repeatable: true, ...options })).body;
@@ -139,6 +156,11 @@ export class AppClient extends BaseClient {
   async startStream(input: StartStreamInput, { grant, ...options }: StartOptions = {}): Promise<StartStreamResponse> {
     const headers: Record<string, string> = grant ? { "x-user-grant": grant } : {};
     return (await this.http.call<StartStreamResponse, "startStream">({ route: "startStream", method: "POST", path: "/api/streams", body: input, headers, repeatable: true, ...options })).body;
+  }
+
+  /** `GET /api/streams`: a page of the streams this app takes part in, newest join first (running, or stopped < 24 h). */
+  async listStreams(input?: ListInput, options?: CallOptions): Promise<StreamList> {
+    return (await this.http.call<StreamList, "listStreams">({ route: "listStreams", method: "GET", path: `/api/streams${listQuery(input)}`, repeatable: true, ...options })).body;
   }
 
   /** `GET /api/streams/:streamId`: the snapshot (404 STREAM_NOT_FOUND unless this app joined). */

@@ -47,6 +47,8 @@ export interface RouteErrors {
     | "DUPLICATE_URL"
     | "CLOUDFLARE_ERROR";
   listOutputs: Common | AppAuth | "STREAM_NOT_FOUND" | "NOT_A_VIEWER";
+  listStreams: Common | AppAuth | "INVALID_REQUEST";
+  listAllStreams: Common | AdminAuth | "INVALID_REQUEST";
   removeOutput: Common | AppAuth | "STREAM_NOT_FOUND" | "OUTPUT_NOT_FOUND" | "NOT_AUTHORIZED" | "CLOUDFLARE_ERROR";
   setOutputEnabled: Common | AppAuth | Body | "STREAM_NOT_FOUND" | "OUTPUT_NOT_FOUND" | "NOT_AUTHORIZED" | "CLOUDFLARE_ERROR";
   deviceStream: Common | "UNAUTHORIZED" | "DEVICE_TOKENS_DISABLED" | "NO_ACTIVE_STREAM";

@@ -22,6 +22,8 @@ import type {
 } from "../../src/schemas/protocol";
 import type {
   AdminStats as AdminStatsSchema,
+  AdminStreamList as AdminStreamListSchema,
+  AdminStreamListItem as AdminStreamListItemSchema,
   ApiErrorCode,
   AppKeyAnswer,
   AppRemovedAnswer,
@@ -35,6 +37,8 @@ import type {
   OutputView as OutputViewSchema,
   SpecDocument as SpecDocumentSchema,
   StartStreamAnswer,
+  StreamList as StreamListSchema,
+  StreamListItem as StreamListItemSchema,
   StreamSnapshot as StreamSnapshotSchema,
   TicketAnswer,
   UserGrantAnswer,
@@ -90,3 +94,14 @@ export type DeviceStreamInfo = z.infer<typeof DeviceStreamInfoSchema>;
 export type AdminStats = z.infer<typeof AdminStatsSchema>;
 /** `/openapi.json`, `/asyncapi.json`. */
 export type SpecDocument = z.infer<typeof SpecDocumentSchema>;
+/** `GET /api/streams`: a page of the app's streams (snapshot + `userId`, `joinedAt`), newest join first. */
+export type StreamList = z.infer<typeof StreamListSchema>;
+export type StreamListItem = z.infer<typeof StreamListItemSchema>;
+/** `GET /api/admin/streams`: a page of every running stream (snapshot + participants, masked outputs). */
+export type AdminStreamList = z.infer<typeof AdminStreamListSchema>;
+export type AdminStreamListItem = z.infer<typeof AdminStreamListItemSchema>;
+/** Paging of both lists: `cursor` is the previous page's `nextCursor`; `limit` 1–50 (default 20). */
+export interface ListInput {
+  cursor?: string | null;
+  limit?: number;
+}

@@ -4,6 +4,7 @@ import { fail, type Result } from "../http/errors";
 import { Sql } from "../stream/sql";
 import { hashKey, keyMatches, newApiKey } from "./credentials";
 import { OutputLedger, PENDING_RECONCILE_AFTER_MS } from "./output-ledger";
+import { AppStreamIndex, type AppStreamEntry, type ListPosition } from "./app-streams";
 import { clock } from "../clock";
 
 /**
@@ -13,6 +14,7 @@ import { clock } from "../clock";
 export class AppAccount extends DurableObject<Env> {
   private readonly sql: Sql;
   private readonly ledger: OutputLedger;
+  private readonly streams: AppStreamIndex;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -27,6 +29,7 @@ export class AppAccount extends DurableObject<Env> {
     )`);
     this.sql.run(`CREATE TABLE IF NOT EXISTS stream_starts (at INTEGER NOT NULL)`);
     this.ledger = new OutputLedger(this.sql);
+    this.streams = new AppStreamIndex(this.sql);
   }
 
   async register(packageName: string): Promise<Result<{ apiKey: string }>> {
@@ -92,6 +95,22 @@ export class AppAccount extends DurableObject<Env> {
     }
     this.sql.run(`INSERT INTO stream_starts (at) VALUES (?)`, now);
     return { ok: true };
+  }
+
+  // ── The streams this app takes part in (GET /api/streams; apps/app-streams.ts) ────────────────
+
+  /** Delivered by each stream's participation outbox: a join, or the stream's end. Idempotent. */
+  async recordStreams(entries: AppStreamEntry[]): Promise<void> {
+    this.streams.record(entries);
+  }
+
+  async listStreams(after: ListPosition | null, limit: number): Promise<{ entries: AppStreamEntry[]; more: boolean }> {
+    return this.streams.page(after, limit, clock.now());
+  }
+
+  /** Streams a list found gone (purged, or a create that never finished). */
+  async forgetStreams(streamIds: string[]): Promise<void> {
+    this.streams.forget(streamIds);
   }
 
   // ── Output ledger (the per-app cap across all streams) ────────────────────────────────────────

@@ -20,6 +20,8 @@ export type Tag = "Meta" | "Admin" | "Streams" | "Outputs" | "Device" | "Webhook
 export type Auth = "none" | "admin" | "app" | "device" | "webhook" | "socket";
 
 export interface Route {
+  /** Only where the one derived from the path would repeat another's (openapi.ts, `operationId`). */
+  operationId?: string;
   summary: string;
   description?: string;
   tag: Tag;
@@ -33,6 +35,12 @@ export interface Route {
   ok: Record<number, { description: string; schema?: z.ZodType }>;
   errors?: Partial<Record<number, ApiErrorCode[]>>;
 }
+
+/** The stream lists' paging (GET /api/streams, GET /api/admin/streams; http/stream-lists.ts). */
+const LIST_QUERY = {
+  cursor: { schema: api.ListCursor, description: "The previous page's nextCursor; omit for the first page. Anything else is 400 INVALID_REQUEST" },
+  limit: { schema: api.ListLimit, description: "1 to 50, default 20. Anything else is 400 INVALID_REQUEST" },
+};
 
 const IDEMPOTENCY_KEY = {
   schema: api.IdempotencyKey,
@@ -101,6 +109,17 @@ export const ROUTES: Record<string, Route> = {
     auth: "admin",
     ok: { 200: { description: "The counts", schema: out.AdminStats } },
   },
+  "GET /api/admin/streams": {
+    operationId: "listAdminStreams",
+    summary: "List every running stream",
+    description:
+      "Newest first, paged by cursor: every stream that is initializing, running or stopping, with its participants and outputs (stream keys masked). A page holds `limit` streams unless it is the last (nextCursor null), or met many index entries of streams that are gone, which it drops.",
+    tag: "Admin",
+    auth: "admin",
+    query: LIST_QUERY,
+    ok: { 200: { description: "A page of running streams", schema: out.AdminStreamList } },
+    errors: { 400: ["INVALID_REQUEST"] },
+  },
   "POST /api/admin/streams/:streamId/stop": {
     summary: "Stop a stream now",
     description: "Idempotent: stopping a stopped stream returns its snapshot again.",
@@ -109,6 +128,17 @@ export const ROUTES: Record<string, Route> = {
     ok: { 200: { description: "The stream's snapshot", schema: out.StreamSnapshot } },
   },
 
+  "GET /api/streams": {
+    operationId: "listStreams",
+    summary: "List the streams this app takes part in",
+    description:
+      "Newest join first, paged by cursor: every stream the app started or joined that is running, or stopped less than 24 h ago. A page holds `limit` streams unless it is the last (nextCursor null), or met many index entries of streams that are gone, which it drops.",
+    tag: "Streams",
+    auth: "app",
+    query: LIST_QUERY,
+    ok: { 200: { description: "A page of the app's streams", schema: out.StreamList } },
+    errors: { 400: ["INVALID_REQUEST"] },
+  },
   "POST /api/streams": {
     summary: "Start or join the user's stream",
     description:
@@ -248,6 +278,10 @@ export const RESPONSE_SCHEMAS = {
   WebhookAnswer: out.WebhookAnswer,
   HealthAnswer: out.HealthAnswer,
   AdminStats: out.AdminStats,
+  StreamListItem: out.StreamListItem,
+  StreamList: out.StreamList,
+  AdminStreamListItem: out.AdminStreamListItem,
+  AdminStreamList: out.AdminStreamList,
   Error: out.ErrorBody,
 };
 

@@ -104,7 +104,7 @@ function operation(key: string, route: Route): Json {
   }
   for (const [status, codes] of errorsOf(path, route)) responses[status] = errorResponse(status, codes);
   return {
-    operationId: operationId(method, path),
+    operationId: route.operationId ?? operationId(method, path),
     summary: route.summary,
     ...(route.description ? { description: route.description } : {}),
     tags: [route.tag],

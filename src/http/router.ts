@@ -33,6 +33,7 @@ import { openApiDocument } from "./openapi";
 import * as answers from "../schemas/responses";
 import { handleAdminStats } from "./admin-stats";
 import { handleStreamWebhook } from "./stream-webhook";
+import { handleListRunningStreams, handleListStreams } from "./stream-lists";
 
 /**
  * The stateless Worker: authenticate, validate, route to the owning Durable Object. No state here.
@@ -89,6 +90,9 @@ router.post("/api/admin/user-grants", async (request, env) => {
 
 router.get("/api/admin/stats", handleAdminStats);
 
+/** Every running stream, newest first, paged (stream-lists.ts). */
+router.get("/api/admin/streams", handleListRunningStreams);
+
 router.post("/api/admin/streams/:streamId/stop", async (request, env) => {
   await authenticateAdmin(request, env);
   const { snapshot } = unwrap(await streamStub(request, env).forceStop());
@@ -96,6 +100,9 @@ router.post("/api/admin/streams/:streamId/stop", async (request, env) => {
 });
 
 // ── Apps ─────────────────────────────────────────────────────────────────────────────────────────
+
+/** The streams this app takes part in, newest join first, paged (stream-lists.ts). */
+router.get("/api/streams", handleListStreams);
 
 router.post("/api/streams", async (request, env) => {
   // Body and grant are checked before the one AppAccount round trip (key check + start count), so a

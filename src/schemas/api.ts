@@ -82,3 +82,20 @@ export const DeviceTokenBody = z.object({
   userId: UserId,
   ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(24 * 3600),
 });
+
+/**
+ * Query of the stream lists (GET /api/streams, GET /api/admin/streams). `cursor` is a list's own
+ * `nextCursor`, opaque to callers (it is the sort key of the last entry a page examined).
+ */
+export const ListCursor = z
+  .string()
+  .regex(/^[0-9]{1,16}\.[A-Za-z0-9_-]{21}$/, "must be the nextCursor of a previous page")
+  .describe("The nextCursor of the previous page; omit it for the first page");
+export const ListLimit = z.coerce
+  .number({ error: "must be a whole number from 1 to 50" })
+  .int("must be a whole number from 1 to 50")
+  .min(1, "must be a whole number from 1 to 50")
+  .max(50, "must be a whole number from 1 to 50")
+  .default(20)
+  .describe("Entries per page, 1 to 50 (default 20)");
+export const ListStreamsQuery = z.object({ cursor: ListCursor.optional(), limit: ListLimit });

@@ -125,6 +125,33 @@ export const OutputList = z.object({
   maxPerApp: z.number().int(),
 });
 
+/** GET /api/streams: one stream the app takes part in. */
+export const StreamListItem = StreamSnapshot.extend({
+  userId: UserId.describe("Whose stream it is (the app joined it with that user's grant)"),
+  joinedAt: IsoDate.describe("When this app first joined it"),
+});
+
+const NextCursor = z.string().nullable().describe("Pass as `cursor` for the next page; null on the last page");
+
+export const StreamList = z.object({
+  streams: z.array(StreamListItem).describe("Newest join first; running streams and, for 24 h, stopped ones"),
+  nextCursor: NextCursor,
+});
+
+/** GET /api/admin/streams: one running stream, as an operator sees it. */
+export const AdminStreamListItem = StreamSnapshot.extend({
+  userId: UserId,
+  createdBy: PackageName.describe("The app whose start created it"),
+  participants: z.array(PackageName).describe("Every app that joined it"),
+  outputs: z.array(OutputView).describe("Every output, each stream key masked (as for an app that added none)"),
+});
+export type AdminStreamListItem = z.infer<typeof AdminStreamListItem>;
+
+export const AdminStreamList = z.object({
+  streams: z.array(AdminStreamListItem).describe("Newest first: every stream that is initializing, running or stopping"),
+  nextCursor: NextCursor,
+});
+
 export const OutputRemoved = z.object({
   success: z.literal(true),
   message: z.enum(["Output removed successfully", "Output removal accepted; Cloudflare will confirm it shortly"]),

@@ -1,6 +1,7 @@
 import type { CreatedLiveInput, RecordingSettings } from "../cloudflare/stream-api";
 import { toCloudflareError, type CloudflareCallError } from "../cloudflare/stream-api";
 import { recordInputStream } from "../cloudflare/live-input-index";
+import { clock } from "../clock";
 import { fail, type Failure } from "../http/errors";
 import type { StreamContext } from "./context";
 import type { Tombstones } from "./tombstones";
@@ -36,7 +37,7 @@ export class Lifecycle {
     if (!outcome.ok) return outcome.failure;
     try {
       // The webhook index first: a webhook for this input must find its stream from the start.
-      await recordInputStream(this.s.env, outcome.created.uid, input.streamId);
+      await recordInputStream(this.s.env, outcome.created.uid, input.streamId, this.s.store.get()?.createdAt ?? clock.now());
     } catch {
       // The input exists but could not be indexed: give it up; the tombstone deletes it.
       this.tombstones.add({ kind: "live_input", streamId: input.streamId });

@@ -4,6 +4,7 @@ import { StreamMeta, type StreamContext } from "./context";
 import type { DeviceChannel } from "./device";
 import { CLEANUP_TIMER } from "./lifecycle";
 import type { Outputs } from "./outputs";
+import type { ParticipationOutbox } from "./participation-outbox";
 import type { Presence } from "./presence";
 import type { StatusPublisher } from "./publisher";
 import { closeQuietly } from "./sockets";
@@ -21,7 +22,7 @@ export const PURGE_TIMER = "purge";
 export const NOTIFY_USER_TIMER = "notify-user";
 const STOPPED_RETENTION_MS = 24 * 3_600_000;
 /** Tables emptied by a wipe. Tombstones are kept: they outlive the stream they watch for. */
-const STREAM_TABLES = ["stream", "participants", "join_holds", "tickets", "meta", "outputs", "idempotent_adds", "ledger_outbox"];
+const STREAM_TABLES = ["stream", "participants", "join_holds", "tickets", "meta", "outputs", "idempotent_adds", "ledger_outbox", "participation_outbox"];
 
 export class Shutdown {
   private readonly meta: StreamMeta;
@@ -29,7 +30,14 @@ export class Shutdown {
 
   constructor(
     private readonly s: StreamContext,
-    private readonly parts: { device: DeviceChannel; presence: Presence; outputs: Outputs; publisher: StatusPublisher; runningTimers: string[] },
+    private readonly parts: {
+      device: DeviceChannel;
+      presence: Presence;
+      outputs: Outputs;
+      publisher: StatusPublisher;
+      participation: ParticipationOutbox;
+      runningTimers: string[];
+    },
   ) {
     this.meta = new StreamMeta(s.sql);
   }
@@ -74,14 +82,17 @@ export class Shutdown {
     this.clearTimersExceptTombstones();
     // A stopped stream stays readable for a day, then its storage is emptied.
     this.s.schedule.set(PURGE_TIMER, clock.now() + STOPPED_RETENTION_MS);
-    this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt: clock.now() });
+    const stoppedAt = clock.now();
+    this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt });
+    // Each participant's list of streams keeps it as stopped, until the snapshot is purged.
+    this.parts.participation.ended(stoppedAt);
     await outputs.releaseAll();
     const derived = deriveStatus({ ...this.s.store.get()!, phase: "stopped" });
     this.s.store.update({ ...derived, message: `${derived.message}: ${this.meta.get("stopReason") ?? reason}` });
     publisher.pushIfChanged();
     for (const ws of this.s.ctx.getWebSockets()) closeQuietly(ws, 1000, "Stream stopped");
     await this.s.schedule.arm();
-    await this.notifyUserStreamEnded(record);
+    await Promise.all([this.notifyUserStreamEnded(record), this.parts.participation.flush()]);
     // The input is gone: its webhook index entry is no longer needed (the sweep reads the meta).
     if (record.liveInputUid) {
       await forgetInputStream(this.s.env, record.liveInputUid).catch((error: unknown) => console.error("could not drop the input index entry", error instanceof Error ? error.message : error));

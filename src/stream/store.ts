@@ -123,8 +123,13 @@ export class StreamStore {
     this.sql.run(`UPDATE stream SET ${names.map((n) => `${n} = ?`).join(", ")} WHERE id = 1`, ...names.map((n) => columns[n]!));
   }
 
-  addParticipant(packageName: string, now: number): void {
-    this.sql.run(`INSERT OR IGNORE INTO participants (package_name, joined_at) VALUES (?, ?)`, packageName, now);
+  /** True when the app was not a participant before (its join is then reported to its account). */
+  addParticipant(packageName: string, now: number): boolean {
+    return this.sql.run(`INSERT OR IGNORE INTO participants (package_name, joined_at) VALUES (?, ?)`, packageName, now) > 0;
+  }
+
+  participants(): string[] {
+    return this.sql.all<{ package_name: string }>(`SELECT package_name FROM participants ORDER BY joined_at, package_name`).map((r) => r.package_name);
   }
 
   isParticipant(packageName: string): boolean {

@@ -7,11 +7,13 @@ import type { ProtocolError } from "../schemas/protocol";
 import { InboundGuard } from "./inbound";
 import { AppRequests } from "./app-requests";
 import { StreamViews, type DeviceStreamInfo, type StreamSnapshot } from "./views";
+import type { AdminStreamListItem } from "../schemas/responses";
 import type { StreamContext } from "./context";
 import { DeviceChannel, KEEPALIVE_TIMER, startMessage } from "./device";
 import { INGEST_STABLE_TIMER, INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, StatusSync } from "./status-sync";
 import { OUTPUT_RECONCILE_TIMER, Outputs, type AddedOutput, type OutputView, type Removal } from "./outputs";
 import { LEDGER_OUTBOX_TIMER } from "./ledger-outbox";
+import { PARTICIPATION_OUTBOX_TIMER, ParticipationOutbox } from "./participation-outbox";
 import { StatusPublisher } from "./publisher";
 import { CloudflareFacts, type WebhookEvent } from "./cloudflare-facts";
 import { NOTIFY_USER_TIMER, PURGE_TIMER, Shutdown } from "./shutdown";
@@ -59,6 +61,8 @@ export class StreamCoordinator extends DurableObject<Env> {
   private readonly inbound = new InboundGuard();
   private readonly views: StreamViews;
   private readonly appRequests: AppRequests;
+  /** Reports joins and the stream's end to each participant app's list of streams (GET /api/streams). */
+  private readonly participation: ParticipationOutbox;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -74,6 +78,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       api: streamApiFor(env, config),
     };
     this.tombstones = new Tombstones(this.s);
+    this.participation = new ParticipationOutbox(this.s);
     this.presence = new Presence(this.s);
     this.device = new DeviceChannel(this.s);
     this.lifecycle = new Lifecycle(this.s, this.tombstones);
@@ -103,6 +108,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       presence: this.presence,
       outputs: this.outputs,
       publisher: this.publisher,
+      participation: this.participation,
       runningTimers: RUNNING_TIMERS,
     });
     // Ping/pong without waking the object.
@@ -132,6 +138,8 @@ export class StreamCoordinator extends DurableObject<Env> {
       // Its cleanup may have died with the previous instance: resume it now, not at the lease's end.
       this.s.schedule.set(CLEANUP_TIMER, now);
     }
+    // Joins or an end a previous instance could not report yet (not awaited: requests need not wait).
+    if (!this.participation.isEmpty()) void this.participation.flush();
     await this.s.schedule.arm();
   }
 
@@ -179,10 +187,12 @@ export class StreamCoordinator extends DurableObject<Env> {
     }
     this.s.schedule.cancel(CREATE_WATCHDOG_TIMER);
     this.presence.hold(input.packageName, clock.now());
+    this.participation.joined(input.packageName, now);
     this.presence.audit(clock.now());
     this.refresh();
     this.sync.reschedule(clock.now());
-    await this.s.schedule.arm();
+    // The app's list of streams learns of it in parallel with the alarm write (no extra wait for the start).
+    await Promise.all([this.s.schedule.arm(), this.participation.flush()]);
     // A device that connected during creation gets its credentials now.
     const record = this.s.store.get()!;
     for (const ws of this.device.sockets()) send(ws, startMessage(record));
@@ -200,11 +210,12 @@ export class StreamCoordinator extends DurableObject<Env> {
   private async joinExisting(record: StreamRecord, packageName: string): Promise<Result<{ snapshot: StreamSnapshot }>> {
     if (record.phase !== "running") return fail(409, "STREAM_ENDED", `Stream is ${record.phase}`);
     const now = clock.now();
-    this.s.store.addParticipant(packageName, now);
+    const joined = this.s.store.addParticipant(packageName, now);
+    if (joined) this.participation.joined(packageName, now);
     if (!this.presence.isViewing(packageName)) this.presence.hold(packageName, now);
     this.presence.evaluate(now);
     this.pushIfChanged();
-    await this.s.schedule.arm();
+    await Promise.all([this.s.schedule.arm(), joined ? this.participation.flush() : null]);
     return { ok: true, snapshot: this.views.snapshot(record) };
   }
 
@@ -213,6 +224,26 @@ export class StreamCoordinator extends DurableObject<Env> {
     const record = this.s.store.get();
     if (!record || !this.s.store.isParticipant(packageName)) return streamNotFound();
     return { ok: true, snapshot: this.views.snapshot(record) };
+  }
+
+  /**
+   * One entry of a stream list (GET /api/streams for an app, `null`: GET /api/admin/streams). Not found
+   * for an app that never joined. Does not wait for a create in flight: a list shows it `initializing`.
+   */
+  async listView(packageName: string | null): Promise<Result<{ view: StreamListView }>> {
+    const record = this.s.store.get();
+    if (!record || (packageName !== null && !this.s.store.isParticipant(packageName))) return streamNotFound();
+    return {
+      ok: true,
+      view: {
+        ...this.views.snapshot(record),
+        userId: record.userId,
+        createdBy: record.createdBy,
+        participants: this.s.store.participants(),
+        // As an app that added none of them sees them: every stream key masked.
+        outputs: packageName === null && record.phase !== "initializing" ? this.views.outputViews(record, null) : [],
+      },
+    };
   }
 
   /** The app leaves (REST or `managed_stream_stop`): its hold and sockets go; others are unaffected. */
@@ -326,7 +357,11 @@ export class StreamCoordinator extends DurableObject<Env> {
         return jsonFailure(fail(403, "NOT_A_PARTICIPANT", "Join the stream with POST /api/streams first"));
       }
       identity = { role: "app", packageName, connectedAt: now };
-      this.s.store.addParticipant(packageName, now);
+      // With REQUIRE_USER_GRANT=false a socket makes its app a participant, as a join would.
+      if (this.s.store.addParticipant(packageName, now)) {
+        this.participation.joined(packageName, now);
+        void this.participation.flush();
+      }
     } else {
       return jsonFailure(fail(400, "INVALID_REQUEST", "Unknown connection role"));
     }
@@ -448,6 +483,9 @@ export class StreamCoordinator extends DurableObject<Env> {
       case LEDGER_OUTBOX_TIMER:
         await this.outputs.flushLedger();
         return;
+      case PARTICIPATION_OUTBOX_TIMER:
+        await this.participation.flush();
+        return;
       case NOTIFY_USER_TIMER:
         if (record.phase === "stopped") await this.shutdown.notifyUserStreamEnded(record);
         return;
@@ -509,6 +547,9 @@ export class StreamCoordinator extends DurableObject<Env> {
     };
   }
 }
+
+/** A stream list entry as the stream object gives it; the Worker keeps what its list shows. */
+export type StreamListView = AdminStreamListItem;
 
 function streamNotFound(): Failure {
   return fail(404, "STREAM_NOT_FOUND", "Managed stream not found");
