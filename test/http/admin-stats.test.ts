@@ -10,6 +10,7 @@ import { streamApiFor } from "../../src/budget/budgeted-api";
 import { loadConfig } from "../../src/config";
 import type { Env } from "../../src/env";
 import { handleStreamWebhook } from "../../src/http/stream-webhook";
+import worker from "../../src/index";
 import { sweepLeakedInputs } from "../../src/sweep/leak-sweep";
 import {
   ADMIN,
@@ -205,7 +206,7 @@ describe("the leak sweep", () => {
 });
 
 describe("webhooks", () => {
-  it("an applied event counts as accepted; Cloudflare's destination test is answered 200 and counted as a test", async () => {
+  it("an applied event counts as accepted; Cloudflare's destination test is answered 200 and counted as a test (twice here)", async () => {
     const app = await registerApp();
     const s = await startStream(app);
     const uid = (await inputFor(s.streamId)).uid;
@@ -213,10 +214,17 @@ describe("webhooks", () => {
 
     const test = await call("POST", HOOK, TEST_MESSAGE, { "cf-webhook-auth": SECRET });
     expect(test).toMatchObject({ status: 200, body: { ok: true, test: true } });
+    // A context without waitUntil is no reason for a 500.
+    const bare = await worker.fetch(
+      new Request(`http://coordinator.test${HOOK}`, { method: "POST", headers: { "cf-webhook-auth": SECRET }, body: JSON.stringify(TEST_MESSAGE) }),
+      env,
+      {} as ExecutionContext,
+    );
+    expect(bare.status).toBe(200);
     const event = { name: "p", text: "t", data: { input_id: uid, event_type: "live_input.connected", updated_at: new Date().toISOString() }, ts: Math.floor(Date.now() / 1000) };
     expect((await call("POST", HOOK, event, { "cf-webhook-auth": SECRET })).status).toBe(200);
 
-    const after = await expectMoved(before, { "webhooks.accepted": 1, "webhooks.tests": 1, "webhooks.rejected.unauthorized": 0, "webhooks.failed": 0 });
+    const after = await expectMoved(before, { "webhooks.accepted": 1, "webhooks.tests": 2, "webhooks.rejected.unauthorized": 0, "webhooks.failed": 0 });
     expect(after.webhooks.lastAcceptedAt).not.toBeNull();
   });
 
