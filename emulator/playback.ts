@@ -55,6 +55,8 @@ interface Session {
   startedAt: number;
   transcodeVideo: boolean;
   transcodeAudio: boolean;
+  /** An audio-only ingest: no thumbnail output (ffmpeg refuses an output with no stream). */
+  audioOnly: boolean;
   failures: number;
   failed: boolean;
   lastError: string | null;
@@ -103,6 +105,7 @@ export class FfmpegPlayback implements PlaybackDriver {
       startedAt: 0,
       transcodeVideo: false,
       transcodeAudio: false,
+      audioOnly: false,
       failures: 0,
       failed: false,
       lastError: null,
@@ -174,6 +177,9 @@ export class FfmpegPlayback implements PlaybackDriver {
         `Live input ${inputUid} is connected, but no RTMP ingest is being packaged for it (a connection made through the control API carries no media): publish to its RTMP URL`,
       );
     }
+    if (file === "thumbnail.jpg" && session.audioOnly) {
+      return playbackError(404, "NO_VIDEO", `Live input ${inputUid}'s ingest is audio only: there is no thumbnail`);
+    }
     const isSegment = /\.(ts|m4s)$/.test(file);
     const read = async () => {
       const body = await readFile(path.join(session.dir, file)).catch(() => null);
@@ -233,7 +239,9 @@ export class FfmpegPlayback implements PlaybackDriver {
     const wrote = fileMtime(path.join(session.dir, "video.m3u8")) >= session.startedAt;
     session.lastError = lastLine ?? `ffmpeg exited with ${code ?? signal}`;
     session.failures = wrote ? 0 : session.failures + 1;
-    if (!wrote && code !== 0 && !(session.transcodeVideo && session.transcodeAudio)) {
+    if (!wrote && !session.audioOnly && /does not contain any stream/.test(session.lastError)) {
+      session.audioOnly = true;
+    } else if (!wrote && code !== 0 && !(session.transcodeVideo && session.transcodeAudio)) {
       session.transcodeVideo = session.transcodeAudio = true;
     }
     if (session.failures >= MAX_FAILURES) {
@@ -254,7 +262,12 @@ export class FfmpegPlayback implements PlaybackDriver {
  * `init-<tag>-<rep>.m4s`, `chunk-<tag>-<rep>-NNNNN.m4s`) and `thumbnail.jpg` (every keyframe, at most 640 px
  * wide). Every file is written under a temporary name and renamed, so a reader never sees half a file.
  */
-export function packagerArgs(source: string, dir: string, tag: string, mode: { transcodeVideo: boolean; transcodeAudio: boolean }): string[] {
+export function packagerArgs(
+  source: string,
+  dir: string,
+  tag: string,
+  mode: { transcodeVideo: boolean; transcodeAudio: boolean; audioOnly?: boolean },
+): string[] {
   const video = mode.transcodeVideo
     ? ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-force_key_frames", `expr:gte(t,n_forced*${HLS_SEGMENT_SECONDS})`]
     : ["-c:v", "copy"];
@@ -299,20 +312,9 @@ export function packagerArgs(source: string, dir: string, tag: string, mode: { t
     "-media_seg_name",
     `chunk-${tag}-$RepresentationID$-$Number%05d$.m4s`,
     at("video.mpd"),
-    "-map",
-    "0:v?",
-    "-an",
-    "-vf",
-    "scale='min(640,iw)':-2",
-    "-q:v",
-    "5",
-    "-update",
-    "1",
-    "-atomic_writing",
-    "1",
-    "-f",
-    "image2",
-    at("thumbnail.jpg"),
+    ...(mode.audioOnly
+      ? []
+      : ["-map", "0:v?", "-an", "-vf", "scale='min(640,iw)':-2", "-q:v", "5", "-update", "1", "-atomic_writing", "1", "-f", "image2", at("thumbnail.jpg")]),
   ];
 }
 
