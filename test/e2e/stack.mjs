@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+import { checkExchange, checkRefusal, socketCheck } from "./spec-check.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const ADMIN_TOKEN = "local-admin-token";
@@ -137,6 +138,8 @@ export async function http(method, url, { body, headers = {} } = {}) {
   } catch {
     // not JSON: keep the text, assertions will show it
   }
+  // Every exchange with the coordinator must match the /openapi.json it serves (spec-check.mjs).
+  await checkExchange({ method, url, headers: init.headers, body: init.body, status: res.status, responseHeaders: res.headers, responseBody: parsed });
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
@@ -169,6 +172,9 @@ export function unique(prefix) {
 export function openSocket(url, headers = {}, timeoutMs = 10_000) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
+    // Every frame either way must match the /asyncapi.json the stack serves (spec-check.mjs); a violation
+    // fails next() and close().
+    const spec = socketCheck(url, headers);
     const messages = [];
     let closeInfo = null;
     const closed = new Promise((r) => ws.on("close", (code, reason) => r((closeInfo = { code, reason: String(reason), at: Date.now() }))));
@@ -180,6 +186,7 @@ export function openSocket(url, headers = {}, timeoutMs = 10_000) {
       } catch {
         message = { type: "<non-json>", raw: String(data) };
       }
+      spec.received(message);
       message.receivedAt = Date.now();
       messages.push(message);
       for (const w of waiters) w();
@@ -188,7 +195,7 @@ export function openSocket(url, headers = {}, timeoutMs = 10_000) {
     ws.on("unexpected-response", (_req, res) => {
       let text = "";
       res.on("data", (c) => (text += c));
-      res.on("end", () => reject(new Error(`WebSocket upgrade refused: HTTP ${res.statusCode} ${text}`)));
+      res.on("end", () => checkRefusal(url, headers, res, text).then(() => reject(new Error(`WebSocket upgrade refused: HTTP ${res.statusCode} ${text}`)), reject));
     });
     ws.on("open", () =>
       resolve({
@@ -198,15 +205,24 @@ export function openSocket(url, headers = {}, timeoutMs = 10_000) {
         get closeInfo() {
           return closeInfo;
         },
-        send: (value) => ws.send(typeof value === "string" ? value : JSON.stringify(value)),
+        send: (value) => {
+          spec.sent(value);
+          ws.send(typeof value === "string" ? value : JSON.stringify(value));
+        },
         /** The first message at index >= `from` matching `predicate`, waiting up to `timeoutMs`. */
         next(what, predicate, { timeoutMs: limit = 10_000, from = 0 } = {}) {
-          const find = () => messages.slice(from).find(predicate);
+          const find = () => (spec.assertClean(), messages.slice(from).find(predicate));
           const found = find();
           if (found) return Promise.resolve(found);
           return new Promise((res, rej) => {
             const check = () => {
-              const m = find();
+              let m;
+              try {
+                m = find();
+              } catch (violation) {
+                cleanup();
+                return rej(violation);
+              }
               if (!m) return;
               cleanup();
               res(m);
@@ -232,11 +248,12 @@ export function openSocket(url, headers = {}, timeoutMs = 10_000) {
          * connection only ~10 s later, so a socket still open after 1 s is terminated.
          */
         async close() {
-          if (ws.readyState === WebSocket.CLOSED) return;
+          if (ws.readyState === WebSocket.CLOSED) return spec.assertClean();
           if (ws.readyState === WebSocket.OPEN) ws.close(1000, "bye");
           const done = await Promise.race([closed.then(() => true), sleep(1_000).then(() => false)]);
           if (!done) ws.terminate();
           await closed;
+          spec.assertClean();
         },
       }),
     );
