@@ -5,8 +5,9 @@ export type { AdminClientOptions, AppClientOptions, DeviceClientOptions, StartOp
 export { ApiError, NetworkError, TimeoutError, AbortedError, CoordinatorError, isApiError, isClientError, parseRetryAfter } from "./errors.js";
 export type { ClientError, ErrorCode, SocketErrorCode, UnknownCode, RouteErrors, Route } from "./errors.js";
 export type { ClientOptions, CallOptions, RetryOptions, FetchLike } from "./http.js";
-export { Viewer } from "./viewer.js";
+export { Viewer, connectViewer } from "./viewer.js";
 export type {
+  ConnectViewerOptions,
   ViewerOptions,
   ReconnectOptions,
   ViewerEvents,

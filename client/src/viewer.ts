@@ -98,8 +98,34 @@ export interface ViewerHost {
   baseUrl: string;
   authHeaders: Record<string, string>;
   createTicket(streamId: string, options: { retry: false; timeoutMs: number }): Promise<Ticket>;
-  getStream(streamId: string, options: { retry: false; timeoutMs: number }): Promise<StreamSnapshot>;
-  leaveStream(streamId: string): Promise<StreamSnapshot>;
+  /** Absent for a viewer without an API key (connectViewer): no REST probe, leave() over the socket. */
+  getStream?(streamId: string, options: { retry: false; timeoutMs: number }): Promise<StreamSnapshot>;
+  leaveStream?(streamId: string): Promise<StreamSnapshot>;
+}
+
+export interface ConnectViewerOptions extends Omit<ViewerOptions, "auth"> {
+  /** The coordinator, e.g. `https://<worker>`. */
+  baseUrl: string;
+  streamId: string;
+  /**
+   * A fresh single-use ticket for each (re)connect, e.g. from your own backend, which calls
+   * `AppClient.createTicket()` with the API key. Throwing an `ApiError` with STREAM_ENDED (409/410) or a
+   * 401/403/404 ends the viewer; any other error is retried with the backoff.
+   */
+  getTicket: () => Promise<string>;
+}
+
+/**
+ * A viewer that never holds the API key: a browser gets each ticket from the app's backend. (The API key
+ * is the app's secret, and the REST API sends no CORS headers, so a browser page should not call it.)
+ */
+export function connectViewer({ baseUrl, streamId, getTicket, ...options }: ConnectViewerOptions): Viewer {
+  const host: ViewerHost = {
+    baseUrl: baseUrl.replace(/\/+$/, ""),
+    authHeaders: {},
+    createTicket: async () => ({ ticket: await getTicket(), expiresAt: "" }),
+  };
+  return new Viewer(host, streamId, { ...options, auth: "ticket" });
 }
 
 type State = "connecting" | "open" | "waiting" | "closed";
@@ -325,9 +351,13 @@ export class Viewer implements AsyncIterable<ManagedStreamStatus> {
     });
   }
 
-  /** This app leaves the stream (REST DELETE); the server sends a last `stopped` and closes: reason `left`. */
+  /**
+   * This app leaves the stream (REST DELETE; over the socket, `managed_stream_stop`, for a connectViewer
+   * viewer); the server sends a last `stopped` and closes: reason `left`.
+   */
   async leave(): Promise<ViewerClosed> {
-    await this.host.leaveStream(this.streamId);
+    if (this.host.leaveStream) await this.host.leaveStream(this.streamId);
+    else if (!this.send({ type: "managed_stream_stop" })) return this.close("left the stream (not connected: closed only)");
     return Promise.race([this.closed, sleep(5_000).then(() => this.close("left the stream"))]);
   }
 
@@ -493,6 +523,7 @@ export class Viewer implements AsyncIterable<ManagedStreamStatus> {
    * means the upgrade was refused for good; a stopped snapshot means the stream ended; else retry.
    */
   private async probe(code: number | undefined): Promise<void> {
+    if (!this.host.getStream) return this.retry({ reason: `connect failed (${code ?? "?"})`, code });
     try {
       const snapshot = await this.host.getStream(this.streamId, { retry: false, timeoutMs: this.connectTimeoutMs });
       if (this.isClosed()) return;

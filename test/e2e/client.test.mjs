@@ -16,7 +16,7 @@ import { ADMIN_TOKEN, ffmpegAvailable, freePort, publishTestPattern, sleep, star
 
 // Build client/dist from client/src first, so the test never runs a stale build.
 await buildClient();
-const { AdminClient, AppClient, DeviceClient, Viewer, ApiError, NetworkError, TimeoutError, CoordinatorError, isApiError, isClientError } = await import(
+const { AdminClient, AppClient, DeviceClient, Viewer, connectViewer, ApiError, NetworkError, TimeoutError, CoordinatorError, isApiError, isClientError } = await import(
   "../../client/dist/index.js"
 );
 
@@ -312,6 +312,25 @@ describe("typed client (client/) against npm start", { timeout: 300_000 }, () =>
       const ticket = await app.createTicket(streamId);
       assert.match(ticket.ticket, /^tk_/);
 
+      // The lists (app: the streams it joined; admin: every running stream), paged.
+      const mine = await waitFor("the stream in the app's list", async () => {
+        const page = await app.listStreams({ limit: 5 });
+        return page.streams.some((x) => x.streamId === streamId) && page;
+      });
+      assert.equal(mine.streams.find((x) => x.streamId === streamId).userId, userId);
+      const all = await waitFor("the stream in the admin's list", async () => {
+        for (let cursor = null, pages = 0; pages < 20; pages++) {
+          const page = await admin.listStreams({ cursor, limit: 50 });
+          const found = page.streams.find((x) => x.streamId === streamId);
+          if (found) return found;
+          if (!(cursor = page.nextCursor)) return null;
+        }
+        return null;
+      });
+      assert.deepEqual(all.participants, [creds.packageName]);
+      await rejectsWith(app.listStreams({ limit: 0 }), 400, "INVALID_REQUEST");
+      await rejectsWith(admin.listStreams({ limit: 51 }), 400, "INVALID_REQUEST");
+
       // An app that never joined: not a participant, so not a viewer either.
       const stranger = (await newApp("com.e2e.client.stranger")).app;
       await rejectsWith(stranger.getStream(streamId), 404, "STREAM_NOT_FOUND");
@@ -539,9 +558,31 @@ describe("typed client (client/) against npm start", { timeout: 300_000 }, () =>
         assert.equal(closed.error.code, "STREAM_NOT_FOUND", "GET /api/streams/:id explains the refused upgrade");
       });
 
+      // A browser page without the API key: each ticket comes from the app's backend; leave() over the socket.
+      const tickets = [];
+      const keyless = connectViewer({
+        baseUrl: stack.coordinator,
+        streamId,
+        WebSocket: PlatformWebSocket ?? CheckedWebSocket,
+        getTicket: async () => {
+          const { ticket } = await partner.createTicket(streamId); // the backend's call
+          tickets.push(ticket);
+          return ticket;
+        },
+      });
+      assert.equal((await keyless.ready({ timeoutMs: 10_000 })).streamId, streamId);
+      assert.equal(tickets.length, 1);
+      const keylessLeft = await keyless.leave(); // managed_stream_stop: the partner app leaves
+      assert.equal(keylessLeft.reason, "left");
+      assert.equal((await byTicket.closed).reason, "left", "the partner's other socket got the same goodbye");
+      await start(partner, userId); // and joins again
+      const byTicketAgain = partner.viewer(streamId, { auth: "ticket" });
+      closeViewers.push(byTicketAgain);
+      await byTicketAgain.ready({ timeoutMs: 10_000 });
+
       // The stream stops → `stopped` for the partner's socket; a new viewer finds it ended (410).
       await admin.stopStream(streamId);
-      const stopped = await byTicket.closed;
+      const stopped = await byTicketAgain.closed;
       assert.equal(stopped.reason, "stopped");
       assert.equal(stopped.status.status, "stopped");
       const late = await partner.viewer(streamId).closed;
