@@ -20,7 +20,7 @@ buildSync({
 // generator changes (under a second; a cached run takes a few ms).
 writeSdkStreamSchema();
 
-// wrangler.jsonc's `assets` directory (the API reference at /docs/) must exist before workerd reads it.
+// wrangler.jsonc's `assets` directory (the API reference at /docs/, the console at /console/) must exist before workerd reads it.
 buildAssets();
 
 export const TEST_BINDINGS = {

@@ -2,9 +2,10 @@
 // Builds the static files wrangler serves through `assets` (wrangler.jsonc): `.build/assets/`, gitignored
 // build output. Each site is a folder of our own files under web/<mount>/ plus files copied from npm
 // packages, served at /<mount>/; nothing comes from a CDN (deployments and test machines may have no
-// internet). Today: the API reference at /docs/ (Swagger UI from swagger-ui-dist, reading /openapi.json).
-// A later site (the web console at /console/) is one more SITES entry, with a `build` step if it needs
-// bundling.
+// internet). Today: the API reference at /docs/ (Swagger UI from swagger-ui-dist, reading /openapi.json)
+// and the web console at /console/ (docs/console.md), whose TypeScript under web/console/src/ is
+// bundled by esbuild (`bundle`: preact, hls.js and the typed client, minified into one file) instead of
+// being copied.
 //
 // `npm start` (scripts/start.mjs) and vitest.config.ts call buildAssets() before wrangler or workerd
 // read the directory, so a fresh clone needs no extra step; `npm run build:assets` runs it alone (e.g.
@@ -12,13 +13,18 @@
 // once (the e2e suite): a file is written only when its content differs, through a temporary file and
 // a rename, so wrangler dev sees no change (and does not reload) and nobody reads half a file.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { buildSync } from "esbuild";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const ASSETS_DIR = ".build/assets";
 
-/** @type {{ mount: string, vendor: { pkg: string, files: string[], to: string }[] }[]} */
+/**
+ * `bundle`: web/<mount>/<bundle.entry> (and all it imports) → <mount>/<bundle.outfile>, one minified ES
+ * module; the site's `src/` folder is its source and is not copied.
+ * @type {{ mount: string, vendor: { pkg: string, files: string[], to: string }[], bundle?: { entry: string, outfile: string } }[]}
+ */
 export const SITES = [
   {
     mount: "docs",
@@ -30,6 +36,14 @@ export const SITES = [
       },
     ],
   },
+  {
+    mount: "console",
+    vendor: [
+      { pkg: "hls.js", files: ["LICENSE"], to: "licenses/hls.js" },
+      { pkg: "preact", files: ["LICENSE"], to: "licenses/preact" },
+    ],
+    bundle: { entry: "src/main.tsx", outfile: "console.js" },
+  },
 ];
 
 /** Writes ASSETS_DIR under `root`; returns how many files it wrote and how many were already current. */
@@ -40,7 +54,12 @@ export function buildAssets(root = path.dirname(path.dirname(fileURLToPath(impor
   const files = new Map();
   for (const site of SITES) {
     const source = path.join(root, "web", site.mount);
-    for (const file of walk(source)) files.set(path.join(site.mount, path.relative(source, file)), readFileSync(file));
+    const sources = site.bundle ? path.join(source, "src") + path.sep : null;
+    for (const file of walk(source)) {
+      if (sources && file.startsWith(sources)) continue;
+      files.set(path.join(site.mount, path.relative(source, file)), readFileSync(file));
+    }
+    if (site.bundle) files.set(path.join(site.mount, site.bundle.outfile), bundle(root, path.join(source, site.bundle.entry), site.mount));
     for (const { pkg, files: names, to } of site.vendor) {
       const dir = path.dirname(require.resolve(`${pkg}/package.json`));
       for (const name of names) files.set(path.join(site.mount, to, name), readFileSync(path.join(dir, name)));
@@ -63,6 +82,58 @@ export function buildAssets(root = path.dirname(path.dirname(fileURLToPath(impor
     if (!files.has(rel) && !/\.tmp-\d+$/.test(rel)) rmSync(file, { force: true });
   }
   return { dir: out, written, current: files.size - written };
+}
+
+/**
+ * One browser ES module from a TypeScript entry: minified, no source map (it would be the biggest file
+ * served), licence comments kept at its end. Preact's JSX runtime for .tsx. About 350 ms, so the result
+ * is kept in .build/bundles/ with the size and mtime of every input esbuild read: while none changed,
+ * a build reuses it (a few ms; `npm start` and every e2e stack call this).
+ */
+function bundle(root, entry, name) {
+  const cacheDir = path.join(root, ".build", "bundles");
+  const stampFile = path.join(cacheDir, `${name}.json`);
+  const outFile = path.join(cacheDir, `${name}.js`);
+  const stat = (file) => {
+    try {
+      const st = statSync(path.resolve(root, file));
+      return `${st.size}:${st.mtimeMs}`;
+    } catch {
+      return "missing";
+    }
+  };
+  try {
+    const stamp = JSON.parse(readFileSync(stampFile, "utf8"));
+    if (stamp.entry === entry && Object.entries(stamp.inputs).every(([file, seen]) => stat(file) === seen)) return readFileSync(outFile);
+  } catch {
+    // no usable stamp: build
+  }
+  const result = buildSync({
+    absWorkingDir: root,
+    metafile: true,
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify: true,
+    jsx: "automatic",
+    jsxImportSource: "preact",
+    legalComments: "eof",
+    logLevel: "error",
+  });
+  const content = Buffer.from(result.outputFiles[0].contents);
+  // Inputs are paths relative to root; package.json files count too (a dependency's version change).
+  const inputs = Object.fromEntries(Object.keys(result.metafile.inputs).map((file) => [file, stat(file)]));
+  for (const file of ["package-lock.json", "scripts/build-assets.mjs"]) inputs[file] = stat(file);
+  mkdirSync(cacheDir, { recursive: true });
+  for (const [file, data] of [[outFile, content], [stampFile, JSON.stringify({ entry, inputs })]]) {
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, data);
+    renameSync(tmp, file);
+  }
+  return content;
 }
 
 function walk(dir) {

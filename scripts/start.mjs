@@ -139,7 +139,8 @@ run("emulator", process.execPath, [require.resolve("tsx/cli"), "emulator/server.
   STREAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
 });
 
-// The static files wrangler serves (the API reference at /docs/), copied from node_modules.
+// The static files wrangler serves (the API reference at /docs/, the console at /console/), copied from
+// node_modules or bundled with esbuild.
 buildAssets();
 
 // Wrangler's launcher refuses Node 20, but its CLI runs fine on it (tested): call the CLI directly.
@@ -174,6 +175,7 @@ try {
   console.log(`
 Stream Coordinator is running (local, no Cloudflare account needed)
   coordinator   ${coordinatorUrl}
+  console       ${coordinatorUrl}/console/   (sign in with an app's package name and API key, or the admin token)
   API reference ${coordinatorUrl}/docs/   (OpenAPI: /openapi.json, socket messages: /asyncapi.json)
   emulator API  ${emulatorUrl}/client/v4   (control: ${emulatorUrl}/__emulator/state)
   RTMP ingest   rtmp://127.0.0.1:${RTMP_PORT}/live/<streamKey>

@@ -1,0 +1,9 @@
+// The console's entry: render the app into #app.
+import { render } from "preact";
+import { App } from "./app";
+
+const root = document.getElementById("app");
+if (root) {
+  root.textContent = "";
+  render(<App />, root);
+}
