@@ -191,7 +191,8 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.presence.audit(clock.now());
     this.refresh();
     this.sync.reschedule(clock.now());
-    // The app's list of streams learns of it in parallel with the alarm write (no extra wait for the start).
+    // The app's list of streams learns of it before the start answers (read-your-writes for GET /api/streams):
+    // one call to the app's own object, already warm from the key check, made alongside the alarm write.
     await Promise.all([this.s.schedule.arm(), this.participation.flush()]);
     // A device that connected during creation gets its credentials now.
     const record = this.s.store.get()!;
