@@ -101,7 +101,8 @@ export class FfmpegRelayDriver implements RelayDriver {
   }
 }
 
-function kill(child: ChildProcess): void {
+/** SIGTERM, then SIGKILL after KILL_GRACE_MS if ffmpeg has not exited (shared by the relays and the playback packager). */
+export function kill(child: ChildProcess): void {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill("SIGTERM");
   const t = setTimeout(() => {

@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { kill } from "./ffmpeg-relay.ts";
 import { CORS_HEADERS, cacheControlFor, contentTypeFor, playbackError } from "./playback-http.ts";
 import type { PlaybackDriver, PlaybackStatus } from "./types.ts";
 
@@ -26,7 +27,6 @@ const CODEC_WAIT_MS = 1000;
 const RESTART_DELAY_MS = 1000;
 /** Consecutive ffmpeg runs that wrote no playlist before the session is given up as failed. */
 const MAX_FAILURES = 4;
-const KILL_GRACE_MS = 2000;
 
 /** FLV onMetaData codec ids (numbers, or FourCC strings from some encoders) that MPEG-TS/fMP4 take as they are. */
 const COPY_VIDEO = new Set<unknown>([7, "7", "avc1", "h264", "H264"]);
@@ -356,16 +356,6 @@ function fileMtime(file: string): number {
   } catch {
     return 0;
   }
-}
-
-function kill(child: ChildProcess): void {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill("SIGTERM");
-  const t = setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  }, KILL_GRACE_MS);
-  t.unref();
-  child.once("close", () => clearTimeout(t));
 }
 
 function sleep(ms: number): Promise<void> {
