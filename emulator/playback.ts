@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { kill } from "./ffmpeg-relay.ts";
 import { CORS_HEADERS, cacheControlFor, contentTypeFor, playbackError } from "./playback-http.ts";
+import type { RecordingLease, RecordingWriter } from "./recording-writer.ts";
 import type { PlaybackDriver, PlaybackStatus } from "./types.ts";
 
 /** HLS `hls_time`: a segment ends at the first keyframe after 1 s, so segments last max(1 s, the GOP). */
@@ -70,6 +71,8 @@ export interface FfmpegPlaybackOptions {
   binary?: string;
   /** Packaging failures (ffmpeg's last stderr line). Default: nothing. */
   log?: (line: string) => void;
+  /** Where each run also writes the recording of the video its input records into now (recording-writer.ts). */
+  recordings?: RecordingWriter;
 }
 
 export class FfmpegPlayback implements PlaybackDriver {
@@ -77,6 +80,7 @@ export class FfmpegPlayback implements PlaybackDriver {
   readonly dir: string;
   private readonly binary: string;
   private readonly log: (line: string) => void;
+  private readonly recordings: RecordingWriter | undefined;
   private sessions = new Map<string, Session>();
   private pending = new Set<Promise<void>>();
   private closed = false;
@@ -85,6 +89,7 @@ export class FfmpegPlayback implements PlaybackDriver {
     const root = opts.root ?? path.join(os.tmpdir(), "stream-emulator-playback");
     this.binary = opts.binary ?? "ffmpeg";
     this.log = opts.log ?? (() => undefined);
+    this.recordings = opts.recordings;
     mkdirSync(root, { recursive: true });
     sweepDeadProcesses(root);
     this.dir = mkdtempSync(path.join(root, `${process.pid}-`));
@@ -203,14 +208,30 @@ export class FfmpegPlayback implements PlaybackDriver {
     return new Response(body, { headers });
   }
 
+  /** One ffmpeg run; it also writes the input's recording, once that recording's previous writer has exited. */
   private run(session: Session, source: string): void {
+    const lease = this.recordings ? this.recordings.attach(session.uid) : Promise.resolve(null);
+    void lease.then(
+      (recording) => {
+        if (session.stopped || this.closed) return recording?.detach();
+        this.spawnRun(session, source, recording);
+      },
+      (e: unknown) => {
+        this.log(`stream emulator: playback for live input ${session.uid}: recording unavailable (${e instanceof Error ? e.message : String(e)})`);
+        if (!session.stopped && !this.closed) this.spawnRun(session, source, null);
+      },
+    );
+  }
+
+  private spawnRun(session: Session, source: string, recording: RecordingLease | null): void {
     const tag = `${session.tag}${session.attempt++}`;
-    const args = packagerArgs(source, session.dir, tag, session);
+    const args = packagerArgs(source, session.dir, tag, session, recording?.output);
     session.startedAt = Date.now();
     let child: ChildProcess;
     try {
       child = spawn(this.binary, args, { stdio: ["ignore", "ignore", "pipe"] });
     } catch (e) {
+      recording?.detach();
       session.failed = true;
       session.lastError = e instanceof Error ? e.message : String(e);
       return;
@@ -227,6 +248,8 @@ export class FfmpegPlayback implements PlaybackDriver {
     session.childClosed = new Promise<void>((resolve) => {
       child.on("close", (code, signal) => {
         session.child = null;
+        // The recording's playlist is final for this run: the next writer (or its ENDLIST) may go ahead.
+        recording?.detach();
         resolve();
         if (session.stopped) return;
         this.exited(session, source, code, signal, lastLine);
@@ -267,6 +290,7 @@ export function packagerArgs(
   dir: string,
   tag: string,
   mode: { transcodeVideo: boolean; transcodeAudio: boolean; audioOnly?: boolean },
+  recordingOutput?: string[],
 ): string[] {
   const video = mode.transcodeVideo
     ? ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-force_key_frames", `expr:gte(t,n_forced*${HLS_SEGMENT_SECONDS})`]
@@ -312,6 +336,8 @@ export function packagerArgs(
     "-media_seg_name",
     `chunk-${tag}-$RepresentationID$-$Number%05d$.m4s`,
     at("video.mpd"),
+    // The video's recording (recording-writer.ts): the same streams into an HLS EVENT playlist of its own.
+    ...(recordingOutput ? [...av, ...recordingOutput] : []),
     ...(mode.audioOnly
       ? []
       : ["-map", "0:v?", "-an", "-vf", "scale='min(640,iw)':-2", "-q:v", "5", "-update", "1", "-atomic_writing", "1", "-f", "image2", at("thumbnail.jpg")]),
