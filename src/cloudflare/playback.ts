@@ -1,4 +1,6 @@
+import type { z } from "zod";
 import type { Config } from "../config";
+import type { IngestProtocol as IngestProtocolSchema } from "../schemas/api";
 
 export interface PlaybackUrls {
   hlsUrl: string | null;
@@ -8,8 +10,8 @@ export interface PlaybackUrls {
   thumbnailUrl: string | null;
 }
 
-/** How the glasses push video into the live input. Every stream is RTMP(S) until ingest choice lands. */
-export type IngestProtocol = "rtmp" | "srt" | "webrtc";
+/** How the glasses push video into the live input (the stream's `ingest` choice, src/schemas/api.ts). */
+export type IngestProtocol = z.infer<typeof IngestProtocolSchema>;
 
 const NONE: PlaybackUrls = { hlsUrl: null, dashUrl: null, webrtcUrl: null, previewUrl: null, thumbnailUrl: null };
 

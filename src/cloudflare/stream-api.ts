@@ -91,13 +91,15 @@ export class StreamApi {
 
   async createLiveInput(input: {
     streamId: string;
+    /** Kept in the input's meta, so an operator looking at the dashboard sees what the glasses publish with. */
+    ingestProtocol: string;
     recording: RecordingSettings;
     deleteRecordingAfterDays: number | null;
   }): Promise<CreatedLiveInput> {
     const created = await this.call("user", () =>
       this.client.stream.liveInputs.create({
         account_id: this.accountId,
-        meta: { name: `${META_MARKER}:${input.streamId}`, managedBy: META_MARKER, streamId: input.streamId },
+        meta: { name: `${META_MARKER}:${input.streamId}`, managedBy: META_MARKER, streamId: input.streamId, ingest: input.ingestProtocol },
         recording: input.recording,
         ...(input.deleteRecordingAfterDays !== null ? { deleteRecordingAfterDays: input.deleteRecordingAfterDays } : {}),
         enabled: true,

@@ -197,7 +197,7 @@ export const ROUTES: Record<string, Route> = {
     ok: { 200: { description: "Added (it exists at Cloudflare)", schema: out.OutputAdded } },
     errors: {
       403: ["NOT_A_VIEWER"],
-      409: ["MAX_OUTPUTS_REACHED", "MAX_APP_OUTPUTS_REACHED", "DUPLICATE_URL"],
+      409: ["OUTPUTS_UNSUPPORTED", "MAX_OUTPUTS_REACHED", "MAX_APP_OUTPUTS_REACHED", "DUPLICATE_URL"],
       422: ["IDEMPOTENCY_KEY_REUSED"],
       502: ["CLOUDFLARE_ERROR"],
     },

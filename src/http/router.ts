@@ -14,6 +14,7 @@ import {
   UserGrantBody,
 } from "../schemas/api";
 import { parseRtmpUrl } from "../outputs/rtmp-url";
+import { DEFAULT_INGEST, recordingFor } from "../stream/ingest-choice";
 import { addRestreamDestinations } from "../outputs/restream-destinations";
 import { JOINED_ONLY_HEADER, PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
 import {
@@ -109,7 +110,12 @@ router.post("/api/streams", async (request, env) => {
   // refused request uses up no start; their errors still come after a 401, in the same order as ever.
   const config = loadConfig(env);
   const parsed = await parseJson(request, StartStreamBody).then(
-    (value) => ({ ok: true as const, value }),
+    (value) => {
+      // What the chosen ingest allows is part of the body's check (a refused body uses up no start).
+      const ingestProtocol = value.ingest ?? DEFAULT_INGEST;
+      const recording = recordingFor(ingestProtocol, value.recording);
+      return recording.ok ? { ok: true as const, value, ingestProtocol, recording: recording.recording } : { ok: false as const, error: ApiError.from(recording) };
+    },
     (error: unknown) => ({ ok: false as const, error }),
   );
   const grantError = parsed.ok && config.requireUserGrant
@@ -119,10 +125,11 @@ router.post("/api/streams", async (request, env) => {
   if (!parsed.ok) throw parsed.error;
   if (grantError !== null) throw grantError;
   unwrap(app.start!);
-  const body = parsed.value;
+  const { value: body, ingestProtocol, recording } = parsed;
   const result = unwrap(
     await env.USERS.getByName(body.userId).startOrJoin(body.userId, app.packageName, {
-      recording: body.recording ?? { mode: "automatic", timeoutSeconds: 30 },
+      ingestProtocol,
+      recording,
       deleteRecordingAfterDays: body.deleteRecordingAfterDays === undefined ? 30 : body.deleteRecordingAfterDays,
     }),
   );

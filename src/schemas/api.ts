@@ -57,8 +57,15 @@ export const Recording = z.object({
   allowedOrigins: z.array(z.string().max(253)).max(20).optional(),
 });
 
+/** How the glasses push video into the stream's live input (docs/api.md, "Ingest protocols"). */
+export const IngestProtocol = z
+  .enum(["rtmp", "srt", "webrtc"])
+  .describe("rtmp (default): RTMPS; srt: SRT, same features as RTMP, better on lossy networks; webrtc: WHIP in, WHEP out (sub-second, no HLS/DASH, recording or outputs)");
+
 export const StartStreamBody = z.object({
   userId: UserId,
+  /** Chosen when the stream is created; a join keeps the running stream's own. */
+  ingest: IngestProtocol.optional(),
   restreamDestinations: z.array(RestreamDestination).max(10).optional(),
   /** Default as in seed 000: record automatically, stop 30 s after the input goes idle. */
   recording: Recording.optional(),

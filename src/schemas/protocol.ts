@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { RestreamDestination } from "./api";
+import { IngestProtocol, RestreamDestination } from "./api";
 import type { SdkStatus } from "../stream/status";
 
 /**
@@ -17,6 +17,8 @@ export const ManagedStreamRequest = z.object({
   /** Accepted for SDK compatibility; the ingest settings are the stream's own (as over REST). */
   quality: z.enum(["720p", "1080p"]).optional(),
   enableWebRTC: z.boolean().optional(),
+  /** The socket's stream already exists: it keeps the protocol it was created with (the answer's URLs show it). */
+  ingest: IngestProtocol.optional(),
   restreamDestinations: z.array(RestreamDestination).max(10).optional(),
 });
 export type ManagedStreamRequest = z.infer<typeof ManagedStreamRequest>;
@@ -164,10 +166,17 @@ export const StartRtmpStream = z.object({
   type: z.literal("start_rtmp_stream"),
   appId: z.literal(MANAGED_STREAM_APP_ID),
   streamId: z.string(),
-  rtmpUrl: z.string().describe("The live input's RTMPS URL with the stream key appended"),
-  /** Ours: alternatives for devices that prefer them; the RTMPS URL above already embeds the key. */
-  srt: z.object({ url: z.string(), streamId: z.string().optional(), passphrase: z.string().optional() }).optional(),
-  whipUrl: z.string().optional(),
+  /** Ours: the protocol the stream was created with; the credentials below are that protocol's. */
+  ingest: IngestProtocol.describe("Ours: publish with this protocol, using the credentials of the same name"),
+  rtmpUrl: z
+    .string()
+    .optional()
+    .describe("The live input's RTMPS URL with the stream key appended. rtmp and srt streams (an SRT stream may fall back to it); absent for webrtc, whose input plays only what WHIP sends"),
+  srt: z
+    .object({ url: z.string(), streamId: z.string().optional(), passphrase: z.string().optional() })
+    .optional()
+    .describe("Ours: srt streams only. Publish to url with this streamid and passphrase"),
+  whipUrl: z.string().optional().describe("Ours: webrtc streams only. The WHIP endpoint; the URL is the credential"),
   video: z.object({ width: z.number(), height: z.number(), bitrate: z.number(), frameRate: z.number() }),
   audio: z.object({ bitrate: z.number(), sampleRate: z.number() }),
   stream: z.object({ durationLimit: z.number().optional() }),

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { OutputStatus } from "../outputs/output-status";
 import { STREAM_STATUSES } from "../stream/status";
-import { PackageName, StreamId, UserId } from "./api";
+import { IngestProtocol, PackageName, StreamId, UserId } from "./api";
 import { RestreamResult, SdkStreamStatus, StartRtmpStream } from "./protocol";
 
 /**
@@ -38,6 +38,7 @@ export const ApiErrorCode = z.enum([
   "APP_EXISTS",
   "STREAM_ENDED",
   "MAX_OUTPUTS_REACHED",
+  "OUTPUTS_UNSUPPORTED",
   "MAX_APP_OUTPUTS_REACHED",
   "DUPLICATE_URL",
   "IDEMPOTENCY_KEY_REUSED",
@@ -82,9 +83,10 @@ export const StreamSnapshot = z
     message: z.string(),
     hlsUrl: PlaybackUrl,
     dashUrl: PlaybackUrl,
-    webrtcUrl: PlaybackUrl.describe("WHEP; `null` for RTMP(S) ingest"),
+    webrtcUrl: PlaybackUrl.describe("WHEP; only for ingest `webrtc` (`null` otherwise, as hlsUrl/dashUrl are for `webrtc`)"),
     previewUrl: PlaybackUrl,
     thumbnailUrl: PlaybackUrl,
+    ingestProtocol: IngestProtocol.describe("How the glasses publish (chosen when the stream was created)"),
     ingest: z.enum(["connected", "disconnected", "idle"]).describe("As last seen at Cloudflare"),
     viewers: z.number().int().min(0).describe("Apps with an open viewer socket (join holds do not count)"),
     deviceConnected: z.boolean(),

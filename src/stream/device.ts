@@ -119,17 +119,22 @@ const DEFAULT_DETAIL: Partial<Record<DeviceStreamStatus, string>> = {
   disconnected: "their connection dropped",
 };
 
+/** The start frame with the credentials of the stream's own protocol only (docs/websocket-protocol.md). */
 export function startMessage(record: StreamRecord): StartRtmpStream {
   const ingest = record.ingest!;
+  const protocol = record.ingestProtocol;
+  const srt = protocol === "srt" && ingest.srtUrl
+    ? { url: ingest.srtUrl, ...(ingest.srtStreamId ? { streamId: ingest.srtStreamId } : {}), ...(ingest.srtPassphrase ? { passphrase: ingest.srtPassphrase } : {}) }
+    : null;
   return {
     type: "start_rtmp_stream",
     appId: MANAGED_STREAM_APP_ID,
     streamId: record.streamId,
-    rtmpUrl: joinIngestUrl(ingest.rtmpsUrl, ingest.rtmpsStreamKey),
-    ...(ingest.srtUrl
-      ? { srt: { url: ingest.srtUrl, ...(ingest.srtStreamId ? { streamId: ingest.srtStreamId } : {}), ...(ingest.srtPassphrase ? { passphrase: ingest.srtPassphrase } : {}) } }
-      : {}),
-    ...(ingest.whipUrl ? { whipUrl: ingest.whipUrl } : {}),
+    ingest: protocol,
+    // RTMPS publishes to a WHIP stream's input would play over neither WHEP nor (for its viewers) at all.
+    ...(protocol !== "webrtc" ? { rtmpUrl: joinIngestUrl(ingest.rtmpsUrl, ingest.rtmpsStreamKey) } : {}),
+    ...(srt ? { srt } : {}),
+    ...(protocol === "webrtc" && ingest.whipUrl ? { whipUrl: ingest.whipUrl } : {}),
     video: { width: 1280, height: 720, bitrate: 2_000_000, frameRate: 30 },
     audio: { bitrate: 128_000, sampleRate: 48_000 },
     stream: {},

@@ -1,3 +1,4 @@
+import type { IngestProtocol } from "../cloudflare/playback";
 import type { CreatedLiveInput, RecordingSettings } from "../cloudflare/stream-api";
 import { toCloudflareError, type CloudflareCallError } from "../cloudflare/stream-api";
 import { recordInputStream } from "../cloudflare/live-input-index";
@@ -21,6 +22,7 @@ export interface CreateInput {
   streamId: string;
   userId: string;
   packageName: string;
+  ingestProtocol: IngestProtocol;
   recording: RecordingSettings;
   deleteRecordingAfterDays: number | null;
 }
@@ -53,6 +55,7 @@ export class Lifecycle {
       try {
         const created = await this.s.api.createLiveInput({
           streamId: input.streamId,
+          ingestProtocol: input.ingestProtocol,
           recording: input.recording,
           deleteRecordingAfterDays: input.deleteRecordingAfterDays,
         });

@@ -7,6 +7,7 @@ import { viewOutput, type OutputView } from "../outputs/output-view";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import type { StreamContext } from "./context";
 import { IdempotentAdds } from "./idempotent-adds";
+import { outputsRefusal } from "./ingest-choice";
 import { LedgerOutbox } from "./ledger-outbox";
 import { outputKey, type Tombstones } from "./tombstones";
 
@@ -114,11 +115,13 @@ export class Outputs {
     return this.idempotent.run(packageName, idempotencyKey, request, () => this.add(packageName, url, name), (outputId) => ({ outputId }));
   }
 
-  /** Validation order (docs/api.md): stream → viewer → per-stream cap → per-app cap → duplicate → Cloudflare. */
+  /** Validation order (docs/api.md): stream → viewer → ingest allows outputs → per-stream cap → per-app cap → duplicate → Cloudflare. */
   async add(packageName: string, url: ParsedRtmpUrl, name: string | null): Promise<Result<AddedOutput>> {
     const record = this.s.store.get();
     if (!record || record.phase !== "running" || !record.liveInputUid) return streamNotFound();
     if (!this.isPresent(packageName)) return fail(403, "NOT_A_VIEWER", "App is not viewing the stream");
+    const unsupported = outputsRefusal(record.ingestProtocol);
+    if (unsupported) return unsupported;
     if (this.activeCount() >= MAX_OUTPUTS_PER_STREAM) {
       return fail(409, "MAX_OUTPUTS_REACHED", `Maximum outputs per stream reached (${MAX_OUTPUTS_PER_STREAM})`);
     }

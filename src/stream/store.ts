@@ -1,3 +1,4 @@
+import type { IngestProtocol } from "../cloudflare/playback";
 import type { IngestCredentials, RecordingSettings } from "../cloudflare/stream-api";
 import type { Sql } from "./sql";
 import type { DeviceCondition, IngestState, Phase, StreamStatus } from "./status";
@@ -12,6 +13,8 @@ export interface StreamRecord {
   status: StreamStatus;
   message: string;
   liveInputUid: string | null;
+  /** How the glasses publish, chosen at creation (never changes). */
+  ingestProtocol: IngestProtocol;
   ingest: IngestCredentials | null;
   ingestState: IngestState;
   everConnected: boolean;
@@ -33,6 +36,7 @@ interface StreamRow {
   status: StreamStatus;
   message: string;
   live_input_uid: string | null;
+  ingest_protocol: IngestProtocol;
   ingest: string | null;
   ingest_state: IngestState;
   ever_connected: number;
@@ -67,8 +71,13 @@ export class StreamStore {
       delete_recording_after_days INTEGER,
       created_at INTEGER NOT NULL,
       updated_at INTEGER NOT NULL,
-      stopped_at INTEGER
+      stopped_at INTEGER,
+      ingest_protocol TEXT NOT NULL DEFAULT 'rtmp'
     )`);
+    // Added with the ingest choice; a stream created before it was RTMP(S).
+    if (!sql.all<{ name: string }>(`PRAGMA table_info(stream)`).some((c) => c.name === "ingest_protocol")) {
+      sql.run(`ALTER TABLE stream ADD COLUMN ingest_protocol TEXT NOT NULL DEFAULT 'rtmp'`);
+    }
     sql.run(`CREATE TABLE IF NOT EXISTS participants (
       package_name TEXT PRIMARY KEY,
       joined_at INTEGER NOT NULL
@@ -84,8 +93,8 @@ export class StreamStore {
     this.sql.run(
       `INSERT INTO stream (id, stream_id, user_id, created_by, phase, status, message, live_input_uid, ingest,
          ingest_state, ever_connected, device, device_detail, input_error, recording, delete_recording_after_days,
-         created_at, updated_at, stopped_at)
-       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         created_at, updated_at, stopped_at, ingest_protocol)
+       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       record.streamId,
       record.userId,
       record.createdBy,
@@ -104,11 +113,12 @@ export class StreamStore {
       record.createdAt,
       record.updatedAt,
       record.stoppedAt,
+      record.ingestProtocol,
     );
   }
 
   /** Writes the changed fields of the single stream row. */
-  update(patch: Partial<Omit<StreamRecord, "streamId" | "userId" | "createdBy" | "createdAt">>): void {
+  update(patch: Partial<Omit<StreamRecord, "streamId" | "userId" | "createdBy" | "createdAt" | "ingestProtocol">>): void {
     const columns: Record<string, string | number | null> = {};
     for (const [key, value] of Object.entries(patch)) {
       const column = COLUMN[key as keyof typeof COLUMN];
@@ -164,6 +174,7 @@ function fromRow(row: StreamRow): StreamRecord {
     status: row.status,
     message: row.message,
     liveInputUid: row.live_input_uid,
+    ingestProtocol: row.ingest_protocol,
     ingest: row.ingest ? (JSON.parse(row.ingest) as IngestCredentials) : null,
     ingestState: row.ingest_state,
     everConnected: row.ever_connected === 1,

@@ -160,6 +160,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       phase: "initializing",
       ...initial,
       liveInputUid: null,
+      ingestProtocol: input.ingestProtocol,
       ingest: null,
       ingestState: "idle",
       everConnected: false,

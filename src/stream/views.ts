@@ -34,6 +34,7 @@ export class StreamViews {
       state: record.status,
       message: record.message,
       ...this.playback(record),
+      ingestProtocol: record.ingestProtocol,
       ingest: record.ingestState,
       viewers: this.presence.viewerCount(),
       deviceConnected: this.device.isConnected(),
@@ -105,8 +106,8 @@ export class StreamViews {
   }
 
   private playback(record: StreamRecord): PlaybackUrls {
-    // Every stream is ingested over RTMP(S) today (start_rtmp_stream): WHEP cannot play it.
-    return playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null, "rtmp");
+    // WHEP for a WHIP ingest, HLS/DASH for RTMPS and SRT: only what can play the stream is given.
+    return playbackUrls(this.s.config, record.phase === "running" ? record.liveInputUid : null, record.ingestProtocol);
   }
 
   /**

@@ -24,7 +24,7 @@ describe("POST /api/streams", () => {
     expect(s).toMatchObject({
       hlsUrl: `${root}/manifest/video.m3u8`,
       dashUrl: `${root}/manifest/video.mpd`,
-      // WHEP plays only WHIP ingest; the glasses push RTMP(S).
+      // WHEP plays only WHIP ingest; this stream's glasses push RTMP(S) (the default ingest).
       webrtcUrl: null,
       previewUrl: `${root}/iframe`,
       thumbnailUrl: `${root}/thumbnails/thumbnail.jpg`,
@@ -32,7 +32,9 @@ describe("POST /api/streams", () => {
     // Ingest credentials never reach apps.
     const text = JSON.stringify(s);
     expect(text).not.toContain(input.rtmps.streamKey);
-    expect(text).not.toContain("rtmp");
+    expect(text).not.toContain("rtmp://");
+    expect(text).not.toContain("rtmps://");
+    expect(s.ingestProtocol).toBe("rtmp");
   });
 
   it("honours recording settings", async () => {
@@ -169,7 +171,8 @@ describe("GET /api/device/stream", () => {
     expect(res.status).toBe(200);
     expect(res.body.streamId).toBe(s.streamId);
     expect(res.body.start.rtmpUrl).toBe(`${input.rtmps.url}${input.rtmps.streamKey}`);
-    expect(res.body.start.whipUrl).toBe(input.webRTC.url);
+    // An RTMP stream's glasses get its RTMPS credentials only (the WHIP URL would give no HLS).
+    expect(res.body.start).not.toHaveProperty("whipUrl");
   });
 
   it("404s for a user without a stream and 401s without a valid token", async () => {

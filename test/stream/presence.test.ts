@@ -47,8 +47,7 @@ describe("connections", () => {
     const input = await inputFor(s.streamId);
     expect(start.rtmpUrl).toBe(`${input.rtmps.url}${input.rtmps.streamKey}`);
     expect(start.appId).toBe("MANAGED_STREAM");
-    expect(start.srt.url).toBe(input.srt.url);
-    expect(start.whipUrl).toBe(input.webRTC.url);
+    expect(start.ingest).toBe("rtmp");
     expect(start.stream).toEqual({});
 
     // Ingest connects at Cloudflare; the next poll observes it and every viewer is told.

@@ -44,6 +44,7 @@ type ErrorFrame = { type: "error"; error: string; message: string; retryAfter?: 
 
 // ── Coordinator → glasses ───────────────────────────────────────────────────────────────────────
 type StartFrame = Wire<StartRtmpStream> & {
+  ingest: "rtmp" | "srt" | "webrtc";
   srt?: { url: string; streamId?: string; passphrase?: string };
   whipUrl?: string;
   video: { width: number; height: number; bitrate: number; frameRate: number };
