@@ -63,6 +63,26 @@ export async function handleControl(emu: StreamEmulator, request: Request, url: 
 
     case "POST faults":
       return json({ id: emu.faults.add(await readJsonObject(request)).id });
+    case "GET clock":
+      return json({ now: new Date(emu.clockNow()).toISOString(), offsetMs: emu.clockOffset });
+    case "POST clock": {
+      // Moves the emulator's time forward (never back): videos end, become ready and are deleted on schedule.
+      const body = await readJsonObject(request);
+      const ms = body.advanceMs ?? (typeof body.advanceSeconds === "number" ? body.advanceSeconds * 1000 : undefined);
+      if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) invalid("advanceMs or advanceSeconds must be a non-negative number");
+      emu.advanceClock(ms);
+      return json({ now: new Date(emu.clockNow()).toISOString(), offsetMs: emu.clockOffset });
+    }
+
+    case "POST videos/:id/error": {
+      const body = await readJsonObject(request);
+      const code = body.code ?? "ERR_UNKNOWN";
+      const message = body.message ?? "Unknown error";
+      if (typeof code !== "string" || typeof message !== "string") invalid("code and message must be strings");
+      if (!emu.videos.fail(id, code, message)) notFound(`Video not found: ${id}`);
+      return json({ ok: true });
+    }
+
     case "GET faults":
       return json({ faults: emu.faults.list() });
     case "DELETE faults":
@@ -133,6 +153,12 @@ function applyConfig(emu: StreamEmulator, body: Record<string, unknown>): void {
   if (body.verifyWebhookDestinations !== undefined) {
     if (typeof body.verifyWebhookDestinations !== "boolean") invalid("verifyWebhookDestinations must be a boolean");
     c.verifyWebhookDestinations = body.verifyWebhookDestinations;
+  }
+  for (const key of ["videoReadyDelaySeconds", "defaultRecordingTimeoutSeconds", "storageMinutesLimit"] as const) {
+    const v = body[key];
+    if (v === undefined) continue;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) invalid(`${key} must be a non-negative number`);
+    c[key] = v;
   }
   const rateChanged =
     c.rateLimitRequests !== emu.config.rateLimitRequests ||

@@ -44,10 +44,12 @@ import type {
   RelayDriver,
   RelayState,
 } from "./types.ts";
+import { NO_METHOD, VideoLibrary } from "./videos.ts";
 import { WebhookSender, type InputError, type LiveInputEvent, type WebhookTarget } from "./webhooks.ts";
 
 export { DroppedConnectionError } from "./faults.ts";
 export type * from "./types.ts";
+export type { VideoEvent, VideoListener, VideoMedia } from "./videos.ts";
 
 const MAX_OUTPUTS_PER_INPUT = 10;
 const MAX_CALL_LOG = 50_000;
@@ -72,6 +74,9 @@ function configFrom(o: EmulatorOptions): EmulatorConfig {
     webhookSecret: o.webhook?.secret ?? "",
     statusShape: o.statusShape ?? "object",
     verifyWebhookDestinations: o.verifyWebhookDestinations ?? true,
+    videoReadyDelaySeconds: o.videoReadyDelaySeconds ?? 10,
+    defaultRecordingTimeoutSeconds: o.defaultRecordingTimeoutSeconds ?? 0,
+    storageMinutesLimit: o.storageMinutesLimit ?? 100_000,
   };
 }
 
@@ -86,6 +91,8 @@ export class StreamEmulator {
   readonly config: EmulatorConfig;
   private readonly initialConfig: EmulatorConfig;
   private readonly now: () => number;
+  /** Added to the host's clock: `/__emulator/clock` moves the emulator's time (videos, retention, rate limit). */
+  private clockOffsetMs = 0;
   private readonly relayDriver: RelayDriver | undefined;
   private readonly kickIngest: ((streamKey: string) => void) | undefined;
   private readonly playbackDriver: PlaybackDriver | undefined;
@@ -101,12 +108,15 @@ export class StreamEmulator {
   readonly faults = new FaultTable();
   readonly rateLimiter: RateLimiter;
   readonly webhooks: WebhookSender;
+  /** The account's videos (recordings of live inputs) and its video webhook (videos.ts). */
+  readonly videos: VideoLibrary;
   observer: EmulatorObserver | null = null;
 
   constructor(options: EmulatorOptions = {}) {
     this.config = configFrom(options);
     this.initialConfig = { ...this.config };
-    this.now = options.now ?? Date.now;
+    const hostNow = options.now ?? Date.now;
+    this.now = () => hostNow() + this.clockOffsetMs;
     this.relayDriver = options.relay;
     this.kickIngest = options.kickIngest;
     this.playbackDriver = options.playback;
@@ -120,6 +130,34 @@ export class StreamEmulator {
     // Look up globalThis.fetch lazily: tests and workerd may replace it after construction.
     const send = options.sendWebhook ?? ((url: string, init: RequestInit) => globalThis.fetch(url, init));
     this.webhooks = new WebhookSender(send, (p) => this.track(p), this.now);
+    this.videos = new VideoLibrary({
+      now: this.now,
+      config: this.config,
+      input: (uid) => this.inputs.get(uid),
+      changed: () => this.markChanged(),
+      deliver: (url, event, ids, body, headers) => this.webhooks.dispatchRaw(url, event, ids, body, headers),
+      track: (p) => this.track(p),
+    });
+  }
+
+  /** The emulator's clock (epoch ms): the host's plus what `/__emulator/clock` added. */
+  clockNow(): number {
+    return this.now();
+  }
+
+  /** Moves the emulator's clock forward (never back), then performs what fell due (videos ready, deletions). */
+  advanceClock(ms: number): void {
+    if (ms > 0) this.clockOffsetMs += ms;
+    this.tick();
+  }
+
+  get clockOffset(): number {
+    return this.clockOffsetMs;
+  }
+
+  /** Performs the video transitions that are due; the Node host calls it on a timer, every request does too. */
+  tick(): void {
+    this.videos.tick();
   }
 
   // ---------------------------------------------------------------- HTTP entry
@@ -137,6 +175,7 @@ export class StreamEmulator {
     const url = new URL(request.url);
     const path = url.pathname;
     if (path === "/healthz") return json({ ok: true });
+    this.tick();
     if (path === PLAYBACK_PREFIX || path.startsWith(`${PLAYBACK_PREFIX}/`)) {
       return handlePlayback(request, path, {
         lookup: (uid) => {
@@ -204,9 +243,11 @@ export class StreamEmulator {
     try {
       if (!path.startsWith("/client/v4/")) throw new ApiError(404, ErrorCode.NoRoute, `Could not route to ${path}`);
       this.authenticate(request);
-      const m = /^\/client\/v4\/accounts\/([^/]+)\/stream\/live_inputs(?:\/([^/]+)(?:\/(outputs|rotate_keys)(?:\/([^/]+))?)?)?\/?$/.exec(path);
+      const m = /^\/client\/v4\/accounts\/([^/]+)\/stream\/live_inputs(?:\/([^/]+)(?:\/(outputs|rotate_keys|videos)(?:\/([^/]+))?)?)?\/?$/.exec(path);
+      // Videos: /stream, /stream/:uid, /stream/webhook, /stream/storage-usage (anything under /stream but live_inputs).
+      const video = m ? null : /^\/client\/v4\/accounts\/([^/]+)\/stream(\/.*)?$/.exec(path);
       const alerting = /^\/client\/v4\/accounts\/([^/]+)\/alerting\/v3\/(destinations\/webhooks|policies)(?:\/([^/]+))?\/?$/.exec(path);
-      const account = m?.[1] ?? alerting?.[1];
+      const account = m?.[1] ?? alerting?.[1] ?? video?.[1];
       if (account !== undefined && account !== this.config.accountId) throw new ApiError(403, ErrorCode.Authentication, "Authentication error");
       const retryAfter = this.rateLimiter.take();
       if (retryAfter !== null) {
@@ -222,10 +263,19 @@ export class StreamEmulator {
         if (answer) return answer;
         throw new ApiError(405, ErrorCode.MethodNotAllowed, `Method ${method} not allowed on ${path}`);
       }
+      if (video) {
+        const result = await this.videos.route(method, video[2] ?? "", new URL(request.url), request);
+        if (result !== NO_METHOD) return ok(result);
+        throw new ApiError(405, ErrorCode.MethodNotAllowed, `Method ${method} not allowed on ${path}`);
+      }
       if (!m) throw noRoute();
       const [, , inputId, sub, outputId] = m;
       const outputs = sub === "outputs";
-      if (sub === "rotate_keys") {
+      if (sub === "videos") {
+        if (outputId) throw noRoute();
+        // The input's own listing: gone with the input (its videos are not: GET /stream?live_input_id= finds them).
+        if (method === "GET") return ok(this.videos.listForInput(this.requireInput(inputId!).uid, new URL(request.url).searchParams));
+      } else if (sub === "rotate_keys") {
         if (outputId) throw noRoute();
         if (method === "POST") return this.rotateInputKeys(inputId!);
       } else if (!inputId) {
@@ -333,6 +383,7 @@ export class StreamEmulator {
     if (input.connected) this.endBroadcast(input);
     for (const oid of input.outputs) this.removeOutput(oid);
     this.inputs.delete(id);
+    this.videos.inputDeleted(id);
     this.byStreamKey.delete(input.streamKey);
     this.markChanged();
     return ok(null);
@@ -509,6 +560,7 @@ export class StreamEmulator {
     this.pushStatus(input, { state: "connected", reason: null, statusEnteredAt: nowIso, statusLastSeen: nowIso });
     this.markChanged();
     this.notify(input.uid, "live_input.connected");
+    this.videos.connected(input);
     // A new broadcast restarts every enabled relay, clearing sticky errors.
     for (const oid of input.outputs) this.syncRelay(this.outputs.get(oid)!, true);
     return true;
@@ -525,6 +577,7 @@ export class StreamEmulator {
     for (const oid of input.outputs) this.syncRelay(this.outputs.get(oid)!, false);
     this.markChanged();
     this.notify(input.uid, "live_input.disconnected");
+    this.videos.disconnected(input.uid);
     return true;
   }
 
@@ -564,6 +617,8 @@ export class StreamEmulator {
     this.byStreamKey.clear();
     this.idempotency.clear();
     this.alerting = emptyAlerting();
+    this.videos.clear();
+    this.clockOffsetMs = 0;
     this.calls = [];
     this.faults.clear();
     this.webhooks.clear();
@@ -589,6 +644,7 @@ export class StreamEmulator {
       outputs: this.outputs,
       idempotency: this.idempotency,
       alerting: this.alerting,
+      videos: this.videos,
     };
     return takeSnapshot(parts, this.iso());
   }
@@ -605,6 +661,8 @@ export class StreamEmulator {
     this.byStreamKey = restored.byStreamKey;
     this.idempotency = restored.idempotency;
     this.alerting = restored.alerting;
+    this.videos.restore(restored.videos, restored.videoWebhook);
+    this.videos.closeOpenSessions(this.now());
     this.calls = restored.calls.slice(-MAX_CALL_LOG);
     Object.assign(this.config, restored.overrides);
     this.applyRateLimitConfig();
@@ -704,6 +762,10 @@ export class StreamEmulator {
             : "off",
       },
       rateLimit: this.rateLimiter.snapshot(),
+      // Every video, rendered as the API does, with the emulator's view: which input is recording into which.
+      videos: [...this.videos.videos.values()].map((v) => this.videos.render(v)),
+      webhookVideo: this.videos.webhook ? { notificationUrl: this.videos.webhook.notificationUrl, secret: this.videos.webhook.secret } : null,
+      clock: { now: this.iso(), offsetMs: this.clockOffsetMs },
     };
   }
 

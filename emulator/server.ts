@@ -127,6 +127,10 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
   // Ingest sessions did not survive the restart: say so, as a real disconnect would.
   if (restored) emulator.announceDisconnected(restored.disconnected, ANNOUNCE_RETRY_MS);
 
+  // Videos end, become ready (with their webhook) and are deleted on time even when nobody calls.
+  const ticker = setInterval(() => emulator.tick(), 500);
+  ticker.unref();
+
   let closing: Promise<void> | null = null;
   return {
     url,
@@ -137,6 +141,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     playbackOff,
     close: () =>
       (closing ??= (async () => {
+        clearInterval(ticker);
         relay?.stopAll();
         emulator.webhooks.close();
         await ingest?.close();

@@ -6,6 +6,7 @@
 
 import { emptyAlerting, type AlertingState, type PolicyRecord, type WebhookDestinationRecord } from "./alerting.ts";
 import type { CallRecord, EmulatorConfig, LiveInputRecord, OutputRecord, StatusEntry } from "./types.ts";
+import type { VideoLibrary, VideoRecord, VideoWebhookRecord } from "./videos.ts";
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -22,6 +23,9 @@ export const OVERRIDABLE_CONFIG_KEYS = [
   "maxLiveInputs",
   "statusShape",
   "verifyWebhookDestinations",
+  "videoReadyDelaySeconds",
+  "defaultRecordingTimeoutSeconds",
+  "storageMinutesLimit",
 ] as const satisfies readonly (keyof EmulatorConfig)[];
 
 export type PersistedOutput = Pick<OutputRecord, "uid" | "inputUid" | "url" | "streamKey" | "enabled">;
@@ -37,6 +41,9 @@ export interface Snapshot {
   idempotency: { key: string; uid: string; expiresAt: number }[];
   /** Absent in files written before the Notifications API existed in the emulator. */
   alerting?: { destinations: WebhookDestinationRecord[]; policies: PolicyRecord[] };
+  /** Absent in files written before the emulator kept videos. */
+  videos?: VideoRecord[];
+  videoWebhook?: VideoWebhookRecord | null;
 }
 
 /** The emulator's durable parts; serialize it at once (records are shared, not copied). */
@@ -47,6 +54,7 @@ export interface DurableParts {
   outputs: Map<string, OutputRecord>;
   idempotency: Map<string, { uid: string; expiresAt: number }>;
   alerting: AlertingState;
+  videos: VideoLibrary;
 }
 
 export function takeSnapshot(parts: DurableParts, nowIso: string): Snapshot {
@@ -59,6 +67,8 @@ export function takeSnapshot(parts: DurableParts, nowIso: string): Snapshot {
     outputs: [...parts.outputs.values()].map(({ uid, inputUid, url, streamKey, enabled }) => ({ uid, inputUid, url, streamKey, enabled })),
     idempotency: [...parts.idempotency].map(([key, v]) => ({ key, uid: v.uid, expiresAt: v.expiresAt })),
     alerting: { destinations: [...parts.alerting.destinations.values()], policies: [...parts.alerting.policies.values()] },
+    videos: [...parts.videos.videos.values()],
+    videoWebhook: parts.videos.webhook,
   };
 }
 
@@ -73,6 +83,8 @@ export interface Restored {
   /** Inputs that were connected when the snapshot was taken: now disconnected (their ingest is gone). */
   disconnected: string[];
   calls: CallRecord[];
+  videos: VideoRecord[];
+  videoWebhook: VideoWebhookRecord | null;
 }
 
 /**
@@ -116,5 +128,5 @@ export function restoreSnapshot(snapshot: Snapshot, calls: CallRecord[], nowIso:
     const webhooks = p.mechanisms.webhooks?.filter((w) => alerting.destinations.has(w.id));
     alerting.policies.set(p.id, webhooks ? { ...p, mechanisms: { ...p.mechanisms, webhooks } } : p);
   }
-  return { inputs, outputs, byStreamKey, idempotency, alerting, overrides, disconnected, calls };
+  return { inputs, outputs, byStreamKey, idempotency, alerting, overrides, disconnected, calls, videos: snapshot.videos ?? [], videoWebhook: snapshot.videoWebhook ?? null };
 }

@@ -67,6 +67,32 @@ const config = z.object({
   statusShape: z.enum(["object", "string"]),
   // Absent in files written before the Notifications API existed in the emulator.
   verifyWebhookDestinations: z.boolean().default(true),
+  // Absent in files written before the emulator kept videos.
+  videoReadyDelaySeconds: z.number().nonnegative().default(10),
+  defaultRecordingTimeoutSeconds: z.number().nonnegative().default(0),
+  storageMinutesLimit: z.number().nonnegative().default(100_000),
+});
+
+const video = z.object({
+  uid: z.string().min(1),
+  liveInput: z.string(),
+  creator: z.string().nullable(),
+  meta: z.record(z.string(), z.unknown()),
+  created: z.number(),
+  modified: z.number(),
+  state: z.enum(["live-inprogress", "inprogress", "ready", "error"]),
+  sessions: z.array(z.object({ start: z.number(), end: z.number().nullable() })),
+  timeoutSeconds: z.number(),
+  deleteAfterDays: z.number().nullable(),
+  requireSignedURLs: z.boolean(),
+  allowedOrigins: z.array(z.string()),
+  endedAt: z.number().nullable(),
+  readyAt: z.number().nullable(),
+  scheduledDeletion: z.number().nullable(),
+  error: z.object({ code: z.string(), text: z.string() }).nullable(),
+  media: z
+    .object({ durationSeconds: z.number().optional(), sizeBytes: z.number().optional(), width: z.number().optional(), height: z.number().optional() })
+    .nullable(),
 });
 
 const destination = z.object({
@@ -101,6 +127,8 @@ const snapshotSchema = z.object({
   outputs: z.array(z.object({ uid: z.string().min(1), inputUid: z.string(), url: z.string(), streamKey: z.string(), enabled: z.boolean() })),
   idempotency: z.array(z.object({ key: z.string(), uid: z.string(), expiresAt: z.number() })),
   alerting: z.object({ destinations: z.array(destination), policies: z.array(policy) }).optional(),
+  videos: z.array(video).optional(),
+  videoWebhook: z.object({ notificationUrl: z.string(), secret: z.string(), modified: z.number() }).nullable().optional(),
 });
 
 const callRecord = z.object({

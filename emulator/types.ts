@@ -55,6 +55,12 @@ export interface EmulatorOptions {
   relay?: RelayDriver;
   now?: () => number;
   statusShape?: StatusShape;
+  /** Seconds from a video's end to `ready`. Default 10. */
+  videoReadyDelaySeconds?: number;
+  /** Reconnect window for `recording.timeoutSeconds: 0`. Default 0 (the video ends at the disconnect). */
+  defaultRecordingTimeoutSeconds?: number;
+  /** Storage quota reported by `GET /stream/storage-usage`, in minutes. Default 100000. */
+  storageMinutesLimit?: number;
   /** POST Cloudflare's test message to a webhook destination on create/update and refuse it without a 2xx. Default true. */
   verifyWebhookDestinations?: boolean;
   /** Called when the emulator ends a live broadcast itself (input deleted or disabled), so an ingest server can drop the publisher. */
@@ -80,6 +86,12 @@ export interface EmulatorConfig {
   webhookSecret: string;
   statusShape: StatusShape;
   verifyWebhookDestinations: boolean;
+  /** Seconds from a video's end (the reconnect window passed) to `ready` (Cloudflare: "within about a minute"). */
+  videoReadyDelaySeconds: number;
+  /** The reconnect window of an input whose `recording.timeoutSeconds` is 0 ("the platform default"). */
+  defaultRecordingTimeoutSeconds: number;
+  /** `totalStorageMinutesLimit` of `GET /stream/storage-usage`. */
+  storageMinutesLimit: number;
 }
 
 export interface Recording {
@@ -153,11 +165,17 @@ export interface WebhookDelivery {
   event: string;
   /** null for a destination's test message. */
   inputId: string | null;
+  /** The video a video webhook (`video.ready` / `video.error`) is about. */
+  videoId?: string;
   /** The JSON body that was (or was to be) POSTed, so tests can replay it into the coordinator. */
   payload: unknown;
   status: number | null;
   error: string | null;
   pending: boolean;
+  /** Request headers that matter to the receiver (the video webhook's `webhook-signature`), for replaying. */
+  headers?: Record<string, string>;
+  /** The exact body string sent, when it is signed (replay it byte for byte). */
+  body?: string;
   /** Only on deliveries that retry (restart announcements): attempts made so far. */
   attempts?: number;
 }

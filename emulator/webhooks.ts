@@ -124,6 +124,41 @@ export class WebhookSender {
   }
 
   /**
+   * POSTs a body given as a string (the video webhook: signed over these exact bytes), fire and forget, logged
+   * with its headers and body so a test can replay it byte for byte.
+   */
+  dispatchRaw(url: string, event: string, ids: { inputId: string | null; videoId: string }, body: string, headers: Record<string, string>): void {
+    const entry: WebhookDelivery = {
+      id: this.nextId++,
+      time: new Date(this.now()).toISOString(),
+      url,
+      event,
+      inputId: ids.inputId,
+      videoId: ids.videoId,
+      payload: JSON.parse(body),
+      headers: { ...headers },
+      body,
+      status: null,
+      error: null,
+      pending: true,
+    };
+    this.log.push(entry);
+    if (this.log.length > MAX_LOG) this.log.shift();
+    const p = (async () => {
+      try {
+        const res = await this.send(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+        entry.status = res.status;
+        await res.body?.cancel().catch(() => undefined);
+      } catch (e) {
+        entry.error = e instanceof Error ? e.message : String(e);
+      } finally {
+        entry.pending = false;
+      }
+    })();
+    this.track(p);
+  }
+
+  /**
    * Cloudflare's test message to a webhook destination being created or updated, awaited: the destination
    * is saved only if it answers 2xx. Logged like a notification (event `destination.test`, inputId null).
    */
@@ -181,7 +216,7 @@ export class WebhookSender {
   }
 
   deliveries(): WebhookDelivery[] {
-    return this.log.map((d) => ({ ...d, payload: structuredClone(d.payload) }));
+    return this.log.map((d) => ({ ...d, payload: structuredClone(d.payload), ...(d.headers ? { headers: { ...d.headers } } : {}) }));
   }
 
   clear(): void {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Extracts the Stream live-input part of Cloudflare's published OpenAPI schema (the `openapi.json` of the
+// Extracts the Stream live-input and video part of Cloudflare's published OpenAPI schema (the `openapi.json` of the
 // cloudflare/api-schemas repository) into a small fixture the emulator tests validate against
 // (test/emulator/openapi.ts).
 //
@@ -10,7 +10,7 @@
 // --newest-present it takes the newest commit at or before <rev> whose openapi.json blob the clone really has
 // and that contains the live-input paths (a shallow or size-limited clone may lack the newest, multi-MiB blobs);
 // `x-source.selection` then says so.
-// Kept: the live-input paths below with every operation, and every component they reference ($ref,
+// Kept: the live-input and video paths below with every operation, and every component they reference ($ref,
 // resolved transitively), plus a top-level `x-source` {repository, commit, date, paths, missingPaths}.
 // Keys are sorted, so the same input always gives the same file.
 
@@ -27,14 +27,18 @@ export const LIVE_INPUT_PATHS = [
   `${BASE}/{live_input_identifier}/outputs`,
   `${BASE}/{live_input_identifier}/outputs/{output_identifier}`,
   `${BASE}/{live_input_identifier}/rotate_keys`,
+  `${BASE}/{live_input_identifier}/videos`,
 ];
+const STREAM = "/accounts/{account_id}/stream";
+/** The video paths the emulator serves: the recordings of live inputs, storage use and the video webhook. */
+export const VIDEO_PATHS = [STREAM, `${STREAM}/{identifier}`, `${STREAM}/storage-usage`, `${STREAM}/webhook`];
 const DEFAULT_OUT = "test/fixtures/cloudflare-stream-openapi.json";
 
 /** Pure extraction: `spec` is the parsed openapi.json, `source` is {repository, commit, date}. */
 export function extractStreamSchema(spec, source) {
   const paths = {};
   const missingPaths = [];
-  for (const p of LIVE_INPUT_PATHS) {
+  for (const p of [...LIVE_INPUT_PATHS, ...VIDEO_PATHS]) {
     if (spec.paths?.[p]) paths[p] = spec.paths[p];
     else missingPaths.push(p);
   }

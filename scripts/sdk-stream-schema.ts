@@ -28,6 +28,11 @@ const SOURCES: { file: string; types: string[] }[] = [
   { file: "resources/stream/live-inputs/live-inputs.d.ts", types: ["LiveInput", "LiveInputListResponse"] },
   { file: "resources/stream/live-inputs/outputs.d.ts", types: ["Output"] },
   { file: "resources/shared.d.ts", types: ["ResponseInfo"] },
+  // Videos (the recordings of live inputs), storage use and the video webhook; Video.watermark needs Watermark.
+  { file: "resources/stream/stream.d.ts", types: ["Video"] },
+  { file: "resources/stream/watermarks.d.ts", types: ["Watermark"] },
+  { file: "resources/stream/videos.d.ts", types: ["VideoStorageUsageResponse"] },
+  { file: "resources/stream/webhooks.d.ts", types: ["WebhookGetResponse", "WebhookUpdateResponse", "WebhookDeleteResponse"] },
 ];
 
 /** ts-json-schema-generator options: exported types only, no doc comments, closed objects. */

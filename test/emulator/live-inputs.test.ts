@@ -181,9 +181,16 @@ describe("errors", () => {
     const out = await api("PUT", `${INPUTS}/${li.uid}/outputs/${"0".repeat(32)}`, { enabled: true });
     expect(out.status).toBe(404);
     expect(out.body.errors[0].code).toBe(10003);
-    const route = await api("GET", `${BASE}/client/v4/accounts/local-account/stream/nothing`);
+    const route = await api("GET", `${BASE}/client/v4/accounts/local-account/nothing`);
     expect(route.status).toBe(404);
     expect(route.body.errors[0].code).toBe(7003);
+    // Under /stream, one segment is a video uid (GET /stream/:uid): an unknown one is a missing video.
+    const video = await api("GET", `${BASE}/client/v4/accounts/local-account/stream/nothing`);
+    expect(video.status).toBe(404);
+    expect(video.body.errors[0].code).toBe(10003);
+    const deeper = await api("GET", `${BASE}/client/v4/accounts/local-account/stream/a/b/c`, undefined, {}, { unchecked: true });
+    expect(deeper.status).toBe(404);
+    expect(deeper.body.errors[0].code).toBe(7003);
     const ctl = await control("GET", "nothing");
     expect(ctl.status).toBe(404);
     const method = await api("PATCH", INPUTS, {});

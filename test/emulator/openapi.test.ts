@@ -19,7 +19,9 @@ const fail = (code: number): Json => ({ success: false, errors: [{ code, message
 describe("cloudflare SDK type check (always runs)", () => {
   it("is generated from the installed cloudflare SDK, and every listed patch is still needed", () => {
     expect(SDK_SCHEMA_SOURCE).toMatchObject({ package: "cloudflare", version: expect.stringMatching(/^\d+\.\d+\.\d+/), generator: expect.stringMatching(/^ts-json-schema-generator@/) });
-    expect(SDK_SCHEMA_SOURCE.files.flatMap((f) => f.types)).toEqual(["LiveInput", "LiveInputListResponse", "Output", "ResponseInfo"]);
+    expect(SDK_SCHEMA_SOURCE.files.flatMap((f) => f.types)).toEqual([
+      "LiveInput", "LiveInputListResponse", "Output", "ResponseInfo", "Video", "Watermark", "VideoStorageUsageResponse", "WebhookGetResponse", "WebhookUpdateResponse", "WebhookDeleteResponse",
+    ]);
     const ids = SDK_TYPE_PATCHES.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const p of SDK_TYPE_PATCHES) expect(p.why.length, p.id).toBeGreaterThan(40);
@@ -33,7 +35,13 @@ describe("cloudflare SDK type check (always runs)", () => {
     expect(pathTemplateOf("/client/v4/accounts/a/stream/live_inputs/u1/outputs")).toBe(OUTPUTS);
     expect(pathTemplateOf("/client/v4/accounts/a/stream/live_inputs/u1/outputs/o1")).toBe(OUTPUT);
     expect(pathTemplateOf("/client/v4/accounts/a/stream/live_inputs/u1/rotate_keys")).toBe(`${ONE}/rotate_keys`);
-    expect(pathTemplateOf("/client/v4/accounts/a/stream/nothing")).toBeNull();
+    expect(pathTemplateOf("/client/v4/accounts/a/stream/live_inputs/u1/videos")).toBe(`${ONE}/videos`);
+    expect(pathTemplateOf("/client/v4/accounts/a/stream")).toBe("/accounts/{account_id}/stream");
+    expect(pathTemplateOf("/client/v4/accounts/a/stream/webhook")).toBe("/accounts/{account_id}/stream/webhook");
+    expect(pathTemplateOf("/client/v4/accounts/a/stream/storage-usage")).toBe("/accounts/{account_id}/stream/storage-usage");
+    expect(pathTemplateOf("/client/v4/accounts/a/stream/v1")).toBe("/accounts/{account_id}/stream/{identifier}");
+    expect(pathTemplateOf("/client/v4/accounts/a/stream/v1/x/y")).toBeNull();
+    expect(pathTemplateOf("/client/v4/accounts/a/nothing")).toBeNull();
     expect(sdkRoute("GET", ONE)?.sdk).toMatch(/liveInputs\.get/);
   });
 
@@ -135,6 +143,48 @@ describe("cloudflare SDK type check (always runs)", () => {
   });
 });
 
+describe("video answers against both layers", () => {
+  const STREAM = "/accounts/{account_id}/stream";
+  const VIDEO = `${STREAM}/{identifier}`;
+  const streamUrl = INPUTS.replace(/\/live_inputs$/, "");
+
+  async function recordedVideo(): Promise<{ live: Json; ready: Json }> {
+    await control("POST", "config", { videoReadyDelaySeconds: 0 });
+    const li = await createInput({ recording: { mode: "automatic", timeoutSeconds: 1 }, deleteRecordingAfterDays: 30, defaultCreator: "c-1" });
+    await control("POST", `live_inputs/${li.uid}/connect`);
+    const live = (await api("GET", `${INPUTS}/${li.uid}/videos`)).body;
+    await control("POST", `live_inputs/${li.uid}/disconnect`);
+    await control("POST", "clock", { advanceSeconds: 2 });
+    const ready = (await api("GET", `${streamUrl}/${live.result[0].uid}`)).body;
+    return { live, ready };
+  }
+
+  it("accepts live and ready videos, and rejects an extra field, a wrong type or an unknown state in each layer", async () => {
+    const { live, ready } = await recordedVideo();
+    expect(ready.result.status.state).toBe("ready");
+    const layers = [
+      (m: string, t: string, b: Json) => sdkTypeErrors(m, t, 200, b),
+      ...(SCHEMA_CHECKS_AVAILABLE ? [(m: string, t: string, b: Json) => schemaErrors(m, t, 200, b)] : []),
+    ];
+    for (const errors of layers) {
+      expect(errors("GET", VIDEO, ready)).toEqual([]);
+      expect(errors("GET", `${ONE}/videos`, live)).toEqual([]);
+      expect(errors("GET", STREAM, { ...live, result: [ready.result] })).toEqual([]);
+      expect(errors("GET", VIDEO, { ...ready, result: { ...ready.result, streamId: "x" } })).not.toEqual([]);
+      expect(errors("GET", VIDEO, { ...ready, result: { ...ready.result, duration: "9" } })).not.toEqual([]);
+      expect(errors("GET", VIDEO, { ...ready, result: { ...ready.result, status: { state: "finished" } } })).not.toEqual([]);
+      expect(errors("GET", VIDEO, { ...ready, result: { ...ready.result, playback: { hls: 1 } } })).not.toEqual([]);
+      expect(errors("GET", `${ONE}/videos`, { ...live, result: live.result[0] })).not.toEqual([]); // a list answers an array
+    }
+    // The SDK types creator as a string: null would fail, so a video without one omits it.
+    expect(sdkTypeErrors("GET", VIDEO, 200, { ...ready, result: { ...ready.result, creator: null } })).not.toEqual([]);
+    expect(sdkTypeErrors("DELETE", VIDEO, 200, envelope(null))).toEqual([]);
+    expect(sdkTypeErrors("DELETE", `${STREAM}/webhook`, 200, envelope("ok"))).toEqual([]);
+    expect(sdkTypeErrors("GET", `${STREAM}/storage-usage`, 200, envelope({ videoCount: "1" }))).not.toEqual([]);
+    expect(sdkTypeErrors("GET", `${STREAM}/webhook`, 200, envelope({ notificationUrl: "https://x", extra: 1 }))).not.toEqual([]);
+  });
+});
+
 describe.skipIf(!SCHEMA_CHECKS_AVAILABLE)("Cloudflare OpenAPI check (with the fixture)", () => {
   it("names its source and applies only listed patches", () => {
     expect(FIXTURE_SOURCE).toMatchObject({ repository: "cloudflare/api-schemas", commit: expect.stringMatching(/^[0-9a-f]{40}$/), date: expect.any(String) });
@@ -142,11 +192,20 @@ describe.skipIf(!SCHEMA_CHECKS_AVAILABLE)("Cloudflare OpenAPI check (with the fi
     expect(new Set(ids).size).toBe(ids.length);
     for (const p of SCHEMA_PATCHES) expect(p.why.length, p.id).toBeGreaterThan(40);
     expect(APPLIED_PATCHES.every((id) => ids.includes(id))).toBe(true);
-    expect(APPLIED_PATCHES).toEqual(expect.arrayContaining(["status-object", "deleteRecordingAfterDays-nullable", "allowedOrigins-nullable", "error-code-971", "output-relay-emulator-only"]));
+    expect(APPLIED_PATCHES).toEqual(expect.arrayContaining(["status-object", "deleteRecordingAfterDays-nullable", "allowedOrigins-nullable", "error-code-971", "output-relay-emulator-only", "media-state-live-inprogress", "live-input-videos-path"]));
   });
 
   it("knows every path the SDK check maps requests to", () => {
-    for (const path of ["/client/v4/accounts/a/stream/live_inputs", "/client/v4/accounts/a/stream/live_inputs/u1/outputs/o1", "/client/v4/accounts/a/stream/live_inputs/u1/rotate_keys"]) {
+    for (const path of [
+      "/client/v4/accounts/a/stream/live_inputs",
+      "/client/v4/accounts/a/stream/live_inputs/u1/outputs/o1",
+      "/client/v4/accounts/a/stream/live_inputs/u1/rotate_keys",
+      "/client/v4/accounts/a/stream/live_inputs/u1/videos",
+      "/client/v4/accounts/a/stream",
+      "/client/v4/accounts/a/stream/v1",
+      "/client/v4/accounts/a/stream/webhook",
+      "/client/v4/accounts/a/stream/storage-usage",
+    ]) {
       expect(schemaErrors("GET", pathTemplateOf(path)!, 404, fail(10003))).toEqual([]);
     }
   });

@@ -46,6 +46,7 @@ const S = "#/components/schemas/";
 const BASE = "/accounts/{account_id}/stream/live_inputs";
 const ONE = `${BASE}/{live_input_identifier}`;
 const ROTATE = `${ONE}/rotate_keys`;
+const INPUT_VIDEOS = `${ONE}/videos`;
 const SDK_TYPES = "cloudflare SDK 7.3.0 (2026-10-02, generated from Cloudflare's OpenAPI), resources/stream/live-inputs/live-inputs.d.ts";
 
 interface SchemaPatch {
@@ -224,6 +225,40 @@ export const SCHEMA_PATCHES: readonly SchemaPatch[] = [
           operationId: "stream-live-inputs-rotate-keys-for-a-live-input",
           responses: {
             "200": { content: { "application/json": { schema: { $ref: `${S}stream_live_input_response_single` } } } },
+            "4XX": { content: { "application/json": { schema: { $ref: `${S}stream_api-response-common-failure` } } } },
+          },
+        },
+      };
+      return true;
+    },
+  },
+  {
+    id: "media-state-live-inprogress",
+    where: `${S}stream_media_state.enum`,
+    why:
+      "The 2024 enum of video states lacks `live-inprogress`, the state of a live input's recording while the broadcast lasts " +
+      `(Stream "Record and replay live streams"); the ${SDK_TYPES.replace("live-inputs/live-inputs.d.ts", "stream.d.ts")} lists it in Video.Status.state and the list filter.`,
+    apply(doc) {
+      const s = schema(doc, "stream_media_state");
+      if (!Array.isArray(s.enum) || s.enum.includes("live-inprogress")) return false;
+      s.enum = [...s.enum, "live-inprogress"];
+      return true;
+    },
+  },
+  {
+    id: "live-input-videos-path",
+    where: `paths["${INPUT_VIDEOS}"].get`,
+    why:
+      "Not in the 2024 schema: GET .../live_inputs/:uid/videos lists the recordings of a live input (Stream \"Record and replay " +
+      "live streams\"; the cloudflare SDK 7.3 has no method for it). It answers like GET /stream: stream_video_response_collection, " +
+      "4XX with stream_api-response-common-failure.",
+    apply(doc) {
+      if (doc.paths[INPUT_VIDEOS]?.get) return false;
+      doc.paths[INPUT_VIDEOS] = {
+        get: {
+          operationId: "stream-live-inputs-list-videos-of-a-live-input",
+          responses: {
+            "200": { content: { "application/json": { schema: { $ref: `${S}stream_video_response_collection` } } } },
             "4XX": { content: { "application/json": { schema: { $ref: `${S}stream_api-response-common-failure` } } } },
           },
         },

@@ -40,9 +40,17 @@ const ONE = `${BASE}/{live_input_identifier}`;
 const OUTPUTS = `${ONE}/outputs`;
 const OUTPUT = `${OUTPUTS}/{output_identifier}`;
 const ROTATE = `${ONE}/rotate_keys`;
+const INPUT_VIDEOS = `${ONE}/videos`;
+const STREAM = "/accounts/{account_id}/stream";
+const VIDEO = `${STREAM}/{identifier}`;
+const USAGE = `${STREAM}/storage-usage`;
+const WEBHOOK = `${STREAM}/webhook`;
 
-/** The live-input API's path templates, as Cloudflare's OpenAPI spells them. */
-export const LIVE_INPUT_TEMPLATES: readonly string[] = [BASE, ONE, OUTPUTS, OUTPUT, ROTATE];
+/**
+ * The Stream API's path templates the emulator serves, as Cloudflare's OpenAPI spells them; a request path is
+ * matched against them in this order (so `/stream/webhook` is not taken for a video uid).
+ */
+export const LIVE_INPUT_TEMPLATES: readonly string[] = [BASE, ONE, OUTPUTS, OUTPUT, ROTATE, INPUT_VIDEOS, USAGE, WEBHOOK, STREAM, VIDEO];
 
 const def = (name: string): Json => ({ $ref: `#/definitions/${name}` });
 
@@ -65,6 +73,13 @@ const SDK_ROUTES: Record<string, Route> = {
   [`POST ${OUTPUTS}`]: { sdk: "stream.liveInputs.outputs.create → Output", result: def("Output") },
   [`PUT ${OUTPUT}`]: { sdk: "stream.liveInputs.outputs.update → Output", result: def("Output") },
   [`DELETE ${OUTPUT}`]: { sdk: "stream.liveInputs.outputs.delete → void", result: undefined },
+  [`GET ${STREAM}`]: { sdk: "stream.list → SinglePage<Video> (the `result` array)", result: { type: "array", items: def("Video") } },
+  [`GET ${VIDEO}`]: { sdk: "stream.get → Video", result: def("Video") },
+  [`DELETE ${VIDEO}`]: { sdk: "stream.delete → void", result: undefined },
+  [`GET ${USAGE}`]: { sdk: "stream.videos.storageUsage → VideoStorageUsageResponse", result: def("VideoStorageUsageResponse") },
+  [`GET ${WEBHOOK}`]: { sdk: "stream.webhooks.get → WebhookGetResponse", result: def("WebhookGetResponse") },
+  [`PUT ${WEBHOOK}`]: { sdk: "stream.webhooks.update → WebhookUpdateResponse", result: def("WebhookUpdateResponse") },
+  [`DELETE ${WEBHOOK}`]: { sdk: "stream.webhooks.delete → WebhookDeleteResponse (a string)", result: def("WebhookDeleteResponse") },
 };
 
 interface SdkTypePatch {
@@ -186,15 +201,28 @@ export const SDK_TYPE_PATCHES: readonly SdkTypePatch[] = [
     },
   },
   {
+    id: "live-input-videos-route",
+    where: `route GET ${INPUT_VIDEOS}`,
+    why:
+      `The ${SDK} has no method for GET .../live_inputs/:uid/videos (the input's recordings; Stream "Record and replay live ` +
+      "streams\"), nor does Cloudflare's 2024 schema have the path. It lists videos as GET /stream does, so its result is " +
+      "checked as the SDK's Video[].",
+    apply(_defs, routes) {
+      if (routes[`GET ${INPUT_VIDEOS}`]) return false;
+      routes[`GET ${INPUT_VIDEOS}`] = { sdk: "(no SDK method) → Video[]", result: { type: "array", items: def("Video") } };
+      return true;
+    },
+  },
+  {
     id: "delete-result-null",
-    where: `routes DELETE ${ONE}, DELETE ${OUTPUT}`,
+    where: `routes DELETE ${ONE}, DELETE ${OUTPUT}, DELETE ${VIDEO}`,
     why:
       `The ${SDK} types both DELETEs as \`void\` (it sends Accept: */* and reads no body), so there is no SDK type for their ` +
       "result. The envelope is still checked, and `result` must be `null`, which is what the emulator sends (its choice: " +
       "Cloudflare's schema gives these answers no schema either).",
     apply(_defs, routes) {
       let changed = false;
-      for (const key of [`DELETE ${ONE}`, `DELETE ${OUTPUT}`]) {
+      for (const key of [`DELETE ${ONE}`, `DELETE ${OUTPUT}`, `DELETE ${VIDEO}`]) {
         const route = routes[key]!;
         if (route.result !== undefined) continue;
         route.result = { type: "null" };
