@@ -54,10 +54,13 @@ export default defineConfig({
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    deps: { optimizer: { ssr: { enabled: true, include: ["cloudflare/tree-shakable", "cloudflare/error", "cloudflare/resources/stream/stream", "zod", "jose", "itty-router", "nanoid"] } } },
     // test/e2e drives the `npm start` stack from Node (node --test), not from inside workerd.
     exclude: ["test/e2e/**", "node_modules/**"],
-    // One emulator serves every file: run files one at a time so one file's reset cannot hit another.
-    fileParallelism: false,
+    // Each test file runs in a Miniflare instance of its own (the pool starts one per file), with its own
+    // emulator and storage, so files can run side by side without seeing each other's state.
+    fileParallelism: true,
+    maxWorkers: 2,
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },

@@ -1,7 +1,13 @@
-// `npm test`: the type check, the workerd suite (vitest) and the end-to-end suite (node --test), in that
-// order, each run to the end even if an earlier one failed; exits non-zero if any failed.
+// `npm test`: the type check, the workerd suite (vitest) and the end-to-end suite (node --test), side by
+// side; exits non-zero if any failed.
 //
-// Output is passed through as it comes, except workerd's reports of faults the tests inject on purpose
+// Side by side, because most of each suite's time is waiting (workerd and stack start-up, timers, the
+// emulator's injected delays, ffmpeg), not CPU: run one after the other they took the sum, together they
+// take about the longest. So their output does not interleave, each stage's output is held and printed as
+// one block when that stage ends, followed by its `[npm test] <stage>: passed in N s` line. `--serial`
+// runs them one after the other, streaming, as before (for reading a run as it happens).
+//
+// Output is the runners' own, except workerd's reports of faults the tests inject on purpose
 // (scripts/quiet-faults.mjs says which). Miniflare prints those straight to the process's stderr, where
 // no vitest hook sees them, so they are filtered here, on the way out.
 import { spawn } from "node:child_process";
@@ -11,44 +17,62 @@ import { InjectedFaultFilter } from "./quiet-faults.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => path.join(root, "node_modules", ".bin", name);
+const serial = process.argv.includes("--serial");
+const vitestArgs = process.argv.slice(2).filter((arg) => arg !== "--serial");
 
 const stages = [
   { name: "typecheck", command: bin("tsc"), args: ["--noEmit"] },
-  { name: "workerd suite", command: bin("vitest"), args: ["run", ...process.argv.slice(2)] },
+  { name: "workerd suite", command: bin("vitest"), args: ["run", ...vitestArgs] },
   // Two e2e files at a time (node's default here is cores − 1 = 1): each boots its own stack on free
-  // ports with its own state, and most of a file's time is waiting (boot, timers, ffmpeg); 476 s → 275 s
-  // on this 2-core machine, all 123 tests passing.
+  // ports with its own state, and most of a file's time is waiting (boot, timers, ffmpeg).
   { name: "end-to-end suite", command: process.execPath, args: ["--test", "--test-concurrency=2", "test/e2e/"] },
 ];
 
-function run({ command, args }) {
+/** Runs one stage; `write` gets each output line that is not an injected fault's report. */
+function run({ command, args }, write) {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? "1" : process.env.FORCE_COLOR ?? "0" } });
-    for (const [from, to] of [[child.stdout, process.stdout], [child.stderr, process.stderr]]) {
-      const filter = new InjectedFaultFilter((line) => to.write(`${line}\n`));
-      let pending = "";
-      from.setEncoding("utf8");
-      from.on("data", (chunk) => {
-        const lines = (pending + chunk).split("\n");
-        pending = lines.pop();
-        for (const line of lines) filter.push(line);
-      });
-      from.on("end", () => {
-        if (pending) filter.push(pending);
-        filter.end();
-      });
-    }
-    child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    let open = 2;
+    const done = new Promise((r) => {
+      for (const from of [child.stdout, child.stderr]) {
+        const filter = new InjectedFaultFilter(write);
+        let pending = "";
+        from.setEncoding("utf8");
+        from.on("data", (chunk) => {
+          const lines = (pending + chunk).split("\n");
+          pending = lines.pop();
+          for (const line of lines) filter.push(line);
+        });
+        from.on("end", () => {
+          if (pending) filter.push(pending);
+          filter.end();
+          if (--open === 0) r();
+        });
+      }
+    });
+    child.on("exit", (code, signal) => done.then(() => resolve(code ?? (signal ? 1 : 0))));
   });
 }
 
-let failed = [];
-const t0 = Date.now();
-for (const stage of stages) {
+async function runStage(stage) {
   const started = Date.now();
-  const code = await run(stage);
-  console.log(`\n[npm test] ${stage.name}: ${code === 0 ? "passed" : `FAILED (exit ${code})`} in ${Math.round((Date.now() - started) / 1000)} s`);
-  if (code !== 0) failed.push(stage.name);
+  const held = [];
+  const code = await run(stage, serial ? (line) => process.stdout.write(`${line}\n`) : (line) => held.push(line));
+  if (held.length) process.stdout.write(`\n── ${stage.name} ──\n${held.join("\n")}\n`);
+  const seconds = Math.round((Date.now() - started) / 1000);
+  console.log(`\n[npm test] ${stage.name}: ${code === 0 ? "passed" : `FAILED (exit ${code})`} in ${seconds} s`);
+  return code === 0 ? null : stage.name;
 }
+
+const t0 = Date.now();
+let failed;
+if (serial) {
+  failed = [];
+  for (const stage of stages) failed.push(await runStage(stage));
+} else {
+  console.log(`[npm test] running ${stages.map((s) => s.name).join(", ")} side by side; each prints its output when it ends`);
+  failed = await Promise.all(stages.map(runStage));
+}
+failed = failed.filter(Boolean);
 console.log(`[npm test] ${failed.length === 0 ? "all passed" : `failed: ${failed.join(", ")}`} in ${Math.round((Date.now() - t0) / 1000)} s`);
 process.exit(failed.length === 0 ? 0 : 1);
