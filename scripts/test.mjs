@@ -21,7 +21,8 @@ const serial = process.argv.includes("--serial");
 const vitestArgs = process.argv.slice(2).filter((arg) => arg !== "--serial");
 
 const stages = [
-  { name: "typecheck", command: bin("tsc"), args: ["--noEmit"] },
+  // The project (src, test, emulator, scripts), then the console's browser sources (DOM and preact JSX).
+  { name: "typecheck", command: bin("tsc"), args: ["--noEmit"], then: { command: bin("tsc"), args: ["-p", "web/console/src"] } },
   { name: "workerd suite", command: bin("vitest"), args: ["run", ...vitestArgs] },
   // Two e2e files at a time (node's default here is cores − 1 = 1): each boots its own stack on free
   // ports with its own state, and most of a file's time is waiting (boot, timers, ffmpeg).
@@ -57,7 +58,9 @@ function run({ command, args }, write) {
 async function runStage(stage) {
   const started = Date.now();
   const held = [];
-  const code = await run(stage, serial ? (line) => process.stdout.write(`${line}\n`) : (line) => held.push(line));
+  const write = serial ? (line) => process.stdout.write(`${line}\n`) : (line) => held.push(line);
+  let code = await run(stage, write);
+  if (code === 0 && stage.then) code = await run(stage.then, write);
   if (held.length) process.stdout.write(`\n── ${stage.name} ──\n${held.join("\n")}\n`);
   const seconds = Math.round((Date.now() - started) / 1000);
   console.log(`\n[npm test] ${stage.name}: ${code === 0 ? "passed" : `FAILED (exit ${code})`} in ${seconds} s`);
