@@ -212,3 +212,50 @@ export async function streamTimers(streamId: string): Promise<Record<string, num
     ),
   );
 }
+
+/**
+ * Runs the stream's alarm now, as the runtime would, at the tests' clock (`shiftClock`): only timers due
+ * by `clock.now()` fire. Stand just before a boundary, fire, and nothing happens; just after, and it does.
+ */
+export async function fireAlarm(streamId: string): Promise<void> {
+  const stub = env.STREAMS.getByName(streamId);
+  await runInDurableObject(stub, async (_instance, state) => {
+    // runDurableObjectAlarm runs only a set alarm; a far one cannot fire by itself mid-test.
+    if ((await state.storage.getAlarm()) === null) await state.storage.setAlarm(Date.now() + 60_000);
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+/**
+ * The app's object unreachable from one stream (a lost answer, an overloaded or redeploying object): the
+ * named AppAccount methods reject until `restore()`; everything else reaches the real object.
+ */
+export async function appObjectUnreachable(streamId: string, methods: string[]): Promise<{ restore(): Promise<void> }> {
+  const stub = env.STREAMS.getByName(streamId);
+  const failing = {
+    getByName(name: string) {
+      const real = env.APPS.getByName(name);
+      return new Proxy(
+        {},
+        {
+          get: (_target, method: string) =>
+            methods.includes(method)
+              ? () => Promise.reject(new Error(`AppAccount.${method}: unreachable (injected by the test)`))
+              : (...args: unknown[]) => (real as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args),
+        },
+      );
+    },
+  };
+  await runInDurableObject(stub, (instance) => {
+    const s = (instance as unknown as { s: { env: object } }).s;
+    s.env = Object.create(s.env, { APPS: { value: failing } });
+  });
+  return {
+    async restore() {
+      await runInDurableObject(stub, (instance) => {
+        const s = (instance as unknown as { s: { env: object } }).s;
+        s.env = Object.getPrototypeOf(s.env);
+      });
+    },
+  };
+}

@@ -1,8 +1,14 @@
-import { env } from "cloudflare:test";
-import { beforeEach, describe, expect, it } from "vitest";
+import { env, runInDurableObject } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ApiBudget } from "../../src/budget/api-budget";
+import { clock, resetClock, shiftClock } from "../../src/clock";
 import { LIVE_INPUTS_PATH, injectFault, newUserId, postStream, registerApp, resetEmulator } from "../helpers";
 
 beforeEach(resetEmulator);
+afterEach(async () => {
+  resetClock();
+  await env.BUDGET.getByName("global").clear();
+});
 
 describe("the shared API budget", () => {
   it("a Cloudflare 429 blocks every later call for its retry-after, without calling Cloudflare", async () => {
@@ -22,5 +28,44 @@ describe("the shared API budget", () => {
     const app = await registerApp();
     await postStream(app, { userId: newUserId() });
     expect((await env.BUDGET.getByName("global").usage()).usedLast5Min).toBe(1);
+  });
+
+  it("a 429 block is restored when the budget object restarts, to the millisecond", async () => {
+    const stub = env.BUDGET.getByName("global");
+    await stub.reportRateLimited(60);
+    const until = Date.parse((await stub.usage()).blockedUntil!);
+    await runInDurableObject(stub, async (_instance, state) => {
+      // A new instance over the same storage: what a restart after an eviction or a deploy is.
+      const fresh = new ApiBudget(state, env);
+      const settings = { limit: 100, pollShare: 0.8 };
+      expect((await fresh.usage()).blockedUntil).toBe(new Date(until).toISOString());
+      shiftClock(until - 1 - clock.now());
+      expect(await fresh.acquire("user", settings)).toEqual({ granted: false, retryAfterMs: 1 });
+      shiftClock(1);
+      expect((await fresh.acquire("user", settings)).granted).toBe(true);
+    });
+  });
+
+  it("a shorter 429 block never overwrites a longer one, in memory or in storage", async () => {
+    const stub = env.BUDGET.getByName("global");
+    await stub.reportRateLimited(120);
+    const until = Date.parse((await stub.usage()).blockedUntil!);
+    await stub.reportRateLimited(5);
+    expect(Date.parse((await stub.usage()).blockedUntil!)).toBe(until);
+    await runInDurableObject(stub, async (_instance, state) => {
+      const fresh = new ApiBudget(state, env);
+      expect((await fresh.usage()).blockedUntil).toBe(new Date(until).toISOString());
+      shiftClock(60_000);
+      expect((await fresh.acquire("user", { limit: 100, pollShare: 0.8 })).granted).toBe(false);
+    });
+  });
+
+  it("a 429 without retry-after still blocks for at least a second", async () => {
+    const stub = env.BUDGET.getByName("global");
+    const before = clock.now();
+    await stub.reportRateLimited(0);
+    const until = Date.parse((await stub.usage()).blockedUntil!);
+    expect(until - before).toBeGreaterThanOrEqual(1_000);
+    expect(until - before).toBeLessThan(1_500);
   });
 });

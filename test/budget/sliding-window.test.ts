@@ -37,6 +37,28 @@ describe("SlidingWindowBudget", () => {
     expect(budget.acquire("user", settings, 5_000).granted).toBe(true);
   });
 
+  it("a shorter 429 block never overwrites a longer one", () => {
+    const budget = new SlidingWindowBudget(new MemoryGrantLog());
+    budget.block(60_000);
+    budget.block(5_000);
+    expect(budget.blockedUntilMs).toBe(60_000);
+    expect(budget.acquire("user", settings, 59_999)).toEqual({ granted: false, retryAfterMs: 1 });
+    expect(budget.acquire("user", settings, 60_000).granted).toBe(true);
+    // A longer one does extend it.
+    budget.block(90_000);
+    expect(budget.blockedUntilMs).toBe(90_000);
+  });
+
+  it("a restored block holds as it did before the restart (and a restore of 0 lifts it)", () => {
+    const budget = new SlidingWindowBudget(new MemoryGrantLog());
+    budget.restoreBlock(10_000);
+    expect(budget.acquire("poll", settings, 9_999).granted).toBe(false);
+    expect(budget.acquire("poll", settings, 10_000).granted).toBe(true);
+    budget.block(20_000);
+    budget.restoreBlock(0);
+    expect(budget.acquire("user", settings, 10_001).granted).toBe(true);
+  });
+
   it("leases count as used from the moment they are granted, so leased + used never exceeds the cap", () => {
     const budget = new SlidingWindowBudget(new MemoryGrantLog());
     expect(budget.lease("user", settings, 0, 6, 2_000)).toEqual({ granted: true, count: 6, expiresAt: 2_000 });

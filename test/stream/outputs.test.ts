@@ -1,5 +1,6 @@
-import { beforeEach, describe, expect, it } from "vitest";
-import { env, runInDurableObject } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { freezeClock, resetClock, shiftClock } from "../../src/clock";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import {
   ADMIN,
   expireTimer,
@@ -20,6 +21,7 @@ import {
 } from "../helpers";
 
 beforeEach(resetEmulator);
+afterEach(resetClock);
 
 const OUTPUTS_PATH = `${LIVE_INPUTS_PATH}/*/outputs`;
 const add = (app: TestApp, streamId: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -344,5 +346,73 @@ describe("a crash in the middle of adding an output", () => {
     expect(listed.map((o: Json) => o.outputId)).toEqual(["crash-made"]);
     expect(await remoteUrls(s.streamId)).toEqual([yt("made")]);
     expect(await env.APPS.getByName(app.packageName).outputCount()).toBe(1);
+  });
+});
+
+describe("promises kept over time", () => {
+  it("an Idempotency-Key is remembered for 24 hours after the add, and not a millisecond more", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    // A socket keeps the app a viewer across the day (its join window is long gone).
+    const viewer = await openSocket(s.streamId, { headers: app.headers });
+    await viewer.next("managed_stream_status");
+    const addedAt = freezeClock();
+    const headers = { "idempotency-key": "day-1" };
+    const first = await add(app, s.streamId, { url: yt("day") }, headers);
+    expect(first.status).toBe(200);
+
+    shiftClock(24 * 3_600_000 - 1);
+    expect((await add(app, s.streamId, { url: yt("day") }, headers)).body).toEqual(first.body);
+    expect((await add(app, s.streamId, { url: yt("day2") }, headers)).body.error).toBe("IDEMPOTENCY_KEY_REUSED");
+
+    shiftClock(1);
+    const fresh = await add(app, s.streamId, { url: yt("day2") }, headers);
+    expect(fresh.status).toBe(200);
+    expect(fresh.body.outputId).not.toBe(first.body.outputId);
+    expect(addedAt + 24 * 3_600_000).toBe(addedAt + 86_400_000);
+  });
+
+  it("reconcile deletes outputs at Cloudflare that no row of ours claims, and keeps ours", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const viewer = await openSocket(s.streamId, { headers: app.headers });
+    await viewer.next("managed_stream_status");
+    expect((await add(app, s.streamId, { url: yt("ours") })).status).toBe(200);
+    const input = await inputFor(s.streamId);
+    await cloudflareDirect("POST", `/${input.uid}/outputs`, { url: "rtmp://a.rtmp.youtube.com/live2", streamKey: "orphan" });
+    expect(await remoteUrls(s.streamId)).toEqual([yt("orphan"), yt("ours")]);
+    await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+      state.storage.sql.exec("INSERT INTO schedule (name, due_at) VALUES ('outputs-reconcile', 0) ON CONFLICT(name) DO UPDATE SET due_at = 0");
+    });
+    await expireTimer(s.streamId, "outputs-reconcile");
+    expect(await remoteUrls(s.streamId)).toEqual([yt("ours")]);
+    expect(await ourUrls(app, s.streamId)).toEqual([yt("ours")]);
+  });
+
+  it("a ledger reconcile keeps the slot of an output that is live at its stream (the per-app cap holds)", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const viewer = await openSocket(s.streamId, { headers: app.headers });
+    await viewer.next("managed_stream_status");
+    const added = await add(app, s.streamId, { url: yt("live") });
+    expect(added.status).toBe(200);
+    const account = env.APPS.getByName(app.packageName);
+    const now = freezeClock();
+    // As a lost commit leaves it: the output is live at the stream, the ledger still says pending.
+    await runInDurableObject(account, async (_i, state) => {
+      state.storage.sql.exec("UPDATE output_ledger SET state = 'pending', updated_at = ?", now);
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    const ledger = () =>
+      runInDurableObject(account, (_i, state) => state.storage.sql.exec<{ state: string }>("SELECT state FROM output_ledger").toArray().map((r) => r.state));
+
+    shiftClock(2 * 60_000 - 1);
+    await runDurableObjectAlarm(account);
+    expect(await ledger()).toEqual(["pending"]);
+    shiftClock(1);
+    await runInDurableObject(account, async (_i, state) => void (await state.storage.setAlarm(Date.now() + 60_000)));
+    await runDurableObjectAlarm(account);
+    expect(await ledger()).toEqual(["committed"]);
+    expect(await account.outputCount()).toBe(1);
   });
 });

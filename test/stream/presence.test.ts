@@ -1,7 +1,9 @@
 import { env, evictDurableObject } from "cloudflare:test";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { clock, freezeClock, resetClock, shiftClock } from "../../src/clock";
 import {
   expireTimer,
+  fireAlarm,
   streamTimers,
   call,
   deviceToken,
@@ -18,6 +20,7 @@ import {
 } from "../helpers";
 
 beforeEach(resetEmulator);
+afterEach(resetClock);
 
 
 
@@ -302,5 +305,110 @@ describe("bad input on sockets", () => {
     calm.ws.send(JSON.stringify({ type: "stream_status_check" }));
     expect(await calm.next("stream_status_check_response")).toMatchObject({ streamInfo: { status: "preparing" } });
     expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.status).toBe("preparing");
+  });
+});
+
+describe("presence boundaries (the tests' clock, alarms fired on purpose)", () => {
+  // Frozen, so "one millisecond before" stays one millisecond before across the awaits.
+  beforeEach(() => void freezeClock());
+  const statusOf = async (streamId: string, app: TestApp) => (await call("GET", `/api/streams/${streamId}`, undefined, app.headers)).body.status;
+
+  it("the join window holds an app present for JOIN_WINDOW_SECONDS (30 s) without a socket, and not a millisecond more", async () => {
+    const app = await registerApp();
+    const before = clock.now();
+    const s = await startStream(app);
+    const after = clock.now();
+    const holdAt = (await streamTimers(s.streamId))[`hold:${app.packageName}`]!;
+    expect(holdAt).toBe(before + 30_000);
+    expect(after).toBe(before);
+
+    shiftClock(holdAt - 1 - clock.now());
+    await fireAlarm(s.streamId);
+    expect(await streamTimers(s.streamId)).not.toHaveProperty("grace");
+    // Still present: the outputs list is for viewers only.
+    expect((await call("GET", `/api/streams/${s.streamId}/outputs`, undefined, app.headers)).status).toBe(200);
+
+    shiftClock(1);
+    await fireAlarm(s.streamId);
+    const timers = await streamTimers(s.streamId);
+    expect(timers).not.toHaveProperty(`hold:${app.packageName}`);
+    expect(timers.grace).toBe(holdAt + 60_000);
+    expect((await call("GET", `/api/streams/${s.streamId}/outputs`, undefined, app.headers)).body.error).toBe("NOT_A_VIEWER");
+  });
+
+  it("the grace period is VIEWER_GRACE_SECONDS (60 s) after the last viewer leaves: running just before, stopped just after", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const v = await viewer(s.streamId, app);
+    await v.next();
+    // Past the join window, so only the socket keeps the app present.
+    shiftClock(31_000);
+    await fireAlarm(s.streamId);
+    expect(await streamTimers(s.streamId)).not.toHaveProperty("grace");
+
+    const leftAt = clock.now();
+    v.ws.close(1000);
+    const graceAt = (await waitFor(async () => (await streamTimers(s.streamId)).grace, 2_000, "grace timer"))!;
+    expect(graceAt - leftAt).toBe(60_000);
+
+    shiftClock(graceAt - 1 - clock.now());
+    await fireAlarm(s.streamId);
+    expect(await statusOf(s.streamId, app)).toBe("preparing");
+    expect((await streamTimers(s.streamId)).grace).toBe(graceAt);
+
+    shiftClock(1);
+    await fireAlarm(s.streamId);
+    expect(await statusOf(s.streamId, app)).toBe("stopped");
+    expect(await emulatorInputs()).toHaveLength(0);
+  });
+
+  it("a viewer ticket works until its expiry (60 s) and is refused from that moment", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const issue = async () => (await call("POST", `/api/streams/${s.streamId}/tickets`, undefined, app.headers)).body;
+    const [first, second] = [await issue(), await issue()];
+    const expiresAt = Date.parse(second.expiresAt);
+    expect(expiresAt - clock.now()).toBe(60_000);
+
+    shiftClock(Date.parse(first.expiresAt) - 1 - clock.now());
+    const socket = await openSocket(s.streamId, { query: `ticket=${first.ticket}` });
+    expect(await socket.next("managed_stream_status")).toMatchObject({ viewers: 1 });
+
+    shiftClock(expiresAt - clock.now());
+    const late = await call("GET", `/api/streams/${s.streamId}/ws?ticket=${second.ticket}`, undefined, { upgrade: "websocket" });
+    expect(late).toMatchObject({ status: 401, body: { error: "UNAUTHORIZED", message: expect.stringContaining("expired") } });
+  });
+
+  it("a socket upgrade to an ended stream is 410 STREAM_ENDED, not 404", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    await env.STREAMS.getByName(s.streamId).forceStop();
+    const ended = await call("GET", `/api/streams/${s.streamId}/ws`, undefined, { upgrade: "websocket", ...app.headers });
+    expect(ended).toMatchObject({ status: 410, body: { error: "STREAM_ENDED", message: "Stream is stopped" } });
+  });
+
+  it("glasses are lost after exactly three unanswered keep-alives, not two", async () => {
+    const app = await registerApp();
+    const userId = newUserId();
+    const s = await startStream(app, userId);
+    const v = await viewer(s.streamId, app);
+    await v.next("managed_stream_status");
+    const device = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
+    await device.next("start_rtmp_stream");
+    const keepAliveAt = (await streamTimers(s.streamId))["device-keepalive"]!;
+    expect(keepAliveAt - clock.now()).toBe(15_000);
+    const tick = async () => {
+      shiftClock((await streamTimers(s.streamId))["device-keepalive"]! - clock.now());
+      await fireAlarm(s.streamId);
+      return device.next("keep_rtmp_stream_alive");
+    };
+    await tick(); // the first one asked: none missed yet
+    await tick(); // 1 missed
+    await tick(); // 2 missed
+    const seen = v.messages.length;
+    await tick(); // 3 missed: lost
+    const lost = await v.next("managed_stream_status");
+    expect(v.messages.slice(0, seen).some((m) => m.message?.includes("keep-alive"))).toBe(false);
+    expect(lost).toMatchObject({ status: "preparing", message: "Glasses stopped answering keep-alives" });
   });
 });

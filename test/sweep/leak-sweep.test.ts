@@ -1,7 +1,7 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { sweepLeakedInputs } from "../../src/sweep/leak-sweep";
-import { ADMIN, call, cloudflareDirect, emulatorInputs, newUserId, registerApp, resetEmulator, startStream } from "../helpers";
+import { ADMIN, LIVE_INPUTS_PATH, call, cloudflareDirect, emulator, emulatorInputs, injectFault, inputFor, newUserId, registerApp, resetEmulator, startStream } from "../helpers";
 
 beforeEach(resetEmulator);
 
@@ -39,4 +39,44 @@ describe("leak sweep", () => {
     await Promise.all(waits);
     expect(waits).toHaveLength(1);
   });
+
+  it("nudges a stream stuck in stopping to finish its own cleanup, without deleting its input itself", async () => {
+    const app = await registerApp();
+    const s = await startStream(app, newUserId());
+    const input = await inputFor(s.streamId);
+    await injectFault({ method: "DELETE", path: `${LIVE_INPUTS_PATH}/*`, status: 500, count: 20 });
+    await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN);
+    const stub = env.STREAMS.getByName(s.streamId);
+    expect((await stub.sweepInfo())?.phase).toBe("stopping");
+    // Stuck: its own cleanup retry is far off (backed off), and Cloudflare answers again.
+    await runInDurableObject(stub, async (_i, state) => {
+      state.storage.sql.exec("UPDATE schedule SET due_at = ? WHERE name = 'cleanup'", Date.now() + 3_600_000);
+      await state.storage.setAlarm(Date.now() + 3_600_000);
+    });
+    await emulator("DELETE", "faults");
+
+    const report = await sweepLeakedInputs(env, Date.now() + 11 * 60_000);
+    expect(report.deleted).toEqual([]);
+    expect((await stub.sweepInfo())?.phase).toBe("stopped");
+    expect((await emulatorInputs()).map((i: { uid: string }) => i.uid)).not.toContain(input.uid);
+  });
+
+  it("leaves a running stream's input alone however old it is", async () => {
+    const app = await registerApp();
+    const s = await startStream(app, newUserId());
+    const input = await inputFor(s.streamId);
+    const report = await sweepLeakedInputs(env, Date.now() + 24 * 60 * 60_000);
+    expect(report).toMatchObject({ deleted: [], failed: [] });
+    expect((await stub(s.streamId).sweepInfo())?.phase).toBe("running");
+    expect((await emulatorInputs()).map((i: { uid: string }) => i.uid)).toContain(input.uid);
+  });
+
+  it("the safety age is LEAK_SWEEP_MINUTES (10): an unknown input is kept at exactly 10 minutes, deleted just after", async () => {
+    const uid = await createRaw({ managedBy: "stream-coordinator", streamId: "nonexistentstream0000" });
+    const created = Date.parse((await emulatorInputs()).find((i: { uid: string }) => i.uid === uid).created);
+    expect((await sweepLeakedInputs(env, created + 10 * 60_000)).deleted).toEqual([]);
+    expect((await sweepLeakedInputs(env, created + 10 * 60_000 + 1)).deleted).toEqual([uid]);
+  });
 });
+
+const stub = (streamId: string) => env.STREAMS.getByName(streamId);
