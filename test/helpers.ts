@@ -1,4 +1,5 @@
 import { SELF, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { shiftClock } from "../src/clock";
 
 /** Test helpers: talk to the coordinator through SELF and to the emulator through its control API. */
 
@@ -258,4 +259,13 @@ export async function appObjectUnreachable(streamId: string, methods: string[]):
       });
     },
   };
+}
+
+/**
+ * Moves the coordinator's clock and the emulator's forward together (the emulator runs in its own isolate,
+ * with its own clock: POST /__emulator/clock, emulator/README.md).
+ */
+export async function advanceAllClocks(ms: number): Promise<void> {
+  shiftClock(ms);
+  await emulator("POST", "clock", { advanceMs: ms });
 }

@@ -281,3 +281,29 @@ describe("config and reset", () => {
     expect(await r.json()).toEqual({ ok: true });
   });
 });
+
+describe("the clock (one injected source for every reading of time)", () => {
+  const now = async () => Date.parse((await control("GET", "clock")).body.now);
+
+  it("timestamps and the call log move with it", async () => {
+    const input = await createInput({ meta: { name: "clocked" } });
+    await control("POST", "clock", { advanceMs: 3_600_000 });
+    const updated = (await api("PUT", `${INPUTS}/${input.uid}`, { meta: { name: "later" } })).body.result;
+    expect(Date.parse(updated.modified) - Date.parse(input.created)).toBeGreaterThanOrEqual(3_600_000);
+    expect(Date.parse(updated.modified) - Date.now()).toBeGreaterThanOrEqual(3_600_000 - 1_000);
+    expect(Math.abs(Date.parse((await control("GET", "calls")).body.calls.at(-1).time) - (await now()))).toBeLessThan(5_000);
+  });
+
+  it("rate-limit windows and blocks run on it: still blocked a second before the block ends, free after it", async () => {
+    await control("POST", "config", { rateLimitRequests: 2, rateLimitWindowSeconds: 60 });
+    expect((await api("GET", INPUTS)).status).toBe(200);
+    expect((await api("GET", INPUTS)).status).toBe(200);
+    const limited = await api("GET", INPUTS, undefined, {}, { unchecked: true });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("60");
+    await control("POST", "clock", { advanceMs: 58_000 });
+    expect((await api("GET", INPUTS, undefined, {}, { unchecked: true })).status).toBe(429);
+    await control("POST", "clock", { advanceMs: 2_100 });
+    expect((await api("GET", INPUTS)).status).toBe(200);
+  });
+});
