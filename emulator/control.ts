@@ -22,6 +22,10 @@ export async function handleControl(emu: StreamEmulator, request: Request, url: 
     case "GET state":
       return json(emu.snapshot());
 
+    case "GET ingest":
+      // Node host: live SRT publishes (and WHIP/WHEP sessions); workerd has none.
+      return json(emu.ingestSessions());
+
     case "GET calls": {
       const since = url.searchParams.get("since");
       return json({ calls: emu.callLog(since === null ? undefined : parseSince(since)) });

@@ -97,6 +97,7 @@ export class StreamEmulator {
   private readonly kickIngest: ((streamKey: string) => void) | undefined;
   private readonly playbackDriver: PlaybackDriver | undefined;
   private readonly playbackUnavailable: string;
+  readonly ingestSessions: () => Record<string, unknown[]>;
 
   private inputs = new Map<string, LiveInputRecord>();
   private outputs = new Map<string, OutputRecord>();
@@ -121,6 +122,7 @@ export class StreamEmulator {
     this.kickIngest = options.kickIngest;
     this.playbackDriver = options.playback;
     this.playbackUnavailable = options.playbackUnavailable ?? WORKERD_PLAYBACK_UNAVAILABLE;
+    this.ingestSessions = options.ingestSessions ?? (() => ({}));
     this.rateLimiter = new RateLimiter(
       this.config.rateLimitRequests,
       this.config.rateLimitWindowSeconds,
@@ -585,6 +587,14 @@ export class StreamEmulator {
   connectByStreamKey(streamKey: string): string | null {
     const uid = this.byStreamKey.get(streamKey);
     return uid !== undefined && this.connect(uid) ? uid : null;
+  }
+
+  /** Who an SRT publish with this `streamid` is for (Node SRT ingest), or null for none. */
+  srtPublisher(srtStreamId: string): { uid: string; streamKey: string; passphrase: string; enabled: boolean } | null {
+    for (const input of this.inputs.values()) {
+      if (input.srtStreamId === srtStreamId) return { uid: input.uid, streamKey: input.streamKey, passphrase: input.srtPassphrase, enabled: input.enabled };
+    }
+    return null;
   }
 
   disconnectByStreamKey(streamKey: string): boolean {

@@ -10,6 +10,7 @@ import { FfmpegRelayDriver, ffmpegAvailable } from "./ffmpeg-relay.ts";
 import { FfmpegPlayback } from "./playback.ts";
 import { PLAYBACK_PREFIX } from "./playback-http.ts";
 import { startRtmpIngest, type RtmpIngest, type RtmpLogLevel } from "./rtmp.ts";
+import { startSrtIngest, type SrtIngest } from "./srt.ts";
 import { StateFile, type LoadResult } from "./state-file.ts";
 import type { EmulatorOptions } from "./types.ts";
 
@@ -20,6 +21,8 @@ export interface EmulatorServerOptions extends Omit<EmulatorOptions, "relay" | "
   port?: number;
   /** RTMP port; 0 picks a free one; null disables RTMP ingest. Default 1935. */
   rtmpPort?: number | null;
+  /** SRT (UDP) port; 0 picks a free one; null disables SRT ingest. Default 8890, or a free one if that is taken. Needs RTMP and ffmpeg (srt.ts republishes into RTMP). */
+  srtPort?: number | null;
   /** Real relays and playback with ffmpeg: "auto" (default) uses it when on PATH; false simulates relays and serves no media. */
   ffmpeg?: boolean | "auto";
   /** node-media-server log verbosity. Default "error". */
@@ -40,6 +43,8 @@ export interface EmulatorServer {
   url: string;
   /** RTMP ingest base (live inputs' rtmps.url), or null without RTMP. */
   rtmpUrl: string | null;
+  /** SRT ingest address (live inputs' srt.url), or null without SRT. */
+  srtUrl: string | null;
   emulator: StreamEmulator;
   /** What was restored from `stateDir` (null without one). */
   restored: LoadResult | null;
@@ -50,6 +55,7 @@ export interface EmulatorServer {
 }
 
 const RTMP_APP = "live";
+const DEFAULT_SRT_PORT = 8890;
 
 export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Promise<EmulatorServer> {
   const host = opts.host ?? "127.0.0.1";
@@ -65,7 +71,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
   const useFfmpeg = wantRtmp && opts.ffmpeg !== false && ffmpegAvailable();
   if (opts.ffmpeg === true && !useFfmpeg) throw new Error("ffmpeg requested but not available (or RTMP disabled)");
   const relay = useFfmpeg ? new FfmpegRelayDriver(rtmpUrl!) : undefined;
-  const { host: _h, port: _p, rtmpPort: _r, ffmpeg: _f, logLevel: _l, stateDir, log, playbackRoot, ...emulatorOptions } = opts;
+  const { host: _h, port: _p, rtmpPort: _r, srtPort: _s, ffmpeg: _f, logLevel: _l, stateDir, log, playbackRoot, ...emulatorOptions } = opts;
   const playbackOff = !wantRtmp
     ? "Playback is off: this emulator runs without RTMP ingest (rtmpPort: null), so there is no media to play."
     : opts.ffmpeg === false
@@ -82,16 +88,42 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
   }
 
   let ingest: RtmpIngest | null = null;
+  let srt: SrtIngest | null = null;
+  let emulatorRef: StreamEmulator | null = null;
+  try {
+    if (useFfmpeg && opts.srtPort !== null) {
+      const start = (port: number) =>
+        startSrtIngest({
+          host,
+          port,
+          rtmpBase: rtmpUrl!,
+          lookup: (sid) => emulatorRef?.srtPublisher(sid) ?? null,
+          log: opts.logLevel === "silent" ? undefined : (log ?? console.error),
+        });
+      // A port asked for must be free; the default, when taken (another emulator), gives way to a free one:
+      // live inputs' srt.url always names the real address.
+      srt = opts.srtPort !== undefined ? await start(opts.srtPort) : await start(DEFAULT_SRT_PORT).catch(() => start(0));
+    }
+  } catch (e) {
+    httpServer.close();
+    await playback?.close();
+    throw new Error(`SRT port ${host}:${opts.srtPort ?? DEFAULT_SRT_PORT} is not available: ${(e as Error).message}`);
+  }
   const emulator = new StreamEmulator({
     ...emulatorOptions,
     rtmpIngestUrl: opts.rtmpIngestUrl ?? rtmpUrl ?? undefined,
+    // Live inputs carry the address publishers can really reach (a port of 0 became a real one).
+    srtIngestUrl: opts.srtIngestUrl ?? srt?.url,
     // Cloudflare's customer host (WHIP/WHEP and playback URLs) is served under /playback.
     publicBaseUrl: opts.publicBaseUrl ?? `${url}${PLAYBACK_PREFIX}`,
     relay,
     playback: playback ?? undefined,
     playbackUnavailable: playbackOff ?? undefined,
+    // An SRT publish is republished into RTMP under the input's key: kicking that ends the SRT session too.
     kickIngest: (key) => ingest?.kick(key),
+    ingestSessions: () => ({ srt: srt?.sessions() ?? [] }),
   });
+  emulatorRef = emulator;
 
   let stateFile: StateFile | null = null;
   let restored: LoadResult | null = null;
@@ -103,6 +135,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     }
   } catch (e) {
     httpServer.close();
+    await srt?.close();
     await playback?.close();
     throw e;
   }
@@ -121,6 +154,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     }
   } catch (e) {
     httpServer.close();
+    await srt?.close();
     await playback?.close();
     throw e;
   }
@@ -135,6 +169,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
   return {
     url,
     rtmpUrl,
+    srtUrl: srt?.url ?? null,
     emulator,
     restored,
     playback,
@@ -144,6 +179,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
         clearInterval(ticker);
         relay?.stopAll();
         emulator.webhooks.close();
+        await srt?.close();
         await ingest?.close();
         await playback?.close();
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
@@ -226,6 +262,7 @@ async function main(): Promise<void> {
   const server = await startEmulatorServer({
     port: envInt("STREAM_EMULATOR_PORT") ?? 8788,
     rtmpPort: envInt("RTMP_PORT") ?? 1935,
+    srtPort: envInt("SRT_PORT"),
     apiToken: env.CLOUDFLARE_API_TOKEN || undefined,
     accountId: env.CLOUDFLARE_ACCOUNT_ID || undefined,
     webhook: env.STREAM_WEBHOOK_URL ? { url: env.STREAM_WEBHOOK_URL, secret: env.STREAM_WEBHOOK_SECRET ?? "" } : null,
@@ -236,7 +273,7 @@ async function main(): Promise<void> {
   });
   const relays = server.rtmpUrl && ffmpegAvailable() ? "ffmpeg" : "simulated";
   const playback = server.playback ? `${server.url}${PLAYBACK_PREFIX}/<uid>/manifest/video.m3u8 (HLS, DASH, thumbnail)` : "off (needs ffmpeg)";
-  console.log(`stream emulator: api ${server.url}/client/v4  rtmp ${server.rtmpUrl ?? "off"}  relays ${relays}  playback ${playback}`);
+  console.log(`stream emulator: api ${server.url}/client/v4  rtmp ${server.rtmpUrl ?? "off"}  srt ${server.srtUrl ?? "off"}  relays ${relays}  playback ${playback}`);
   if (server.restored) {
     const { inputs, outputs, disconnected } = server.restored;
     console.log(

@@ -69,6 +69,8 @@ export interface EmulatorOptions {
   playback?: PlaybackDriver;
   /** Why this host serves no media (the 503's message). Default: the workerd host's reason. */
   playbackUnavailable?: string;
+  /** The Node host's live ingest sessions by protocol (SRT, WHIP, WHEP), for GET /__emulator/ingest. */
+  ingestSessions?: () => Record<string, unknown[]>;
 }
 
 /** Mutable runtime configuration (what POST /__emulator/config can change). */

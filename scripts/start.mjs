@@ -207,6 +207,7 @@ Stream Coordinator is running (local, no Cloudflare account needed)
   API reference ${coordinatorUrl}/docs/   (OpenAPI: /openapi.json, socket messages: /asyncapi.json)
   emulator API  ${emulatorUrl}/client/v4   (control: ${emulatorUrl}/__emulator/state)
   RTMP ingest   rtmp://127.0.0.1:${RTMP_PORT}/live/<streamKey>
+  SRT ingest    the live input's srt.url (srt://127.0.0.1:${process.env.SRT_PORT || 8890} unless taken) ?streamid=…&passphrase=…
   admin token   ${ADMIN_TOKEN}
 ${userGrantsBanner()}
 Press Ctrl-C to stop.
