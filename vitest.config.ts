@@ -32,6 +32,12 @@ export const TEST_BINDINGS = {
   ADMIN_TOKEN: "test-admin-token",
   DEVICE_TOKEN_SECRET: "test-device-token-secret-0123456789",
   WEBHOOK_SECRET: "test-webhook-secret",
+  // The emulator's Realtime SFU (signalling only inside workerd: emulator/realtime/media.ts).
+  REALTIME_API_BASE_URL: "http://stream-emulator.test/v1",
+  REALTIME_APP_ID: "local-realtime-app",
+  REALTIME_APP_SECRET: "local-realtime-secret",
+  TURN_KEY_ID: "local-turn-key",
+  TURN_KEY_API_TOKEN: "local-turn-token",
 };
 
 export default defineConfig({

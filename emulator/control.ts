@@ -17,6 +17,14 @@ export async function handleControl(emu: StreamEmulator, request: Request, url: 
   const parts = url.pathname.split("/").filter((p) => p !== "").slice(1); // drop "__emulator"
   const route = `${method} ${parts.map((p, i) => (i === 1 && parts.length > 2 ? ":id" : p)).join("/")}`;
   const id = parts[1] ?? "";
+  // The Realtime SFU's sessions and tracks (realtime/sfu.ts); DELETE: that session's peer vanished.
+  if (parts[0] === "realtime") {
+    if (method === "GET" && parts.length === 1) return json(emu.realtime.snapshot());
+    if (method === "DELETE" && parts[1] === "sessions" && parts.length === 3) {
+      if (!emu.realtime.drop(parts[2]!)) notFound(`Realtime session not found: ${parts[2]}`);
+      return json({ ok: true });
+    }
+  }
 
   switch (route) {
     case "GET state":

@@ -22,6 +22,7 @@ import { DroppedConnectionError, FaultTable, type Fault } from "./faults.ts";
 import { uid as newUid } from "./ids.ts";
 import { PLAYBACK_PREFIX, WORKERD_PLAYBACK_UNAVAILABLE, handlePlayback } from "./playback-http.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { RealtimeSfu } from "./realtime/sfu.ts";
 import { restoreSnapshot, takeSnapshot, type Snapshot } from "./snapshot.ts";
 import {
   applyPatch,
@@ -111,6 +112,8 @@ export class StreamEmulator {
   readonly webhooks: WebhookSender;
   /** The account's videos (recordings of live inputs) and its video webhook (videos.ts). */
   readonly videos: VideoLibrary;
+  /** The Realtime SFU API under /v1 (realtime/sfu.ts): logged and faulted like the Stream API, own auth and limits. */
+  readonly realtime: RealtimeSfu;
   observer: EmulatorObserver | null = null;
 
   constructor(options: EmulatorOptions = {}) {
@@ -132,6 +135,7 @@ export class StreamEmulator {
     // Look up globalThis.fetch lazily: tests and workerd may replace it after construction.
     const send = options.sendWebhook ?? ((url: string, init: RequestInit) => globalThis.fetch(url, init));
     this.webhooks = new WebhookSender(send, (p) => this.track(p), this.now);
+    this.realtime = new RealtimeSfu({ now: this.now, ...options.realtime });
     this.videos = new VideoLibrary({
       now: this.now,
       config: this.config,
@@ -242,6 +246,8 @@ export class StreamEmulator {
   }
 
   private async routeApi(request: Request, path: string): Promise<Response> {
+    const realtime = await this.realtime.handle(request, path);
+    if (realtime) return realtime;
     try {
       if (!path.startsWith("/client/v4/")) throw new ApiError(404, ErrorCode.NoRoute, `Could not route to ${path}`);
       this.authenticate(request);
@@ -632,6 +638,7 @@ export class StreamEmulator {
     this.calls = [];
     this.faults.clear();
     this.webhooks.clear();
+    this.realtime.reset();
     if (options.config) Object.assign(this.config, this.initialConfig);
     this.applyRateLimitConfig();
     this.observer?.callsCleared();

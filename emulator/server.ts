@@ -270,6 +270,12 @@ async function main(): Promise<void> {
     logLevel: (env.EMULATOR_LOG_LEVEL as RtmpLogLevel | undefined) ?? "error",
     stateDir: env.EMULATOR_STATE_DIR || undefined,
     playbackRoot: env.EMULATOR_PLAYBACK_DIR || undefined,
+    realtime: {
+      appId: env.REALTIME_APP_ID || undefined,
+      appSecret: env.REALTIME_APP_SECRET || undefined,
+      turnKeyId: env.TURN_KEY_ID || undefined,
+      turnKeyToken: env.TURN_KEY_API_TOKEN || undefined,
+    },
   });
   const relays = server.rtmpUrl && ffmpegAvailable() ? "ffmpeg" : "simulated";
   const playback = server.playback ? `${server.url}${PLAYBACK_PREFIX}/<uid>/manifest/video.m3u8 (HLS, DASH, thumbnail)` : "off (needs ffmpeg)";

@@ -43,6 +43,8 @@ export interface PlaybackDriver {
 }
 
 export interface EmulatorOptions {
+  /** The Realtime SFU and TURN service (realtime/sfu.ts): app id/secret, TURN key/token, media engine. */
+  realtime?: import("./realtime/sfu.ts").RealtimeOptions;
   apiToken?: string;
   accountId?: string;
   rtmpIngestUrl?: string;

@@ -33,6 +33,12 @@ const coordinatorVars = {
   ADMIN_TOKEN,
   WEBHOOK_SECRET,
   DEVICE_TOKEN_SECRET,
+  // The emulator's Realtime SFU and TURN service (emulator/realtime/, werift media in the Node host).
+  REALTIME_API_BASE_URL: `${emulatorUrl}/v1`,
+  REALTIME_APP_ID: process.env.REALTIME_APP_ID ?? "local-realtime-app",
+  REALTIME_APP_SECRET: process.env.REALTIME_APP_SECRET ?? "local-realtime-secret",
+  TURN_KEY_ID: process.env.TURN_KEY_ID ?? "local-turn-key",
+  TURN_KEY_API_TOKEN: process.env.TURN_KEY_API_TOKEN ?? "local-turn-token",
 };
 // Any other coordinator setting given in the environment is passed through (see README, Configuration).
 for (const name of [
@@ -50,6 +56,7 @@ for (const name of [
   "PRESENCE_AUDIT_SECONDS",
   "RECONCILE_SECONDS",
   "ORPHAN_WATCH_MINUTES",
+  "TURN_CREDENTIAL_TTL_SECONDS",
 ]) {
   if (process.env[name]) coordinatorVars[name] = process.env[name];
 }
@@ -163,6 +170,10 @@ run("emulator", process.execPath, ["--enable-source-maps", EMULATOR_BUNDLE], {
   // WEBHOOK_SECRET="" turns webhooks off on both sides (polling alone keeps the status true).
   STREAM_WEBHOOK_URL: WEBHOOK_SECRET ? (process.env.STREAM_WEBHOOK_URL ?? `${coordinatorUrl}/api/webhooks/cloudflare-stream`) : "",
   STREAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
+  REALTIME_APP_ID: coordinatorVars.REALTIME_APP_ID,
+  REALTIME_APP_SECRET: coordinatorVars.REALTIME_APP_SECRET,
+  TURN_KEY_ID: coordinatorVars.TURN_KEY_ID,
+  TURN_KEY_API_TOKEN: coordinatorVars.TURN_KEY_API_TOKEN,
 });
 
 // The static files wrangler serves (the API reference at /docs/, the console at /console/), copied from

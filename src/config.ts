@@ -35,6 +35,13 @@ const ConfigSchema = z.object({
   reconcileSeconds: intVar(10, 1, 60),
   orphanWatchMinutes: intVar(10, 1, 1_440),
   requireUserGrant: z.boolean(),
+  // Realtime SFU rooms (stream/realtime-room.ts): the SFU app and the TURN key. Secrets stay in the Worker.
+  realtimeApiBaseUrl: z.string().url().default("https://rtc.live.cloudflare.com/v1"),
+  realtimeAppId: z.string().default(""),
+  realtimeAppSecret: z.string().default(""),
+  turnKeyId: z.string().default(""),
+  turnKeyApiToken: z.string().default(""),
+  turnCredentialTtlSeconds: intVar(86_400, 60, 172_800),
 });
 
 /**
@@ -68,5 +75,11 @@ export function loadConfig(env: Env): Config {
     reconcileSeconds: env.RECONCILE_SECONDS,
     orphanWatchMinutes: env.ORPHAN_WATCH_MINUTES,
     requireUserGrant: userGrantRequired(env.REQUIRE_USER_GRANT),
+    realtimeApiBaseUrl: env.REALTIME_API_BASE_URL || undefined,
+    realtimeAppId: env.REALTIME_APP_ID || undefined,
+    realtimeAppSecret: env.REALTIME_APP_SECRET || undefined,
+    turnKeyId: env.TURN_KEY_ID || undefined,
+    turnKeyApiToken: env.TURN_KEY_API_TOKEN || undefined,
+    turnCredentialTtlSeconds: env.TURN_CREDENTIAL_TTL_SECONDS,
   });
 }

@@ -35,4 +35,13 @@ export interface Env {
   RECONCILE_SECONDS?: string;
   ORPHAN_WATCH_MINUTES?: string;
   REQUIRE_USER_GRANT?: string;
+
+  /** Realtime SFU (rooms): https://rtc.live.cloudflare.com/v1 by default; app id (var) and secret (secret). */
+  REALTIME_API_BASE_URL?: string;
+  REALTIME_APP_ID?: string;
+  REALTIME_APP_SECRET?: string;
+  /** Cloudflare TURN key for generate-ice-servers: key id (var) and API token (secret). */
+  TURN_KEY_ID?: string;
+  TURN_KEY_API_TOKEN?: string;
+  TURN_CREDENTIAL_TTL_SECONDS?: string;
 }

@@ -114,6 +114,7 @@ export async function injectFault(fault: {
   count?: number;
   retryAfter?: number;
   afterEffect?: boolean;
+  body?: unknown;
 }): Promise<void> {
   await emulator("POST", "faults", fault);
 }

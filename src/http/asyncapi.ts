@@ -8,6 +8,7 @@ import {
   Ping,
   Pong,
   ProtocolError,
+  RealtimeTracks,
   StartRtmpStream,
   StopRtmpStream,
   StreamStatusCheckResponse,
@@ -32,7 +33,7 @@ const ROLES = {
     description:
       "Authenticated with X-API-Key + X-Package-Name headers, or `?ticket=` from POST /api/streams/{streamId}/tickets (browsers). " +
       "Refusals before the upgrade are JSON errors (see GET /api/streams/{streamId}/ws in /openapi.json).",
-    send: [ManagedStreamRequestAnswer, StreamStatusCheckResponse, ProtocolError, Pong],
+    send: [ManagedStreamRequestAnswer, StreamStatusCheckResponse, RealtimeTracks, ProtocolError, Pong],
     receive: [...AppMessage.options, Ping],
   },
   device: {

@@ -3,10 +3,10 @@ import { ApiError } from "./errors";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
-/** Reads at most 16 KiB: a larger declared or actual body is refused with 413 before parsing. */
-export async function readBody(request: Request): Promise<string> {
+/** Reads at most 16 KiB (or `maxBytes`): a larger declared or actual body is refused with 413 before parsing. */
+export async function readBody(request: Request, maxBytes = MAX_BODY_BYTES): Promise<string> {
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  if (declared > maxBytes) throw tooLarge(maxBytes);
   if (!request.body) return "";
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -15,9 +15,9 @@ export async function readBody(request: Request): Promise<string> {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
+    if (size > maxBytes) {
       await reader.cancel();
-      throw tooLarge();
+      throw tooLarge(maxBytes);
     }
     chunks.push(value);
   }
@@ -30,8 +30,8 @@ export async function readBody(request: Request): Promise<string> {
   return new TextDecoder().decode(all);
 }
 
-function tooLarge(): ApiError {
-  return new ApiError(413, "PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_BODY_BYTES} bytes`);
+function tooLarge(maxBytes: number): ApiError {
+  return new ApiError(413, "PAYLOAD_TOO_LARGE", `Request body exceeds ${maxBytes} bytes`);
 }
 
 /** Parses a JSON body and validates it; an empty body is treated as `{}` so optional-only schemas work. */
@@ -40,8 +40,9 @@ export async function parseJson<S extends z.ZodType>(
   schema: S,
   invalidCode = "INVALID_REQUEST",
   malformedCode = "INVALID_JSON",
+  maxBytes = MAX_BODY_BYTES,
 ): Promise<z.infer<S>> {
-  const text = await readBody(request);
+  const text = await readBody(request, maxBytes);
   let value: unknown = {};
   if (text.trim() !== "") {
     try {

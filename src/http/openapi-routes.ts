@@ -4,6 +4,7 @@ import { RestreamResult, StartRtmpStream } from "../schemas/protocol";
 import * as out from "../schemas/responses";
 import type { ApiErrorCode } from "../schemas/responses";
 import { LiveInputWebhook, WebhookTestMessage } from "../schemas/webhook";
+import { REALTIME_PATH_PARAMS, REALTIME_ROUTES } from "./openapi-realtime";
 
 /** What the webhook route accepts: a notification, or Cloudflare's test message (http/stream-webhook.ts). */
 const LiveInputNotification = z.union([LiveInputWebhook, WebhookTestMessage]);
@@ -16,8 +17,8 @@ const LiveInputNotification = z.union([LiveInputWebhook, WebhookTestMessage]);
  * 500 and 503) are added by the generator; `errors` lists the route's own, as docs/api.md does.
  */
 
-export type Tag = "Meta" | "Admin" | "Streams" | "Outputs" | "Device" | "Webhooks";
-export type Auth = "none" | "admin" | "app" | "device" | "webhook" | "socket";
+export type Tag = "Meta" | "Admin" | "Streams" | "Outputs" | "Realtime" | "Device" | "Webhooks";
+export type Auth = "none" | "admin" | "app" | "device" | "webhook" | "socket" | "realtime";
 
 export interface Route {
   /** Only where the one derived from the path would repeat another's (openapi.ts, `operationId`). */
@@ -244,6 +245,7 @@ export const ROUTES: Record<string, Route> = {
     ok: { 200: { description: "Received (applied or not: Cloudflare must not retry)", schema: out.WebhookAnswer } },
     errors: { 404: ["UNKNOWN_LIVE_INPUT"] },
   },
+  ...REALTIME_ROUTES,
 };
 
 /** Named schemas, emitted once under components.schemas and referenced from the operations. */
@@ -289,4 +291,5 @@ export const PATH_PARAMS: Record<string, { schema: z.ZodType; description: strin
   streamId: { schema: api.StreamId, description: "21 characters of A-Za-z0-9_-; anything else is 404 STREAM_NOT_FOUND" },
   packageName: { schema: api.PackageName, description: "A malformed name is 404 APP_NOT_FOUND" },
   outputId: { schema: z.string(), description: "From the add's answer or the outputs list" },
+  ...REALTIME_PATH_PARAMS,
 };

@@ -29,6 +29,7 @@ const SECURITY: Record<Auth, Record<string, string[]>[]> = {
   device: [{ deviceToken: [] }],
   webhook: [{ webhookSecret: [] }],
   socket: [{ apiKey: [], packageName: [] }, { ticket: [] }, { deviceToken: [] }, { deviceTokenQuery: [] }],
+  realtime: [{ apiKey: [], packageName: [] }, { deviceToken: [] }],
 };
 
 /** Errors every operation of a kind can get, beside its own (docs/api.md, Conventions and Authentication). */
@@ -39,6 +40,7 @@ const AUTH_ERRORS: Record<Auth, Partial<Record<number, ApiErrorCode[]>>> = {
   device: { 401: ["UNAUTHORIZED"], 503: ["DEVICE_TOKENS_DISABLED"] },
   webhook: { 401: ["UNAUTHORIZED"], 503: ["WEBHOOKS_DISABLED"] },
   socket: { 401: ["UNAUTHORIZED"] },
+  realtime: { 401: ["UNAUTHORIZED"], 503: ["DEVICE_TOKENS_DISABLED"] },
 };
 
 type Json = Record<string, unknown>;
@@ -71,6 +73,7 @@ function errorsOf(path: string, route: Route): Map<number, ApiErrorCode[]> {
   };
   add(AUTH_ERRORS[route.auth]);
   if (route.body) add({ 400: route.bodyErrors ?? ["INVALID_JSON", "INVALID_REQUEST"], 413: ["PAYLOAD_TOO_LARGE"] });
+  if (path.includes(":sessionId")) add({ 404: ["SESSION_NOT_FOUND"] });
   if (route.headers?.["Idempotency-Key"]) add({ 400: ["INVALID_REQUEST"] });
   if (path.includes(":streamId")) add({ 404: ["STREAM_NOT_FOUND"] });
   if (path.includes(":packageName")) add({ 404: ["APP_NOT_FOUND"] });
@@ -146,6 +149,7 @@ function build(): Json {
       { name: "Admin", description: "The platform's calls: apps, device tokens, user grants, operator stops (Authorization: Bearer ADMIN_TOKEN)" },
       { name: "Streams", description: "Start, join, watch and leave a user's stream (X-API-Key + X-Package-Name)" },
       { name: "Outputs", description: "Restream outputs: at most 10 per stream and 10 per app" },
+      { name: "Realtime", description: "The stream's Realtime SFU room, in partytracks' proxy protocol (glasses publish with their device token; viewer apps pull)" },
       { name: "Device", description: "The glasses' side (device token)" },
       { name: "Webhooks", description: "Cloudflare Notifications (cf-webhook-auth)" },
     ],

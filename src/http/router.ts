@@ -35,6 +35,7 @@ import * as answers from "../schemas/responses";
 import { handleAdminStats } from "./admin-stats";
 import { handleStreamWebhook } from "./stream-webhook";
 import { handleListRunningStreams, handleListStreams } from "./stream-lists";
+import { addRealtimeRoutes } from "./realtime-routes";
 
 /**
  * The stateless Worker: authenticate, validate, route to the owning Durable Object. No state here.
@@ -241,6 +242,10 @@ router.get("/api/device/stream", async (request, env) => {
   const { info } = unwrap(await env.USERS.getByName(userId).deviceStream(userId));
   return reply(answers.DeviceStreamInfo, info);
 });
+
+// ── Realtime SFU rooms (partytracks' proxy protocol): realtime-routes.ts ────────────────────────
+
+addRealtimeRoutes(router);
 
 router.all("*", (request) => {
   throw new ApiError(404, "NOT_FOUND", `No route for ${request.method} ${new URL(request.url).pathname}`);

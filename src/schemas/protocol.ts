@@ -96,8 +96,8 @@ export const ManagedStreamStatus = z
     thumbnailUrl: PlaybackUrl.optional(),
     message: z.string(),
     outputs: z.array(OutputSummary),
-    /** Ours: apps with at least one open viewer socket. */
-    viewers: z.number().int().min(0).describe("Ours: apps with at least one open viewer socket"),
+    /** Ours: apps with at least one open viewer socket or realtime room session. */
+    viewers: z.number().int().min(0).describe("Ours: apps with at least one open viewer socket or realtime room session"),
     timestamp: IsoTimestamp,
   })
   .describe("The stream's status: on connect, on every change, and as the answer to managed_stream_request");
@@ -141,6 +141,17 @@ export const StreamStatusCheckResponse = z.object({
   timestamp: IsoTimestamp,
 });
 export type StreamStatusCheckResponse = z.infer<typeof StreamStatusCheckResponse>;
+
+/** The room's publisher (the glasses) and its tracks: pushed to every viewer when they change, and on connect. */
+export const RealtimeTracks = z
+  .object({
+    type: z.literal("realtime_tracks"),
+    sessionId: z.string().optional().describe("The publisher's Realtime SFU session; absent when nobody publishes"),
+    tracks: z.array(z.object({ trackName: z.string(), kind: z.enum(["audio", "video"]) })).describe("Pull these with POST …/realtime/sessions/{yours}/tracks/new"),
+    timestamp: IsoTimestamp,
+  })
+  .describe("The Realtime SFU room's published tracks (docs/realtime.md): on every change, and on connect while the glasses publish");
+export type RealtimeTracks = z.infer<typeof RealtimeTracks>;
 
 export const ProtocolError = z.object({
   type: z.literal("error"),

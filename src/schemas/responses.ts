@@ -51,6 +51,16 @@ export const ApiErrorCode = z.enum([
   "SERVICE_UNAVAILABLE",
   "DEVICE_TOKENS_DISABLED",
   "WEBHOOKS_DISABLED",
+  // Realtime SFU rooms (docs/realtime.md)
+  "SESSION_NOT_FOUND",
+  "TRACK_NOT_FOUND",
+  "PUBLISH_FORBIDDEN",
+  "PULL_FORBIDDEN",
+  "INVALID_SDP",
+  "REALTIME_TRACK_FAILED",
+  "REALTIME_REFUSED",
+  "REALTIME_ERROR",
+  "REALTIME_DISABLED",
 ]);
 export type ApiErrorCode = z.infer<typeof ApiErrorCode>;
 
@@ -88,7 +98,7 @@ export const StreamSnapshot = z
     thumbnailUrl: PlaybackUrl,
     ingestProtocol: IngestProtocol.describe("How the glasses publish (chosen when the stream was created)"),
     ingest: z.enum(["connected", "disconnected", "idle"]).describe("As last seen at Cloudflare"),
-    viewers: z.number().int().min(0).describe("Apps with an open viewer socket (join holds do not count)"),
+    viewers: z.number().int().min(0).describe("Apps with an open viewer socket or realtime room session (join holds do not count)"),
     deviceConnected: z.boolean(),
     createdAt: IsoDate,
     stoppedAt: IsoDate.nullable(),

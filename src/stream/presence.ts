@@ -28,6 +28,8 @@ export class Presence {
   private viewers: Map<string, number> | null = null;
   /** The sockets counted in `viewers`, so a socket's close (or close + error) uncounts it once. */
   private counted = new WeakSet<WebSocket>();
+  /** Apps with an open Realtime SFU session in the stream's room (realtime-room.ts): they watch too. */
+  roomViewers: () => string[] = () => [];
 
   constructor(private readonly s: StreamContext) {
     s.sql.run(`CREATE TABLE IF NOT EXISTS join_holds (package_name TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
@@ -78,18 +80,23 @@ export class Presence {
     return this.counts().get(packageName) ?? 0;
   }
 
-  /** Packages with an open viewer socket. */
+  /** Packages with an open viewer socket or an open realtime session. */
   viewingApps(): Set<string> {
-    return new Set(this.counts().keys());
+    const apps = new Set(this.counts().keys());
+    for (const app of this.roomViewers()) apps.add(app);
+    return apps;
   }
 
   isViewing(packageName: string): boolean {
-    return this.counts().has(packageName);
+    return this.counts().has(packageName) || this.roomViewers().includes(packageName);
   }
 
-  /** Apps watching (several sockets of one app count once). */
+  /** Apps watching (several sockets, or sockets and realtime sessions, of one app count once). */
   viewerCount(): number {
-    return this.counts().size;
+    const room = this.roomViewers();
+    if (room.length === 0) return this.counts().size;
+    const counts = this.counts();
+    return counts.size + room.filter((app) => !counts.has(app)).length;
   }
 
   hold(packageName: string, now: number): void {

@@ -6,6 +6,8 @@ import { CLEANUP_TIMER } from "./lifecycle";
 import type { Outputs } from "./outputs";
 import type { ParticipationOutbox } from "./participation-outbox";
 import type { Presence } from "./presence";
+import type { RealtimeCalls } from "./realtime-calls";
+import { TABLES as ROOM_TABLES } from "./realtime-room";
 import type { StatusPublisher } from "./publisher";
 import { closeQuietly } from "./sockets";
 import { deriveStatus } from "./status";
@@ -22,7 +24,7 @@ export const PURGE_TIMER = "purge";
 export const NOTIFY_USER_TIMER = "notify-user";
 const STOPPED_RETENTION_MS = 24 * 3_600_000;
 /** Tables emptied by a wipe. Tombstones are kept: they outlive the stream they watch for. */
-const STREAM_TABLES = ["stream", "participants", "join_holds", "tickets", "meta", "outputs", "idempotent_adds", "ledger_outbox", "participation_outbox"];
+const STREAM_TABLES = ["stream", "participants", "join_holds", "tickets", "meta", "outputs", "idempotent_adds", "ledger_outbox", "participation_outbox", ...ROOM_TABLES];
 
 export class Shutdown {
   private readonly meta: StreamMeta;
@@ -36,6 +38,7 @@ export class Shutdown {
       outputs: Outputs;
       publisher: StatusPublisher;
       participation: ParticipationOutbox;
+      room: RealtimeCalls;
       runningTimers: string[];
     },
   ) {
@@ -71,6 +74,8 @@ export class Shutdown {
     this.s.schedule.set(CLEANUP_TIMER, clock.now() + retryIn);
     await this.s.schedule.arm();
     try {
+      // The room's SFU sessions first (their tracks force-closed): a stopped stream leaves none behind.
+      if (!(await this.parts.room.closeAll())) throw new Error("some realtime sessions are not closed yet");
       if (record.liveInputUid) await this.s.api.deleteLiveInputWithOutputs(record.liveInputUid);
     } catch (error) {
       // Keep `stopping`; the cleanup timer retries with backoff until Cloudflare confirms the deletion.

@@ -21,6 +21,8 @@ import { TOMBSTONE_TIMER, Tombstones, type Claims } from "./tombstones";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import { CLEANUP_TIMER, CREATE_WATCHDOG_TIMER, Lifecycle, type CreateInput } from "./lifecycle";
 import { GRACE_TIMER, PRESENCE_AUDIT_TIMER, Presence } from "./presence";
+import { REALTIME_AUDIT_TIMER, REALTIME_CLOSE_TIMER, RealtimeCalls, type RealtimeAnswer, type RealtimeCall } from "./realtime-calls";
+import type { Owner } from "./realtime-room";
 import { Schedule } from "./schedule";
 import { appTag, closeQuietly, send, sendText, tagsFor, type SocketIdentity } from "./sockets";
 import { Sql } from "./sql";
@@ -38,7 +40,7 @@ export const JOINED_ONLY_HEADER = "x-sc-joined-only";
 
 const CREATE_WATCHDOG_MS = 60_000;
 /** Timers that only mean something while the stream runs; a stop cancels them. */
-const RUNNING_TIMERS = [INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, INGEST_STABLE_TIMER, KEEPALIVE_TIMER, CREATE_WATCHDOG_TIMER, PRESENCE_AUDIT_TIMER];
+const RUNNING_TIMERS = [INPUT_POLL_TIMER, OUTPUTS_POLL_TIMER, INGEST_STABLE_TIMER, KEEPALIVE_TIMER, CREATE_WATCHDOG_TIMER, PRESENCE_AUDIT_TIMER, REALTIME_AUDIT_TIMER, REALTIME_CLOSE_TIMER];
 
 /**
  * One object per stream. A thin shell: it owns the storage and the sockets, and delegates each
@@ -63,6 +65,8 @@ export class StreamCoordinator extends DurableObject<Env> {
   private readonly appRequests: AppRequests;
   /** Reports joins and the stream's end to each participant app's list of streams (GET /api/streams). */
   private readonly participation: ParticipationOutbox;
+  /** The Realtime SFU room (realtime-calls.ts, realtime-room.ts). */
+  private readonly room: RealtimeCalls;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -80,6 +84,11 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.tombstones = new Tombstones(this.s);
     this.participation = new ParticipationOutbox(this.s);
     this.presence = new Presence(this.s);
+    this.room = new RealtimeCalls(this.s, {
+      presentApps: (now) => this.presence.presentApps(now),
+      changed: () => (this.s.store.get()?.phase === "running" ? this.afterPresenceChange(clock.now()) : this.s.schedule.arm()),
+    });
+    this.presence.roomViewers = () => this.room.store.viewerApps();
     this.device = new DeviceChannel(this.s);
     this.lifecycle = new Lifecycle(this.s, this.tombstones);
     this.outputs = new Outputs(this.s, this.tombstones, (packageName) => this.presence.presentApps(clock.now()).has(packageName));
@@ -109,6 +118,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       outputs: this.outputs,
       publisher: this.publisher,
       participation: this.participation,
+      room: this.room,
       runningTimers: RUNNING_TIMERS,
     });
     // Ping/pong without waking the object.
@@ -127,6 +137,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     const now = clock.now();
     if (record?.phase === "running") {
       this.presence.audit(now, "wake");
+      this.room.onWake(now);
       this.device.reconcile(now);
       if (this.outputs.hasUnsettled()) this.outputs.scheduleReconcile(0);
       this.sync.reschedule(now);
@@ -255,6 +266,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     this.presence.releaseHold(packageName);
     const sockets = this.ctx.getWebSockets(appTag(packageName));
     for (const ws of sockets) this.presence.onClose(ws);
+    await this.room.closeSessionsOf({ role: "app", packageName });
     // Its sockets hear last that its managed stream stopped (the SDK may then start again); others see
     // the viewer count drop in the next push.
     const left = sockets.length > 0 ? JSON.stringify(this.views.leftMessage(record)) : "";
@@ -288,6 +300,12 @@ export class StreamCoordinator extends DurableObject<Env> {
     if (!record || record.userId !== userId) return streamNotFound();
     const start = record.phase === "running" && record.ingest ? startMessage(record) : null;
     return { ok: true, info: { streamId: record.streamId, status: record.status, start } };
+  }
+
+  /** A call on the stream's Realtime SFU room by an authenticated app or device (realtime-calls.ts). */
+  async realtime(caller: Owner, call: RealtimeCall): Promise<Result<{ answer: RealtimeAnswer }>> {
+    if (this.creating) await this.creating;
+    return this.room.handle(caller, call);
   }
 
   // ── RPC: restream outputs (seed 002) ──────────────────────────────────────────────────────────
@@ -379,6 +397,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       this.presence.evaluate(now);
       // The current status goes to every (re)connecting viewer at once, never de-duplicated away.
       this.publisher.welcome(server, identity.packageName);
+      this.room.store.welcome(server);
     } else {
       this.device.onConnect(server, record, now);
       // The glasses are back: whatever they reported before (lost, error) no longer holds.
@@ -484,6 +503,12 @@ export class StreamCoordinator extends DurableObject<Env> {
         return;
       case LEDGER_OUTBOX_TIMER:
         await this.outputs.flushLedger();
+        return;
+      case REALTIME_AUDIT_TIMER:
+        if (record.phase === "running") await this.room.audit(now);
+        return;
+      case REALTIME_CLOSE_TIMER:
+        await this.room.flushClosing();
         return;
       case PARTICIPATION_OUTBOX_TIMER:
         await this.participation.flush();

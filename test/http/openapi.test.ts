@@ -102,7 +102,7 @@ describe("GET /asyncapi.json", () => {
     const inbound = (union: typeof AppMessage | typeof DeviceMessage) => union.options.map((o) => o.shape.type.value);
     expect(typesOf("receiveApp")).toEqual([...inbound(AppMessage), "ping"]);
     expect(typesOf("receiveDevice")).toEqual([...inbound(DeviceMessage), "ping"]);
-    expect(typesOf("sendApp")).toEqual(["managed_stream_status", "stream_status_check_response", "error", "pong"]);
+    expect(typesOf("sendApp")).toEqual(["managed_stream_status", "stream_status_check_response", "realtime_tracks", "error", "pong"]);
     expect(typesOf("sendDevice")).toEqual(["start_rtmp_stream", "keep_rtmp_stream_alive", "stop_rtmp_stream", "error", "pong"]);
   });
 });
