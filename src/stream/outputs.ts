@@ -1,7 +1,7 @@
 import { nanoid } from "nanoid";
 import { MAX_OUTPUTS_PER_APP } from "../apps/output-ledger";
 import { clock } from "../clock";
-import { toCloudflareError, type CloudflareCallError, type RemoteOutput } from "../cloudflare/stream-api";
+import { CloudflareCallError, toCloudflareError, type RemoteOutput } from "../cloudflare/stream-api";
 import { fail, type Failure, type Result } from "../http/errors";
 import { viewOutput, type OutputView } from "../outputs/output-view";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
@@ -316,7 +316,7 @@ export class Outputs {
     const record = this.s.store.get();
     if (!record?.liveInputUid || record.phase !== "running") return;
     const liveInputUid = record.liveInputUid;
-    const remote = await this.s.api.listOutputs(liveInputUid, "cleanup");
+    const remote = await this.listOutputsOfInput(liveInputUid);
     const claimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
     for (const row of this.rows()) {
       if (this.inflight.has(row.output_id)) continue;
@@ -349,6 +349,19 @@ export class Outputs {
       this.scheduleReconcile();
     }
     await this.ledger.flush();
+  }
+
+  /**
+   * Cloudflare's outputs of the input. An input gone at Cloudflare (deleted behind our back) has none:
+   * its 404 is an answer, so the rows settle against an empty list instead of the timer retrying forever.
+   */
+  private async listOutputsOfInput(liveInputUid: string): Promise<RemoteOutput[]> {
+    try {
+      return await this.s.api.listOutputs(liveInputUid, "cleanup");
+    } catch (error) {
+      if (error instanceof CloudflareCallError && error.upstreamStatus === 404) return [];
+      throw error;
+    }
   }
 
   /** Reconcile within one interval (the promise that an unsettled row is settled within RECONCILE_SECONDS). */

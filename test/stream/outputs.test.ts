@@ -347,6 +347,32 @@ describe("a crash in the middle of adding an output", () => {
     expect(await remoteUrls(s.streamId)).toEqual([yt("made")]);
     expect(await env.APPS.getByName(app.packageName).outputCount()).toBe(1);
   });
+
+  it("a live input gone at Cloudflare has no outputs: the reconcile settles its rows once, without retrying", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const input = await inputFor(s.streamId);
+    await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+      state.storage.sql.exec(
+        `INSERT INTO outputs (output_id, added_by, url, normalized_url, masked_url, server, stream_key, name, state, created_at)
+         VALUES ('crash-pending', ?, ?, ?, 'rtmp://a.rtmp.youtube.com/live2/****', 'rtmp://a.rtmp.youtube.com/live2', 'k', NULL, 'pending', 0)`,
+        app.packageName, yt("k"), yt("k"),
+      );
+      state.storage.sql.exec("INSERT INTO schedule (name, due_at) VALUES ('outputs-reconcile', 0)");
+    });
+    await env.APPS.getByName(app.packageName).reserveOutput(s.streamId, "crash-pending");
+    // Deleted behind our back (an operator, another tool): Cloudflare answers 404 for the input and its outputs.
+    await cloudflareDirect("DELETE", `/${input.uid}`);
+    await expireTimer(s.streamId, "outputs-reconcile");
+
+    expect((await list(app, s.streamId)).body.outputs).toEqual([]);
+    expect(await env.APPS.getByName(app.packageName).outputCount()).toBe(0);
+    // Settled, not failed: no retry of the reconcile is left behind.
+    const attempts = await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) =>
+      state.storage.sql.exec<{ attempts: number }>("SELECT attempts FROM schedule WHERE name = 'outputs-reconcile'").toArray(),
+    );
+    expect(attempts).toEqual([]);
+  });
 });
 
 describe("promises kept over time", () => {
