@@ -3,6 +3,7 @@ import type { ApiBudget } from "./budget/api-budget";
 import type { LiveInputIndex } from "./cloudflare/live-input-index";
 import type { UserStreams } from "./users/user-streams";
 import type { StreamCoordinator } from "./stream/stream-coordinator";
+import type { WatchKeyIndex } from "./users/watch-key-index";
 
 /** Bindings and variables from wrangler.jsonc / .dev.vars / secrets. All vars arrive as strings. */
 export interface Env {
@@ -11,6 +12,7 @@ export interface Env {
   USERS: DurableObjectNamespace<UserStreams>;
   BUDGET: DurableObjectNamespace<ApiBudget>;
   INPUT_INDEX: DurableObjectNamespace<LiveInputIndex>;
+  WATCH_KEYS: DurableObjectNamespace<WatchKeyIndex>;
 
   CLOUDFLARE_API_BASE_URL?: string;
   CLOUDFLARE_API_TOKEN?: string;
@@ -44,4 +46,8 @@ export interface Env {
   TURN_KEY_ID?: string;
   TURN_KEY_API_TOKEN?: string;
   TURN_CREDENTIAL_TTL_SECONDS?: string;
+  /** HMAC key for watch-link visitors (a keyed hash of the address; never stored raw). Falls back to DEVICE_TOKEN_SECRET. */
+  WATCH_HIT_SECRET?: string;
+  /** The origin of watch links (`<origin>/w/<key>`); default: the origin the request reached. */
+  PUBLIC_BASE_URL?: string;
 }

@@ -10,6 +10,7 @@ export { ApiBudget } from "./budget/api-budget";
 export { LiveInputIndex } from "./cloudflare/live-input-index";
 export { StreamCoordinator } from "./stream/stream-coordinator";
 export { UserStreams } from "./users/user-streams";
+export { WatchKeyIndex } from "./users/watch-key-index";
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {

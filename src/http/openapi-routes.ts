@@ -17,8 +17,9 @@ const LiveInputNotification = z.union([LiveInputWebhook, WebhookTestMessage]);
  * 500 and 503) are added by the generator; `errors` lists the route's own, as docs/api.md does.
  */
 
-export type Tag = "Meta" | "Admin" | "Streams" | "Outputs" | "Realtime" | "Device" | "Webhooks";
-export type Auth = "none" | "admin" | "app" | "device" | "webhook" | "socket" | "realtime";
+export type Tag = "Meta" | "Admin" | "Streams" | "Outputs" | "Realtime" | "Device" | "Webhooks" | "Watch";
+/** `user`: the admin, the user's device, or an app (with X-User-Grant while grants are required). `appOrAdmin`: an app, or the admin. */
+export type Auth = "none" | "admin" | "app" | "device" | "webhook" | "socket" | "realtime" | "user" | "appOrAdmin";
 
 export interface Route {
   /** Only where the one derived from the path would repeat another's (openapi.ts, `operationId`). */
@@ -160,6 +161,47 @@ export const ROUTES: Record<string, Route> = {
     auth: "app",
     ok: { 200: { description: "The stream's snapshot", schema: out.StreamSnapshot } },
   },
+  "GET /api/streams/:streamId/analytics": {
+    summary: "A stream's analytics",
+    description:
+      "Peak and unique viewing apps, viewer-minutes, live seconds, reconnects, a timeline of 60 s buckets (at most 720 points, neighbours merged when full), Cloudflare's live viewer readings and the watch link's hits by country. For the apps that took part, and the admin (Bearer token without app headers). Kept as long as the stream's record.",
+    tag: "Streams",
+    auth: "appOrAdmin",
+    ok: { 200: { description: "The analytics as of now", schema: out.StreamAnalytics } },
+  },
+  "GET /api/users/:userId/watch-link": {
+    summary: "The user's watch link",
+    description: "Made on first use. For the admin, the user's device, or an app (with X-User-Grant for this user while grants are required). `Cache-Control: no-store`.",
+    tag: "Watch",
+    auth: "user",
+    ok: { 200: { description: "The key and its URL", schema: out.WatchLinkAnswer } },
+    errors: { 400: ["INVALID_REQUEST"], 403: ["USER_NOT_GRANTED", "FORBIDDEN", "ADMIN_DISABLED"] },
+  },
+  "POST /api/users/:userId/watch-link/rotate": {
+    summary: "Rotate the user's watch link",
+    description: "A new key; the old one answers 404 WATCH_LINK_NOT_FOUND from this answer on. The running stream's `previewUrl` follows. Same callers as reading it.",
+    tag: "Watch",
+    auth: "user",
+    ok: { 200: { description: "The new key and its URL", schema: out.WatchLinkAnswer } },
+    errors: { 400: ["INVALID_REQUEST"], 403: ["USER_NOT_GRANTED", "FORBIDDEN", "ADMIN_DISABLED"] },
+  },
+  "GET /w/:key": {
+    summary: "A watch link, resolved now",
+    description:
+      "JSON: the user's running stream (else their last one) as it is now. A browser asking for `text/html` gets the watch page instead, which follows the stream across reconnects and new streams (counted as a hit). Unknown and rotated keys: the same 404. Public; `Cache-Control: no-store`.",
+    tag: "Watch",
+    auth: "none",
+    ok: { 200: { description: "The stream behind the link (or the watch page, as text/html)", schema: out.WatchAnswer } },
+    errors: { 404: ["WATCH_LINK_NOT_FOUND"] },
+  },
+  "GET /w/:key/video.m3u8": {
+    summary: "Play a watch link",
+    description: "302 to the live HLS manifest while live or reconnecting, else to the newest ready recording; 404 NOTHING_TO_PLAY otherwise. Counted as a hit. `Cache-Control: no-store`.",
+    tag: "Watch",
+    auth: "none",
+    ok: { 302: { description: "Location: the manifest to play" } },
+    errors: { 404: ["WATCH_LINK_NOT_FOUND", "NOTHING_TO_PLAY"] },
+  },
   "DELETE /api/streams/:streamId": {
     summary: "Leave a stream",
     description: "The stream goes on for other apps; the app's outputs keep running.",
@@ -284,6 +326,9 @@ export const RESPONSE_SCHEMAS = {
   StreamList: out.StreamList,
   AdminStreamListItem: out.AdminStreamListItem,
   AdminStreamList: out.AdminStreamList,
+  WatchLinkAnswer: out.WatchLinkAnswer,
+  WatchAnswer: out.WatchAnswer,
+  StreamAnalytics: out.StreamAnalytics,
   Error: out.ErrorBody,
 };
 
@@ -292,4 +337,6 @@ export const PATH_PARAMS: Record<string, { schema: z.ZodType; description: strin
   packageName: { schema: api.PackageName, description: "A malformed name is 404 APP_NOT_FOUND" },
   outputId: { schema: z.string(), description: "From the add's answer or the outputs list" },
   ...REALTIME_PATH_PARAMS,
+  userId: { schema: api.UserId, description: "The user's id; a malformed one is 400 INVALID_REQUEST" },
+  key: { schema: z.string(), description: "The watch key (24 characters); anything else is 404 WATCH_LINK_NOT_FOUND" },
 };

@@ -30,6 +30,8 @@ const SECURITY: Record<Auth, Record<string, string[]>[]> = {
   webhook: [{ webhookSecret: [] }],
   socket: [{ apiKey: [], packageName: [] }, { ticket: [] }, { deviceToken: [] }, { deviceTokenQuery: [] }],
   realtime: [{ apiKey: [], packageName: [] }, { deviceToken: [] }],
+  user: [{ apiKey: [], packageName: [] }, { deviceToken: [] }, { adminToken: [] }],
+  appOrAdmin: [{ apiKey: [], packageName: [] }, { adminToken: [] }],
 };
 
 /** Errors every operation of a kind can get, beside its own (docs/api.md, Conventions and Authentication). */
@@ -41,6 +43,8 @@ const AUTH_ERRORS: Record<Auth, Partial<Record<number, ApiErrorCode[]>>> = {
   webhook: { 401: ["UNAUTHORIZED"], 503: ["WEBHOOKS_DISABLED"] },
   socket: { 401: ["UNAUTHORIZED"] },
   realtime: { 401: ["UNAUTHORIZED"], 503: ["DEVICE_TOKENS_DISABLED"] },
+  user: { 401: ["UNAUTHORIZED"], 503: ["DEVICE_TOKENS_DISABLED"] },
+  appOrAdmin: { 401: ["UNAUTHORIZED"], 403: ["ADMIN_DISABLED"] },
 };
 
 type Json = Record<string, unknown>;
@@ -152,6 +156,7 @@ function build(): Json {
       { name: "Realtime", description: "The stream's Realtime SFU room, in partytracks' proxy protocol (glasses publish with their device token; viewer apps pull)" },
       { name: "Device", description: "The glasses' side (device token)" },
       { name: "Webhooks", description: "Cloudflare Notifications (cf-webhook-auth)" },
+      { name: "Watch", description: "The user's stable watch link (/w/<key>): follows their stream across reconnects and new streams" },
     ],
     paths,
     components: {

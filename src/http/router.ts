@@ -36,6 +36,7 @@ import { handleAdminStats } from "./admin-stats";
 import { handleStreamWebhook } from "./stream-webhook";
 import { handleListRunningStreams, handleListStreams } from "./stream-lists";
 import { addRealtimeRoutes } from "./realtime-routes";
+import { handleGetWatchLink, handleRotateWatchLink, handleWatch, handleWatchManifest, noStore, watchOrigin } from "./watch-routes";
 
 /**
  * The stateless Worker: authenticate, validate, route to the owning Durable Object. No state here.
@@ -132,7 +133,7 @@ router.post("/api/streams", async (request, env) => {
       ingestProtocol,
       recording,
       deleteRecordingAfterDays: body.deleteRecordingAfterDays === undefined ? 30 : body.deleteRecordingAfterDays,
-    }),
+    }, watchOrigin(request, env)),
   );
   const stub = env.STREAMS.getByName(result.snapshot.streamId);
   const restreamResults = await addRestreamDestinations(body.restreamDestinations ?? [], (url, name) => stub.addOutput(app.packageName, url, name, null));
@@ -155,6 +156,22 @@ router.delete("/api/streams/:streamId", async (request, env) => {
   const { snapshot } = unwrap(await streamStub(request, env).leave(app.packageName));
   return reply(answers.StreamSnapshot, snapshot);
 });
+
+/** The stream's analytics: for the apps that took part, and the admin (Bearer token, no app headers). */
+router.get("/api/streams/:streamId/analytics", async (request, env) => {
+  let packageName: string | null = null;
+  if (!request.headers.has("x-api-key") && !request.headers.has("x-package-name") && request.headers.has("authorization")) await authenticateAdmin(request, env);
+  else packageName = (await authenticateApp(request, env)).packageName;
+  const { report } = unwrap(await streamStub(request, env).analyticsReport(packageName));
+  return reply(answers.StreamAnalytics, report);
+});
+
+// ── Watch links (watch-routes.ts) ────────────────────────────────────────────────────────────────
+
+router.get("/api/users/:userId/watch-link", noStore(handleGetWatchLink));
+router.post("/api/users/:userId/watch-link/rotate", noStore(handleRotateWatchLink));
+router.get("/w/:key", handleWatch);
+router.get("/w/:key/video.m3u8", handleWatchManifest);
 
 // ── Restream outputs (seed 002) ──────────────────────────────────────────────────────────────────
 

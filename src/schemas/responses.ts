@@ -48,6 +48,8 @@ export const ApiErrorCode = z.enum([
   "INTERNAL_ERROR",
   "CLOUDFLARE_ERROR",
   "BUSY",
+  "WATCH_LINK_NOT_FOUND",
+  "NOTHING_TO_PLAY",
   "SERVICE_UNAVAILABLE",
   "DEVICE_TOKENS_DISABLED",
   "WEBHOOKS_DISABLED",
@@ -228,6 +230,59 @@ export const AdminStats = z.object({
     lastRejectedAt: When,
   }),
 });
+
+// ── Watch links and analytics (issue 14) ─────────────────────────────────────────────────────────
+
+const WatchKey = z.string().regex(/^[A-Za-z0-9_-]{24}$/).describe("Opaque (nanoid, never derived from the user id)");
+
+export const WatchLinkAnswer = z.object({
+  userId: UserId,
+  watchKey: WatchKey,
+  watchUrl: z.url().describe("`<origin>/w/<watchKey>`: JSON for programs, the watch page for browsers"),
+});
+
+export const WatchAnswer = z
+  .object({
+    state: z.enum(["live", "reconnecting", "offline"]).describe("`live`: ingest connected; `reconnecting`: the stream runs, its glasses dropped; `offline`: anything else"),
+    streamId: StreamId.nullable().describe("The user's running stream, else their last one; `null` if none"),
+    hlsUrl: PlaybackUrl.describe("While live or reconnecting"),
+    dashUrl: PlaybackUrl,
+    thumbnailUrl: PlaybackUrl,
+    latestRecording: z.unknown().nullable().describe("The stream's newest ready recording, when known"),
+  })
+  .describe("A watch link resolved now (never cached)");
+
+const Series = z.array(z.number());
+export const StreamAnalytics = z
+  .object({
+    streamId: StreamId,
+    state: z.enum(STREAM_STATUSES),
+    peakViewers: Count.describe("Most apps viewing at once"),
+    uniqueViewers: Count.describe("Distinct apps that viewed"),
+    viewerMinutes: z.number().min(0).describe("Apps viewing × minutes"),
+    liveSeconds: Count.describe("Seconds the input was connected while the stream ran"),
+    reconnects: Count.describe("Connects after the first"),
+    liveViewers: z
+      .object({ peak: Count, last: Count.nullable(), lastAt: IsoDate.nullable() })
+      .describe("Cloudflare's live (human) viewer count, read with the status polls while live"),
+    timeline: z
+      .object({
+        start: IsoDate,
+        bucketSeconds: z.number().int().min(60).describe("60, doubled each time 720 points would be exceeded (neighbours merged)"),
+        maxViewers: Series,
+        meanViewers: Series.describe("Time-weighted mean of apps viewing over the bucket"),
+        ingestUpSeconds: Series,
+        liveViewers: z.array(z.number().nullable()).describe("Highest live-viewer reading in the bucket; null: none taken"),
+      })
+      .describe("At most 720 points, one array per measure (compact: a full timeline is about 15 KB)"),
+    watchLink: z.object({
+      hits: Count.describe("Watch pages and video.m3u8 requests of the user's watch link resolved to this stream"),
+      uniqueVisitors: Count.describe("Distinct visitors by a keyed hash of the address (linear counting over 4,096 bits)"),
+      countries: z.array(z.object({ country: z.string(), hits: Count, uniqueVisitors: Count })).max(50),
+      otherHits: Count.describe("Hits from countries beyond the first 50 seen"),
+    }),
+  })
+  .describe("Analytics of one stream, kept as long as its record");
 
 /** /openapi.json and /asyncapi.json describe themselves only as documents. */
 export const SpecDocument = z.record(z.string(), z.unknown());

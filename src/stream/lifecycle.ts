@@ -25,6 +25,8 @@ export interface CreateInput {
   ingestProtocol: IngestProtocol;
   recording: RecordingSettings;
   deleteRecordingAfterDays: number | null;
+  /** The user's watch link, shown as the SDK's `previewUrl` (UserStreams passes it). */
+  watchUrl?: string | null;
 }
 
 export class Lifecycle {

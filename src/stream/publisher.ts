@@ -19,6 +19,8 @@ export class StatusPublisher {
     private readonly s: StreamContext,
     private readonly views: StreamViews,
     private readonly presence: Presence,
+    /** Called before every push (analytics observe the facts each push is about). */
+    private readonly observe: () => void = () => undefined,
   ) {
     this.meta = new StreamMeta(s.sql);
   }
@@ -48,6 +50,7 @@ export class StatusPublisher {
    * distinct message once (see StreamViews.statusMessages) and walks the sockets once.
    */
   pushIfChanged(fresh?: WebSocket, closing?: WebSocket, built?: StatusMessages): void {
+    this.observe();
     const messages = built ?? this.build();
     if (!messages) return;
     // Fingerprint the unmasked view: what any viewer could see changed.

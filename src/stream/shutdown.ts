@@ -1,4 +1,5 @@
 import { clock } from "../clock";
+import { ANALYTICS_TABLES } from "./analytics";
 import { forgetInputStream } from "../cloudflare/live-input-index";
 import { StreamMeta, type StreamContext } from "./context";
 import type { DeviceChannel } from "./device";
@@ -24,7 +25,7 @@ export const PURGE_TIMER = "purge";
 export const NOTIFY_USER_TIMER = "notify-user";
 const STOPPED_RETENTION_MS = 24 * 3_600_000;
 /** Tables emptied by a wipe. Tombstones are kept: they outlive the stream they watch for. */
-const STREAM_TABLES = ["stream", "participants", "join_holds", "tickets", "meta", "outputs", "idempotent_adds", "ledger_outbox", "participation_outbox", ...ROOM_TABLES];
+const STREAM_TABLES = ["stream", "participants", "join_holds", "tickets", "meta", "outputs", "idempotent_adds", "ledger_outbox", "participation_outbox", ...ROOM_TABLES, ...ANALYTICS_TABLES];
 
 export class Shutdown {
   private readonly meta: StreamMeta;

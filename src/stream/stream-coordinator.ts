@@ -29,6 +29,9 @@ import { Sql } from "./sql";
 import { deriveStatus, type DeviceCondition } from "./status";
 import { StreamStore, type StreamRecord } from "./store";
 import { clock } from "../clock";
+import { StreamAnalytics } from "./analytics";
+import { WATCH_URL_KEY, watchView, type WatchHit, type WatchView } from "./watch-view";
+import { StreamMeta } from "./context";
 
 /** Headers the Worker sets after authenticating a WebSocket upgrade; never trusted from outside. */
 export const ROLE_HEADER = "x-sc-role";
@@ -67,6 +70,8 @@ export class StreamCoordinator extends DurableObject<Env> {
   private readonly participation: ParticipationOutbox;
   /** The Realtime SFU room (realtime-calls.ts, realtime-room.ts). */
   private readonly room: RealtimeCalls;
+  /** Viewers, ingest and watch-link hits over the stream's life (analytics.ts); observed on every push. */
+  private readonly analytics: StreamAnalytics;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -106,9 +111,10 @@ export class StreamCoordinator extends DurableObject<Env> {
       readFailed: () => this.facts.readFailed(),
     });
     this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
-    this.publisher = new StatusPublisher(this.s, this.views, this.presence);
+    this.analytics = new StreamAnalytics(this.s, this.presence);
+    this.publisher = new StatusPublisher(this.s, this.views, this.presence, () => this.analytics.observe());
     this.appRequests = new AppRequests(this.s, this.views, {
-      join: (packageName) => this.join(packageName),
+      join: (packageName) => this.join(packageName, null),
       addOutput: (packageName, url, name) => this.addOutput(packageName, url, name, null),
       leave: (packageName) => this.leave(packageName),
     });
@@ -185,6 +191,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       stoppedAt: null,
     });
     this.s.store.addParticipant(input.packageName, now);
+    if (input.watchUrl) new StreamMeta(this.s.sql).set(WATCH_URL_KEY, input.watchUrl);
     // If this object dies mid-create, the watchdog cleans up what Cloudflare may hold.
     this.s.schedule.set(CREATE_WATCHDOG_TIMER, now + CREATE_WATCHDOG_MS);
     // Marked in flight before the first await, so nothing interleaving sees a half-made stream.
@@ -213,10 +220,11 @@ export class StreamCoordinator extends DurableObject<Env> {
   }
 
   /** An app joins a running stream. Fails with STREAM_ENDED when it is stopping or gone. */
-  async join(packageName: string): Promise<Result<{ snapshot: StreamSnapshot }>> {
+  async join(packageName: string, watchUrl: string | null = null): Promise<Result<{ snapshot: StreamSnapshot }>> {
     if (this.creating) await this.creating;
     const record = this.s.store.get();
     if (!record) return fail(404, "STREAM_ENDED", "Stream does not exist");
+    if (watchUrl) new StreamMeta(this.s.sql).set(WATCH_URL_KEY, watchUrl);
     return this.joinExisting(record, packageName);
   }
 
@@ -257,6 +265,30 @@ export class StreamCoordinator extends DurableObject<Env> {
         outputs: packageName === null && record.phase !== "initializing" ? this.views.outputViews(record, null) : [],
       },
     };
+  }
+
+  /** The user's watch link changed (rotated): the SDK's `previewUrl` shows the new one from the next push. */
+  async setWatchUrl(watchUrl: string): Promise<void> {
+    if (!this.s.store.get()) return;
+    new StreamMeta(this.s.sql).set(WATCH_URL_KEY, watchUrl);
+    this.pushIfChanged();
+  }
+
+  /** `GET /w/:key` resolved to this stream (watch-view.ts); `hit` is counted in the analytics. Null once purged. */
+  async watchView(hit: WatchHit | null): Promise<WatchView | null> {
+    const record = this.s.store.get();
+    if (!record) return null;
+    if (hit && record.phase !== "initializing") this.analytics.hit(hit.country, hit.visitor);
+    return watchView(this.s.config, record);
+  }
+
+  /** `GET /api/streams/:id/analytics`: for the apps that took part (`null`: the admin). */
+  async analyticsReport(packageName: string | null): Promise<Result<{ report: StreamAnalyticsReport }>> {
+    if (this.creating) await this.creating;
+    const record = this.s.store.get();
+    if (!record || (packageName !== null && !this.s.store.isParticipant(packageName))) return streamNotFound();
+    this.analytics.observe();
+    return { ok: true, report: { streamId: record.streamId, state: record.status, ...this.analytics.report() } };
   }
 
   /** The app leaves (REST or `managed_stream_stop`): its hold and sockets go; others are unaffected. */
@@ -574,6 +606,8 @@ export class StreamCoordinator extends DurableObject<Env> {
     };
   }
 }
+
+export type StreamAnalyticsReport = { streamId: string; state: StreamRecord["status"] } & ReturnType<StreamAnalytics["report"]>;
 
 /** A stream list entry as the stream object gives it; the Worker keeps what its list shows. */
 export type StreamListView = AdminStreamListItem;

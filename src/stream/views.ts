@@ -10,6 +10,8 @@ import type { StreamSnapshot } from "../schemas/responses";
 import { toSdkStatus } from "./status";
 import type { StreamRecord } from "./store";
 import { clock } from "../clock";
+import { StreamMeta } from "./context";
+import { WATCH_URL_KEY } from "./watch-view";
 
 /** What apps see of a stream over REST (GET /api/streams/:id) and what devices get from GET /api/device/stream. */
 export type { DeviceStreamInfo, StreamSnapshot } from "../schemas/responses";
@@ -82,7 +84,7 @@ export class StreamViews {
         streamId: record.streamId,
         status: toSdkStatus(record.status),
         createdAt: new Date(record.createdAt).toISOString(),
-        ...withoutNulls(this.playback(record)),
+        ...withoutNulls(this.sdkPlayback(record)),
         activeViewers: this.presence.viewerCount(),
       },
       timestamp,
@@ -111,6 +113,17 @@ export class StreamViews {
   }
 
   /**
+   * What the SDK's messages carry: the same URLs, but `previewUrl` is the user's watch link (`/w/<key>`),
+   * which follows the user's stream across reconnects and new streams, where Cloudflare's player page
+   * is tied to this live input.
+   */
+  private sdkPlayback(record: StreamRecord): PlaybackUrls {
+    const urls = this.playback(record);
+    const watchUrl = new StreamMeta(this.s.sql).get(WATCH_URL_KEY);
+    return watchUrl && record.phase === "running" ? { ...urls, previewUrl: watchUrl } : urls;
+  }
+
+  /**
    * The status as each viewer may see it, for one push: the outputs and every unmasked field are read
    * once; masking varies only for an app that added outputs, so every other viewer shares one message
    * (and one serialization — `serialized` caches per owner, `null` for all the rest).
@@ -122,7 +135,7 @@ export class StreamViews {
       type: "managed_stream_status" as const,
       status: toSdkStatus(record.status),
       streamId: record.streamId,
-      ...withoutNulls(this.playback(record)),
+      ...withoutNulls(this.sdkPlayback(record)),
       message: record.message,
     };
     // Once stopped, the remaining sockets are being closed: nobody is watching any more.

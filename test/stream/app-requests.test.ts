@@ -138,7 +138,8 @@ describe("stream_status_check", () => {
         createdAt: s.createdAt,
         hlsUrl: s.hlsUrl,
         dashUrl: s.dashUrl,
-        previewUrl: s.previewUrl,
+        // The SDK's preview is the user's watch link (GET /w/:key), not the input's player page.
+        previewUrl: expect.stringMatching(/^http:\/\/coordinator\.test\/w\/[A-Za-z0-9_-]{24}$/),
         thumbnailUrl: s.thumbnailUrl,
         activeViewers: 1,
       },
