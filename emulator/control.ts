@@ -54,6 +54,16 @@ export async function handleControl(emu: StreamEmulator, request: Request, url: 
       return json({ ok: true });
     }
 
+    case "POST live_inputs/:id/views": {
+      // Pins the delivery host's `/views` count for this input (`null`: count real manifest clients again).
+      const body = await readJsonObject(request);
+      const n = body.liveViewers;
+      if (n !== null && !(typeof n === "number" && Number.isInteger(n) && n >= 0)) invalid("liveViewers must be a non-negative integer or null");
+      if (!emu.hasInput(id)) notFound(`Live input not found: ${id}`);
+      emu.liveViewers.pin(id, n as number | null);
+      return json({ ok: true });
+    }
+
     case "POST live_inputs/:id/error": {
       const body = await readJsonObject(request);
       const code = body.code ?? "ERR_UNKNOWN";

@@ -46,6 +46,10 @@ import type {
   RelayState,
 } from "./types.ts";
 import { NO_METHOD, VideoLibrary } from "./videos.ts";
+import { LiveViewers } from "./live-viewers.ts";
+
+/** `customer-<CODE>.cloudflarestream.com`: where playback URLs, `/views` and `/lifecycle` live. */
+const DELIVERY_HOST = /^customer-[a-z0-9]+\.cloudflarestream\.com$/i;
 import { WebhookSender, type InputError, type LiveInputEvent, type WebhookTarget } from "./webhooks.ts";
 
 export { DroppedConnectionError } from "./faults.ts";
@@ -114,6 +118,8 @@ export class StreamEmulator {
   readonly videos: VideoLibrary;
   /** The Realtime SFU API under /v1 (realtime/sfu.ts): logged and faulted like the Stream API, own auth and limits. */
   readonly realtime: RealtimeSfu;
+  /** Live manifest clients per input: the delivery host's `/views` (live-viewers.ts). */
+  readonly liveViewers = new LiveViewers();
   observer: EmulatorObserver | null = null;
 
   constructor(options: EmulatorOptions = {}) {
@@ -182,14 +188,20 @@ export class StreamEmulator {
     const path = url.pathname;
     if (path === "/healthz") return json({ ok: true });
     this.tick();
-    if (path === PLAYBACK_PREFIX || path.startsWith(`${PLAYBACK_PREFIX}/`)) {
-      return handlePlayback(request, path, {
+    // Cloudflare's delivery host by its own name (workerd routes every outbound fetch here, whatever the
+    // host): the same as `/playback/…`.
+    const deliveryHost = DELIVERY_HOST.test(url.hostname);
+    if (deliveryHost || path === PLAYBACK_PREFIX || path.startsWith(`${PLAYBACK_PREFIX}/`)) {
+      return handlePlayback(request, deliveryHost ? `${PLAYBACK_PREFIX}${path}` : path, {
         lookup: (uid) => {
           const input = this.inputs.get(uid);
           return input ? { enabled: input.enabled, connected: input.connected } : null;
         },
         driver: this.playbackDriver,
         unavailable: this.playbackUnavailable,
+        viewers: this.liveViewers,
+        currentVideo: (uid) => this.videos.currentVideo(uid)?.videoUid ?? null,
+        now: () => this.now(),
       });
     }
     if (path === "/__emulator" || path.startsWith("/__emulator/")) {
@@ -634,6 +646,7 @@ export class StreamEmulator {
     this.idempotency.clear();
     this.alerting = emptyAlerting();
     this.videos.clear();
+    this.liveViewers.clear();
     this.clockOffsetMs = 0;
     this.calls = [];
     this.faults.clear();

@@ -4,6 +4,7 @@
 // from a PlaybackDriver (Node with ffmpeg, playback.ts). Not API calls: not authenticated, logged, rate
 // limited or faulted (Cloudflare's playback hosts are public too).
 
+import type { LiveViewers } from "./live-viewers.ts";
 import type { PlaybackDriver } from "./types.ts";
 
 /** Path prefix of the emulator's stand-in for `https://customer-<CODE>.cloudflarestream.com`. */
@@ -60,6 +61,16 @@ export interface PlaybackContext {
   lookup(uid: string): { enabled: boolean; connected: boolean } | null;
   driver: PlaybackDriver | undefined;
   unavailable: string;
+  /** Who fetched each input's live manifest lately (`/views`). */
+  viewers: LiveViewers;
+  /** The input's video while it records (`/lifecycle`'s videoUID), or null. */
+  currentVideo(uid: string): string | null;
+  now(): number;
+}
+
+/** `/views` and `/lifecycle` change from second to second: JSON, CORS, never cached. */
+function playbackJson(body: unknown): Response {
+  return new Response(JSON.stringify(body), { headers: { "content-type": "application/json", "cache-control": "no-store", ...CORS_HEADERS } });
 }
 
 export async function handlePlayback(request: Request, path: string, ctx: PlaybackContext): Promise<Response> {
@@ -81,16 +92,21 @@ async function route(request: Request, path: string, ctx: PlaybackContext): Prom
   if (!input) return playbackError(404, "NOT_FOUND", `No live input ${uid || "(missing uid)"}: playback URLs are ${PLAYBACK_PREFIX}/<liveInputUid>/…`);
   if (rest === "webRTC/play") return playbackError(501, "NOT_EMULATED", "WebRTC (WHEP) playback is not emulated: play the HLS or DASH manifest");
   if (rest === "iframe") return playerPage(uid);
+  // Cloudflare's delivery host: live (human) viewers, and what the input is doing now.
+  if (rest === "views") return playbackJson({ liveViewers: input.connected ? ctx.viewers.count(uid, ctx.now()) : 0 });
+  if (rest === "lifecycle") return playbackJson({ isInput: true, videoUID: ctx.currentVideo(uid), live: input.connected });
   const file = playbackFile(rest);
   if (file === null) {
-    return playbackError(404, "NOT_FOUND", `No playback resource ${rest}: the emulator serves manifest/video.m3u8, manifest/video.mpd, their segments, thumbnails/thumbnail.jpg and iframe`);
+    return playbackError(404, "NOT_FOUND", `No playback resource ${rest}: the emulator serves manifest/video.m3u8, manifest/video.mpd, their segments, thumbnails/thumbnail.jpg, iframe, views and lifecycle`);
   }
   if (!ctx.driver) return playbackError(503, "PLAYBACK_UNAVAILABLE", ctx.unavailable, { "retry-after": "3600" });
   if (!input.connected) {
     const why = input.enabled ? "nothing is publishing to its ingest" : "it is disabled and refuses broadcasts";
     return playbackError(404, "NOT_LIVE", `Live input ${uid} is not live: ${why}`);
   }
-  return ctx.driver.serve(uid, file, request);
+  const served = await ctx.driver.serve(uid, file, request);
+  if (served.ok && (file === "video.m3u8" || file === "video.mpd")) ctx.viewers.fetched(uid, request, ctx.now());
+  return served;
 }
 
 /** previewUrl: a bare player page. Native HLS where the browser has it (Safari), else the thumbnail, refreshed. */

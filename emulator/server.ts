@@ -200,6 +200,8 @@ async function handle(emulator: StreamEmulator, base: string, req: http.Incoming
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
+    // Who is asking, from the socket (never the caller's say): the delivery host's `/views` counts clients by it.
+    headers.set("x-emulator-client", req.socket.remoteAddress ?? "");
     const method = req.method ?? "GET";
     const hasBody = method !== "GET" && method !== "HEAD" && chunks.length > 0;
     const request = new Request(new URL(req.url ?? "/", base), { method, headers, body: hasBody ? Buffer.concat(chunks) : undefined });

@@ -3,7 +3,7 @@
 // build output. Each site is a folder of our own files under web/<mount>/ plus files copied from npm
 // packages, served at /<mount>/; nothing comes from a CDN (deployments and test machines may have no
 // internet). Today: the API reference at /docs/ (Swagger UI from swagger-ui-dist, reading /openapi.json)
-// and the web console at /console/ (docs/console.md), whose TypeScript under web/console/src/ is
+// the web console at /console/ (docs/console.md) and the watch page's script at /watch/, whose TypeScript under web/console/src/ is
 // bundled by esbuild (`bundle`: preact, hls.js and the typed client, minified into one file) instead of
 // being copied.
 //
@@ -43,6 +43,15 @@ export const SITES = [
       { pkg: "preact", files: ["LICENSE"], to: "licenses/preact" },
     ],
     bundle: { entry: "src/main.tsx", outfile: "console.js" },
+  },
+  {
+    // The watch page (GET /w/:key for browsers): the console's player on the user's watch link.
+    mount: "watch",
+    vendor: [
+      { pkg: "hls.js", files: ["LICENSE"], to: "licenses/hls.js" },
+      { pkg: "preact", files: ["LICENSE"], to: "licenses/preact" },
+    ],
+    bundle: { entry: "src/main.tsx", outfile: "watch.js" },
   },
 ];
 

@@ -21,9 +21,14 @@ const NONE: PlaybackUrls = { hlsUrl: null, dashUrl: null, webrtcUrl: null, previ
  * Only what can play is given: WHEP (`webrtcUrl`) plays only an input ingested over WHIP, and a WHIP
  * input has no HLS/DASH (Cloudflare Stream WebRTC docs, Limitations).
  */
+/** The delivery host (`https://customer-<CODE>.cloudflarestream.com`, or STREAM_PLAYBACK_BASE_URL), or null. */
+export function playbackBase(config: Config): string | null {
+  return (config.playbackBaseUrl ?? (config.customerCode ? `https://customer-${config.customerCode}.cloudflarestream.com` : null))?.replace(/\/+$/, "") ?? null;
+}
+
 export function playbackUrls(config: Config, liveInputUid: string | null, ingest: IngestProtocol): PlaybackUrls {
   if (!liveInputUid) return NONE;
-  const base = (config.playbackBaseUrl ?? (config.customerCode ? `https://customer-${config.customerCode}.cloudflarestream.com` : null))?.replace(/\/+$/, "");
+  const base = playbackBase(config);
   if (!base) return NONE;
   const root = `${base}/${liveInputUid}`;
   const overWhip = ingest === "webrtc";

@@ -1,3 +1,4 @@
+import { playbackBase } from "./playback";
 import { APIConnectionError, APIError } from "cloudflare/error";
 import { Stream } from "cloudflare/resources/stream/stream";
 import { createClient } from "cloudflare/tree-shakable";
@@ -79,11 +80,13 @@ export class StreamApi {
   private readonly client: ReturnType<typeof streamClient>;
   private readonly accountId: string;
   private readonly budgetSettings: BudgetSettings;
+  private readonly config: Config;
 
   constructor(
     config: Config,
     private readonly budget: BudgetClient,
   ) {
+    this.config = config;
     this.budgetSettings = { limit: config.apiBudgetPer5Min, pollShare: config.apiBudgetPollShare };
     this.client = streamClient(config);
     this.accountId = config.cloudflareAccountId || "unset";
@@ -113,6 +116,26 @@ export class StreamApi {
   /** One live input with its ingest credentials: how a create whose answer was lost is adopted. */
   async getLiveInput(uid: string): Promise<CreatedLiveInput> {
     return toCreatedLiveInput(await this.call("user", () => this.client.stream.liveInputs.get(uid, { account_id: this.accountId })));
+  }
+
+  /**
+   * Cloudflare's live (human) viewer count, `GET <delivery host>/<input uid>/views` → `{"liveViewers": N}`.
+   * Not the REST API (no token, no SDK method), but paid from the same budget at `poll` priority, so it
+   * is the first thing held back when the budget runs short.
+   */
+  async getLiveViewers(uid: string): Promise<number> {
+    const base = playbackBase(this.config);
+    if (!base) throw new CloudflareCallError("No delivery host configured (STREAM_CUSTOMER_CODE or STREAM_PLAYBACK_BASE_URL)", undefined);
+    return this.call("poll", async () => {
+      const res = await fetch(`${base}/${encodeURIComponent(uid)}/views`, { signal: AbortSignal.timeout(this.config.cloudflareTimeoutMs) });
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new CloudflareCallError(`The delivery host answered ${res.status} for views`, res.status);
+      }
+      const n = ((await res.json().catch(() => null)) as { liveViewers?: unknown } | null)?.liveViewers;
+      if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new CloudflareCallError("The delivery host's views answer has no liveViewers count", 502);
+      return n;
+    });
   }
 
   async getIngestState(uid: string, priority: Priority = "user"): Promise<IngestState> {

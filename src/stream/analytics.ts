@@ -57,6 +57,23 @@ export class StreamAnalytics {
     }
   }
 
+  /**
+   * After an input poll that found the input connected: one read of Cloudflare's live viewer count
+   * (budget `poll` priority). Kept only if the stream is still live on the same input after the await;
+   * a refused or failed read is simply skipped (the next poll reads again).
+   */
+  async readLiveViewers(liveInputUid: string): Promise<void> {
+    let n: number;
+    try {
+      n = await this.s.api.getLiveViewers(liveInputUid);
+    } catch {
+      return;
+    }
+    const record = this.s.store.get();
+    if (record?.phase !== "running" || record.liveInputUid !== liveInputUid || record.ingestState !== "connected") return;
+    this.sampleLiveViewers(n);
+  }
+
   /** A reading of Cloudflare's live (human) viewer count, taken while the input is connected. */
   sampleLiveViewers(liveViewers: number, now = clock.now()): void {
     const state = this.load(now);

@@ -20,6 +20,8 @@ export interface SyncHooks {
   applyRemoteOutputs(outputs: RemoteOutput[]): void;
   /** A read failed: knowledge may just have gone stale, so viewers may need telling. */
   readFailed?(): void;
+  /** An input read found the input connected (analytics read the live viewer count then). */
+  inputLive?(liveInputUid: string): Promise<void>;
 }
 
 export class StatusSync {
@@ -52,6 +54,7 @@ export class StatusSync {
 
   async pollInput(): Promise<void> {
     const webhooksBefore = this.meta.get("webhookCount");
+    let live: string | null = null;
     await this.poll(INPUT_POLL_TIMER, "input", (uid) => this.s.api.getIngestState(uid, "poll"), (state) => {
       this.meta.set("lastInputSyncAt", String(clock.now()));
       // A webhook applied while we were reading is newer than what we read: keep it.
@@ -61,7 +64,10 @@ export class StatusSync {
       const wasConnected = this.s.store.get()?.ingestState === "connected";
       if ((state === "connected") !== wasConnected) this.meta.set("webhookSeenAt", null);
       this.hooks.applyIngest(state);
+      if (state === "connected") live = this.s.store.get()?.liveInputUid ?? null;
     });
+    // Piggy-backed on this poll: no call of its own cadence (docs/api.md, analytics).
+    if (live !== null) await this.hooks.inputLive?.(live);
   }
 
   async pollOutputs(): Promise<void> {

@@ -109,6 +109,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       applyIngest: (state) => this.facts.applyIngest(state),
       applyRemoteOutputs: (outputs) => this.facts.applyRemoteOutputs(outputs),
       readFailed: () => this.facts.readFailed(),
+      inputLive: (uid) => this.analytics.readLiveViewers(uid),
     });
     this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
     this.analytics = new StreamAnalytics(this.s, this.presence);

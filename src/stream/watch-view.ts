@@ -30,7 +30,7 @@ export interface WatchHit {
 export function watchView(config: Config, record: StreamRecord): WatchView {
   const running = record.phase === "running";
   const state = running && record.ingestState === "connected" ? "live" : running && record.everConnected ? "reconnecting" : "offline";
-  const urls = state === "offline" ? null : playbackUrls(config, record.liveInputUid, "rtmp");
+  const urls = state === "offline" ? null : playbackUrls(config, record.liveInputUid, record.ingestProtocol);
   return {
     state,
     streamId: record.streamId,

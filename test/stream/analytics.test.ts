@@ -86,6 +86,30 @@ describe("per-stream analytics", () => {
     expect((await analytics(s.streamId, app.headers)).status).toBe(404);
   });
 
+  it("Cloudflare's live viewer count is read with the input poll, only while the input is connected", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const v = await openSocket(s.streamId, { headers: app.headers });
+    await v.next("managed_stream_status");
+    const input = await inputFor(s.streamId);
+    const stub = env.STREAMS.getByName(s.streamId);
+    await emulator("POST", `live_inputs/${input.uid}/connect`);
+    await emulator("POST", `live_inputs/${input.uid}/views`, { liveViewers: 7 });
+    await expireTimer(s.streamId, "poll-input");
+    await runDurableObjectAlarm(stub);
+    let r = (await analytics(s.streamId, app.headers)).body;
+    expect(r.liveViewers).toMatchObject({ peak: 7, last: 7 });
+    expect(r.timeline.liveViewers.at(-1)).toBe(7);
+    // Disconnected: the poll reads the input, not the views.
+    await emulator("POST", `live_inputs/${input.uid}/disconnect`);
+    await emulator("POST", `live_inputs/${input.uid}/views`, { liveViewers: 9 });
+    await expireTimer(s.streamId, "poll-input");
+    await runDurableObjectAlarm(stub);
+    r = (await analytics(s.streamId, app.headers)).body;
+    expect(r.liveViewers).toMatchObject({ peak: 7, last: 7 });
+    expect(r.liveSeconds).toBeGreaterThanOrEqual(0);
+  });
+
   it("readable by the apps that took part and the admin, by nobody else", async () => {
     const [app, other] = [await registerApp(), await registerApp()];
     const s = await startStream(app);
