@@ -35,6 +35,7 @@ async function startEmulator(dir, ports, webhookUrl = "") {
       ...process.env,
       STREAM_EMULATOR_PORT: String(ports.http),
       RTMP_PORT: String(ports.rtmp),
+      SRT_PORT: String(ports.srt),
       EMULATOR_STATE_DIR: dir,
       STREAM_WEBHOOK_URL: webhookUrl,
       STREAM_WEBHOOK_SECRET: "hook-secret",
@@ -71,7 +72,8 @@ async function startEmulator(dir, ports, webhookUrl = "") {
 }
 
 async function ports() {
-  return { http: await freePort(), rtmp: await freePort() };
+  // SRT too: the live inputs' srt URLs carry its port, so a restart must come back on the same one.
+  return { http: await freePort(), rtmp: await freePort(), srt: await freePort() };
 }
 
 /** A webhook receiver that records each delivery; starts listening only when asked. */

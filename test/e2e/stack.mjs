@@ -56,13 +56,16 @@ export async function waitFor(what, fn, { timeoutMs = 10_000, intervalMs = 100 }
  */
 export async function startStack(extraEnv = {}, { reuse } = {}) {
   const stateDir = reuse?.stateDir ?? mkdtempSync(path.join(tmpdir(), "stream-coordinator-e2e-"));
-  const ports = reuse?.ports ?? (await Promise.all([freePort(), freePort(), freePort(), freePort()]));
-  const [port, emulatorPort, rtmpPort, inspectorPort] = ports;
+  // SRT's port is UDP; one free for TCP a moment ago is as good a guess, and a stack that starts again
+  // (reuse) keeps it, as the live inputs' srt URLs carry it.
+  const ports = reuse?.ports ?? (await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]));
+  const [port, emulatorPort, rtmpPort, inspectorPort, srtPort] = ports;
   const env = {
     ...process.env,
     PORT: String(port),
     STREAM_EMULATOR_PORT: String(emulatorPort),
     RTMP_PORT: String(rtmpPort),
+    SRT_PORT: String(srtPort),
     INSPECTOR_PORT: String(inspectorPort),
     // A fresh, throwaway state directory per stack: runs never share or accumulate state.
     COORDINATOR_STATE_DIR: stateDir,
