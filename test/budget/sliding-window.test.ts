@@ -84,4 +84,32 @@ describe("SlidingWindowBudget", () => {
     expect(budget.lease("user", settings, 1_000, 4, 2_000)).toEqual({ granted: false, retryAfterMs: 4_000 });
     expect(budget.lease("user", settings, 5_000, 4, 2_000).granted).toBe(true);
   });
+
+  it("a refused call is told when the oldest grant leaves the window, to the millisecond", () => {
+    const budget = new SlidingWindowBudget(new MemoryGrantLog());
+    const two = { limit: 2, pollShare: 0.5 };
+    budget.acquire("user", two, 1_000);
+    budget.acquire("user", two, 4_000);
+    expect(budget.acquire("user", two, 10_000)).toEqual({ granted: false, retryAfterMs: 1_000 + WINDOW_MS - 10_000 });
+    // A grant counts for the window's whole five minutes, its last millisecond included.
+    expect(budget.acquire("user", two, 1_000 + WINDOW_MS).granted).toBe(false);
+    expect(budget.acquire("user", two, 1_000 + WINDOW_MS + 1).granted).toBe(true);
+  });
+});
+
+describe("MemoryGrantLog (the in-memory log of the benchmark and these tests)", () => {
+  it("counts, orders and prunes grants logged out of order (leases log at their expiry)", () => {
+    const log = new MemoryGrantLog();
+    for (const t of [5_000, 1_000, 3_000, 2_000]) log.add(t);
+    expect(log.countSince(2_000)).toBe(3);
+    expect(log.countSince(5_001)).toBe(0);
+    expect(log.nthSince(2_000, 0)).toBe(2_000);
+    expect(log.nthSince(2_000, 1)).toBe(3_000);
+    expect(log.nthSince(2_000, 2)).toBe(5_000);
+    expect(log.nthSince(2_000, 3)).toBeNull();
+    expect(log.nthSince(2_001, 0)).toBe(3_000);
+    log.pruneBefore(3_000);
+    expect(log.countSince(0)).toBe(2);
+    expect(log.nthSince(0, 0)).toBe(3_000);
+  });
 });

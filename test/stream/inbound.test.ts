@@ -1,8 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { resetClock, shiftClock } from "../../src/clock";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { freezeClock, resetClock, shiftClock } from "../../src/clock";
 import { InboundGuard } from "../../src/stream/inbound";
 import { MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_SECOND } from "../../src/schemas/protocol";
 
+// Frozen: the windows are measured on the clock, and Node's moves between two lines.
+beforeEach(() => void freezeClock());
 afterEach(resetClock);
 
 const CHECK = JSON.stringify({ type: "stream_status_check" });
@@ -53,5 +55,18 @@ describe("socket message screening", () => {
     expect(guard.screen(socket(), JSON.stringify([1]), "app")).toMatchObject({ kind: "reply", error: "UNKNOWN_MESSAGE_TYPE", message: "Unknown message type: undefined" });
     expect(guard.screen(socket(), JSON.stringify({ type: "keep_alive_ack" }), "device")).toMatchObject({ kind: "reply", error: "INVALID_MESSAGE" });
     expect(guard.screen(socket(), JSON.stringify({ type: "keep_alive_ack", ackId: "a" }), "device")).toMatchObject({ kind: "device", message: { ackId: "a" } });
+  });
+
+  it("a reply names what was wrong: the unknown type (at most 64 characters), or each bad field by path", () => {
+    const guard = new InboundGuard();
+    expect(guard.screen(socket(), JSON.stringify("text"), "app")).toMatchObject({ error: "UNKNOWN_MESSAGE_TYPE", message: "Unknown message type: undefined" });
+    expect(guard.screen(socket(), "null", "app")).toMatchObject({ error: "UNKNOWN_MESSAGE_TYPE", message: "Unknown message type: undefined" });
+    expect(guard.screen(socket(), JSON.stringify({ type: 7 }), "app")).toMatchObject({ error: "UNKNOWN_MESSAGE_TYPE", message: "Unknown message type: 7" });
+    expect(guard.screen(socket(), JSON.stringify({ type: "x".repeat(100) }), "app")).toMatchObject({ message: `Unknown message type: ${"x".repeat(64)}` });
+    const bad = guard.screen(socket(), JSON.stringify({ type: "rtmp_stream_status", status: "nope", errorDetails: "x".repeat(1_001) }), "device");
+    expect(bad).toMatchObject({ kind: "reply", error: "INVALID_MESSAGE" });
+    expect((bad as { message: string }).message).toMatch(/^status: [^;]+; errorDetails: [^;]+$/);
+    const nested = guard.screen(socket(), JSON.stringify({ type: "keep_alive_ack", ackId: "" }), "device") as { message: string };
+    expect(nested.message).toMatch(/^ackId: /);
   });
 });

@@ -40,4 +40,13 @@ describe("status after the glasses go quiet", () => {
     expect(toSdkStatus("reconnecting")).toBe("preparing");
     for (const s of ["initializing", "preparing", "active", "stopping", "stopped", "error"] as const) expect(toSdkStatus(s)).toBe(s);
   });
+
+  it("every status says why, in words", () => {
+    expect(deriveStatus({ ...running, phase: "initializing" }).message).toBe("Creating the live input");
+    expect(deriveStatus({ ...running, phase: "stopping" }).message).toBe("Stream is stopping");
+    expect(deriveStatus({ ...running, phase: "stopped" }).message).toBe("Stream stopped");
+    expect(deriveStatus({ ...running, inputError: "bad codec" }).message).toBe("Cloudflare reported an ingest error: bad codec");
+    expect(deriveStatus({ ...running, device: "stopped", everConnected: true }).message).toBe("Glasses stopped streaming");
+    expect(deriveStatus({ ...running, device: "reconnecting" }).message).toBe("Glasses are reconnecting to the ingest server");
+  });
 });

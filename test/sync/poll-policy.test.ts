@@ -111,4 +111,48 @@ describe("poll policy", () => {
     expect(errorBackoffMs(1, 60, 0.5)).toBe(60_000);
     expect(errorBackoffMs(2, undefined, 0)).toBe(3_000);
   });
+
+  it("the fast-poll window is exactly 2 minutes from creation: fast 1 ms before its end, slow from its end", () => {
+    const fresh = { ...base, createdAt: 50_000, everConnected: false, ingestConnected: false };
+    expect(inputPollInterval({ ...fresh, now: 50_000 + 2 * 60_000 - 1 })).toBe(2_000);
+    expect(inputPollInterval({ ...fresh, now: 50_000 + 2 * 60_000 })).toBe(30_000);
+    // Once connected, never fast again.
+    expect(inputPollInterval({ ...fresh, now: 50_001, everConnected: true })).toBe(30_000);
+  });
+
+  it("a stream's phase is stable across releases (slots do not move on a deploy) and lies in [0, 1)", () => {
+    expect(phaseOf("stream-1")).toBe(phaseOf("stream-1"));
+    expect(phaseOf("abc")).toBe(0.1124456962570548);
+    expect(phaseOf("abd")).not.toBe(phaseOf("abc"));
+    for (let i = 0; i < 200; i++) {
+      const p = phaseOf(`s-${i}`);
+      expect(p).toBeGreaterThanOrEqual(0);
+      expect(p).toBeLessThan(1);
+    }
+  });
+
+  it("a slow read falls at the stream's phase within its interval; fast reads ignore the phase", () => {
+    // Live without webhooks (75 s): phase 0.5 puts the read at 37.5 s into each interval.
+    expect(inputPollDelay({ ...base, phase: 0.5 })).toBe(37_500);
+    // Waiting for a reconnect at exactly the slow interval (30 s): still on the slot.
+    expect(inputPollDelay({ ...base, ingestConnected: false, phase: 0.5 })).toBe(15_000);
+    expect(inputPollDelay({ ...base, now: 1_000, everConnected: false, ingestConnected: false, phase: 0.5 })).toBe(2_000);
+  });
+
+  it("nothing goes stale while no read is planned or none ever succeeded; stale only strictly after the bound", () => {
+    const unwatched = { ...base, hasClients: false, ingestConnected: false };
+    expect(staleAt(unwatched, 0)).toBeNull();
+    expect(isStale(unwatched, 0)).toBe(false);
+    expect(staleAt(base, null)).toBeNull();
+    expect(isStale(base, null)).toBe(false);
+    const bound = 3 * 75_000 + 1_000;
+    expect(isStale(base, base.now - bound)).toBe(false);
+    expect(isStale(base, base.now - bound - 1)).toBe(true);
+  });
+
+  it("a retry due when knowledge has just gone stale waits the whole backoff", () => {
+    expect(inputRetryDelay(10_000, undefined, 100_000, 100_000)).toBe(10_000);
+    expect(inputRetryDelay(10_000, undefined, null, 100_000)).toBe(10_000);
+    expect(inputRetryDelay(10_000, undefined, 100_001, 100_000)).toBe(2);
+  });
 });
