@@ -38,6 +38,7 @@ export const TEST_BINDINGS = {
   REALTIME_APP_SECRET: "local-realtime-secret",
   TURN_KEY_ID: "local-turn-key",
   TURN_KEY_API_TOKEN: "local-turn-token",
+  STREAM_VIDEO_WEBHOOK_SECRET: "test-video-webhook-secret",
 };
 
 export default defineConfig({

@@ -57,6 +57,8 @@ for (const name of [
   "RECONCILE_SECONDS",
   "ORPHAN_WATCH_MINUTES",
   "TURN_CREDENTIAL_TTL_SECONDS",
+  "RECORDING_RETENTION_DAYS",
+  "STREAM_VIDEO_WEBHOOK_SECRET",
 ]) {
   if (process.env[name]) coordinatorVars[name] = process.env[name];
 }

@@ -42,6 +42,10 @@ const ConfigSchema = z.object({
   turnKeyId: z.string().default(""),
   turnKeyApiToken: z.string().default(""),
   turnCredentialTtlSeconds: intVar(86_400, 60, 172_800),
+  /** Days a recording is kept (our own delete; Cloudflare's deleteRecordingAfterDays is only the backstop). */
+  recordingRetentionDays: intVar(30, 1, 1_096),
+  /** The secret Cloudflare signs the video webhook with (PUT /stream/webhook's answer). */
+  videoWebhookSecret: z.string().optional(),
 });
 
 /**
@@ -81,5 +85,7 @@ export function loadConfig(env: Env): Config {
     turnKeyId: env.TURN_KEY_ID || undefined,
     turnKeyApiToken: env.TURN_KEY_API_TOKEN || undefined,
     turnCredentialTtlSeconds: env.TURN_CREDENTIAL_TTL_SECONDS,
+    recordingRetentionDays: env.RECORDING_RETENTION_DAYS,
+    videoWebhookSecret: env.STREAM_VIDEO_WEBHOOK_SECRET || undefined,
   });
 }

@@ -50,4 +50,6 @@ export interface Env {
   WATCH_HIT_SECRET?: string;
   /** The origin of watch links (`<origin>/w/<key>`); default: the origin the request reached. */
   PUBLIC_BASE_URL?: string;
+  RECORDING_RETENTION_DAYS?: string;
+  STREAM_VIDEO_WEBHOOK_SECRET?: string;
 }

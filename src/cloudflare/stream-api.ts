@@ -103,6 +103,8 @@ export class StreamApi {
       this.client.stream.liveInputs.create({
         account_id: this.accountId,
         meta: { name: `${META_MARKER}:${input.streamId}`, managedBy: META_MARKER, streamId: input.streamId, ingest: input.ingestProtocol },
+        // Its recordings' `creator`: they can be found (GET /stream?creator=) after the input is gone and after any crash.
+        defaultCreator: input.streamId,
         recording: input.recording,
         ...(input.deleteRecordingAfterDays !== null ? { deleteRecordingAfterDays: input.deleteRecordingAfterDays } : {}),
         enabled: true,
@@ -231,6 +233,16 @@ export class StreamApi {
     for (const output of outputs) await this.deleteOutput(liveInputUid, output.uid, "cleanup");
     await this.deleteLiveInput(liveInputUid);
     return outputs.length;
+  }
+
+  /** A budgeted SDK call for the other Cloudflare modules (cloudflare/video-api.ts); failures as `call`'s. */
+  budgeted<T>(priority: Priority, fn: (client: ReturnType<typeof streamClient>, accountId: string) => PromiseLike<T>): Promise<T> {
+    return this.call(priority, () => fn(this.client, this.accountId));
+  }
+
+  /** `settled` for the other Cloudflare modules: an idempotent mutation whose lost answer is settled by reading the truth. */
+  settle(mutate: () => Promise<void>, applied: () => Promise<boolean>): Promise<void> {
+    return this.settled(mutate, applied);
   }
 
   /**

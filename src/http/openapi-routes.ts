@@ -17,9 +17,9 @@ const LiveInputNotification = z.union([LiveInputWebhook, WebhookTestMessage]);
  * 500 and 503) are added by the generator; `errors` lists the route's own, as docs/api.md does.
  */
 
-export type Tag = "Meta" | "Admin" | "Streams" | "Outputs" | "Realtime" | "Device" | "Webhooks" | "Watch";
+export type Tag = "Meta" | "Admin" | "Streams" | "Outputs" | "Recordings" | "Realtime" | "Device" | "Webhooks" | "Watch";
 /** `user`: the admin, the user's device, or an app (with X-User-Grant while grants are required). `appOrAdmin`: an app, or the admin. */
-export type Auth = "none" | "admin" | "app" | "device" | "webhook" | "socket" | "realtime" | "user" | "appOrAdmin";
+export type Auth = "none" | "admin" | "app" | "device" | "webhook" | "videoWebhook" | "socket" | "realtime" | "user" | "appOrAdmin";
 
 export interface Route {
   /** Only where the one derived from the path would repeat another's (openapi.ts, `operationId`). */
@@ -271,6 +271,45 @@ export const ROUTES: Record<string, Route> = {
     errors: { 403: ["NOT_AUTHORIZED"], 404: ["OUTPUT_NOT_FOUND"], 502: ["CLOUDFLARE_ERROR"] },
   },
 
+  "GET /api/streams/:streamId/recordings": {
+    operationId: "listRecordings",
+    summary: "The stream's recordings",
+    description:
+      "For every app that took part in the stream, while any recording is kept (also after the stream ended and its snapshot is gone). Each recording is a Cloudflare video of the stream's live input: `recording` while live, `processing` after, then `ready` (playable) or `error`; `deleted` once deleted.",
+    tag: "Recordings",
+    auth: "app",
+    ok: { 200: { description: "Oldest first", schema: out.RecordingList } },
+  },
+  "DELETE /api/streams/:streamId/recordings/:recordingId": {
+    operationId: "deleteRecording",
+    summary: "Delete a recording (the app that started the stream)",
+    tag: "Recordings",
+    auth: "app",
+    ok: {
+      200: { description: "Deleted at Cloudflare", schema: out.RecordingDeleted },
+      202: { description: "Deleted here; Cloudflare confirms within RECONCILE_SECONDS", schema: out.RecordingDeleted },
+    },
+    errors: { 403: ["FORBIDDEN"], 404: ["RECORDING_NOT_FOUND"] },
+  },
+  "GET /api/admin/streams/:streamId/recordings": {
+    operationId: "listRecordingsAsAdmin",
+    summary: "A stream's recordings (admin)",
+    tag: "Recordings",
+    auth: "admin",
+    ok: { 200: { description: "Oldest first", schema: out.RecordingList } },
+  },
+  "DELETE /api/admin/streams/:streamId/recordings/:recordingId": {
+    operationId: "deleteRecordingAsAdmin",
+    summary: "Delete a recording (admin)",
+    tag: "Recordings",
+    auth: "admin",
+    ok: {
+      200: { description: "Deleted at Cloudflare", schema: out.RecordingDeleted },
+      202: { description: "Deleted here; Cloudflare confirms within RECONCILE_SECONDS", schema: out.RecordingDeleted },
+    },
+    errors: { 404: ["RECORDING_NOT_FOUND"] },
+  },
+
   "GET /api/device/stream": {
     summary: "The user's stream with its ingest credentials",
     tag: "Device",
@@ -288,6 +327,16 @@ export const ROUTES: Record<string, Route> = {
     errors: { 404: ["UNKNOWN_LIVE_INPUT"] },
   },
   ...REALTIME_ROUTES,
+  "POST /api/webhooks/cloudflare-stream-video": {
+    summary: "Cloudflare Stream's video webhook (a recording ready or failed)",
+    description:
+      "The body is the video object; `Webhook-Signature: time=…,sig1=hex(HMAC-SHA256(STREAM_VIDEO_WEBHOOK_SECRET, time + \".\" + body))`, at most 5 minutes old. A bad signature is 401 and changes nothing.",
+    tag: "Webhooks",
+    auth: "videoWebhook",
+    body: z.looseObject({ uid: z.string() }),
+    bodyErrors: ["INVALID_PAYLOAD"],
+    ok: { 200: { description: "Received (applied or not: Cloudflare must not retry)", schema: out.VideoWebhookAnswer } },
+  },
 };
 
 /** Named schemas, emitted once under components.schemas and referenced from the operations. */
@@ -329,6 +378,10 @@ export const RESPONSE_SCHEMAS = {
   WatchLinkAnswer: out.WatchLinkAnswer,
   WatchAnswer: out.WatchAnswer,
   StreamAnalytics: out.StreamAnalytics,
+  Recording: out.Recording,
+  RecordingList: out.RecordingList,
+  RecordingDeleted: out.RecordingDeleted,
+  VideoWebhookAnswer: out.VideoWebhookAnswer,
   Error: out.ErrorBody,
 };
 
@@ -339,4 +392,5 @@ export const PATH_PARAMS: Record<string, { schema: z.ZodType; description: strin
   ...REALTIME_PATH_PARAMS,
   userId: { schema: api.UserId, description: "The user's id; a malformed one is 400 INVALID_REQUEST" },
   key: { schema: z.string(), description: "The watch key (24 characters); anything else is 404 WATCH_LINK_NOT_FOUND" },
+  recordingId: { schema: z.string(), description: "From the recordings list; an unknown one is 404 RECORDING_NOT_FOUND" },
 };

@@ -34,6 +34,7 @@ import { openApiDocument } from "./openapi";
 import * as answers from "../schemas/responses";
 import { handleAdminStats } from "./admin-stats";
 import { handleStreamWebhook } from "./stream-webhook";
+import { handleVideoWebhook } from "./video-webhook";
 import { handleListRunningStreams, handleListStreams } from "./stream-lists";
 import { addRealtimeRoutes } from "./realtime-routes";
 import { handleGetWatchLink, handleRotateWatchLink, handleWatch, handleWatchManifest, noStore, watchOrigin } from "./watch-routes";
@@ -250,6 +251,41 @@ router.get("/api/streams/:streamId/ws", async (request, env) => {
 
 /** Cloudflare Notifications (stream_live_notifications), its destination test, and the outcome counts: stream-webhook.ts. */
 router.post("/api/webhooks/cloudflare-stream", handleStreamWebhook);
+
+/** Cloudflare Stream's signed video webhook: a recording ready or failed (video-webhook.ts). */
+router.post("/api/webhooks/cloudflare-stream-video", handleVideoWebhook);
+
+// ── Recordings ───────────────────────────────────────────────────────────────────────────────────
+
+router.get("/api/streams/:streamId/recordings", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  const { recordings } = unwrap(await streamStub(request, env).listRecordings(app.packageName));
+  return reply(answers.RecordingList, recordings);
+});
+
+router.delete("/api/streams/:streamId/recordings/:recordingId", async (request, env) => {
+  const app = await authenticateApp(request, env);
+  return deleteRecording(request, env, app.packageName);
+});
+
+router.get("/api/admin/streams/:streamId/recordings", async (request, env) => {
+  await authenticateAdmin(request, env);
+  const { recordings } = unwrap(await streamStub(request, env).listRecordings(null));
+  return reply(answers.RecordingList, recordings);
+});
+
+router.delete("/api/admin/streams/:streamId/recordings/:recordingId", async (request, env) => {
+  await authenticateAdmin(request, env);
+  return deleteRecording(request, env, null);
+});
+
+async function deleteRecording(request: IRequest, env: Env, packageName: string | null): Promise<Response> {
+  const recordingId = request.params.recordingId ?? "";
+  const { pending } = unwrap(await streamStub(request, env).deleteRecording(packageName, recordingId));
+  // 202: the removal stands (listed as deleted) but Cloudflare has not confirmed it; the stream retries it.
+  if (pending) return reply(answers.RecordingDeleted, { success: true, recordingId, message: "Recording deletion accepted; Cloudflare will confirm it shortly" }, 202);
+  return reply(answers.RecordingDeleted, { success: true, recordingId, message: "Recording deleted" });
+}
 
 // ── Devices ──────────────────────────────────────────────────────────────────────────────────────
 

@@ -5,6 +5,7 @@ import type { StreamContext } from "./context";
 import type { DeviceChannel } from "./device";
 import type { Outputs } from "./outputs";
 import type { Presence } from "./presence";
+import type { Recordings } from "./recordings";
 import type { StatusPublisher } from "./publisher";
 import { OUTPUTS_POLL_TIMER, type StatusSync } from "./status-sync";
 
@@ -27,6 +28,7 @@ export class CloudflareFacts {
       outputs: Outputs;
       presence: Presence;
       device: DeviceChannel;
+      recordings: Recordings;
       sync: () => StatusSync;
       publisher: () => StatusPublisher;
     },
@@ -43,6 +45,8 @@ export class CloudflareFacts {
       everConnected: record.everConnected || connected,
       ...(connected ? { inputError: null } : {}),
     });
+    // Each connect may start a new recording: its uid is learned shortly (durable timer, same write).
+    if (connected) this.parts.recordings.scheduleCapture(clock.now());
     const sync = this.parts.sync();
     sync.ingestChanged(state, clock.now());
     sync.reschedule(clock.now());

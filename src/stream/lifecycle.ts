@@ -6,6 +6,7 @@ import { clock } from "../clock";
 import { fail, type Failure } from "../http/errors";
 import type { StreamContext } from "./context";
 import type { Tombstones } from "./tombstones";
+import { cloudflareDeleteAfterDays } from "./recordings";
 
 /**
  * Creating the stream's live input so that nothing is left behind and the caller hears the truth.
@@ -59,7 +60,7 @@ export class Lifecycle {
           streamId: input.streamId,
           ingestProtocol: input.ingestProtocol,
           recording: input.recording,
-          deleteRecordingAfterDays: input.deleteRecordingAfterDays,
+          deleteRecordingAfterDays: cloudflareDeleteAfterDays(input.deleteRecordingAfterDays, this.s.config.recordingRetentionDays),
         });
         // An earlier attempt may still land as a second input: the tombstone keeps the one we use.
         if (last) this.tombstones.add({ kind: "live_input", streamId: input.streamId });

@@ -14,6 +14,7 @@ import { closeQuietly } from "./sockets";
 import { deriveStatus } from "./status";
 import type { StreamRecord } from "./store";
 import { TOMBSTONE_TIMER } from "./tombstones";
+import { RECORDING_TIMERS, type Recordings } from "./recordings";
 
 /**
  * Ending a stream: stop the glasses, delete every Cloudflare resource (outputs first, then the live
@@ -40,6 +41,7 @@ export class Shutdown {
       publisher: StatusPublisher;
       participation: ParticipationOutbox;
       room: RealtimeCalls;
+      recordings: Recordings;
       runningTimers: string[];
     },
   ) {
@@ -74,6 +76,8 @@ export class Shutdown {
     const retryIn = Math.min(5 * 60_000, 5_000 * 2 ** attempts) * (0.8 + Math.random() * 0.4);
     this.s.schedule.set(CLEANUP_TIMER, clock.now() + retryIn);
     await this.s.schedule.arm();
+    // Never delete the input before its recordings are accounted for: the settle is armed (durable) first.
+    await this.parts.recordings.beforeInputDelete(record);
     try {
       // The room's SFU sessions first (their tracks force-closed): a stopped stream leaves none behind.
       if (!(await this.parts.room.closeAll())) throw new Error("some realtime sessions are not closed yet");
@@ -90,6 +94,7 @@ export class Shutdown {
     this.s.schedule.set(PURGE_TIMER, clock.now() + STOPPED_RETENTION_MS);
     const stoppedAt = clock.now();
     this.s.store.update({ phase: "stopped", ingest: null, ingestState: "idle", stoppedAt });
+    this.parts.recordings.ended(this.s.store.get()!);
     // Each participant's list of streams keeps it as stopped, until the snapshot is purged.
     this.parts.participation.ended(stoppedAt);
     await outputs.releaseAll();
@@ -124,6 +129,8 @@ export class Shutdown {
       return;
     }
     this.wipe();
+    // The compact record and the recordings outlive the stream until the last recording is deleted.
+    this.parts.recordings.forgetIfDone();
   }
 
   /** Removes the stream's state (after a failed create, or when a stopped stream is purged). */
@@ -132,7 +139,9 @@ export class Shutdown {
     this.clearTimersExceptTombstones();
   }
 
+  /** Tombstones and the recordings' timers outlive the stream they watch for. */
   private clearTimersExceptTombstones(): void {
-    this.s.sql.run(`DELETE FROM schedule WHERE name != ?`, TOMBSTONE_TIMER);
+    const keep = [TOMBSTONE_TIMER, ...RECORDING_TIMERS];
+    this.s.sql.run(`DELETE FROM schedule WHERE name NOT IN (${keep.map(() => "?").join(", ")})`, ...keep);
   }
 }

@@ -18,6 +18,9 @@ import { StatusPublisher } from "./publisher";
 import { CloudflareFacts, type WebhookEvent } from "./cloudflare-facts";
 import { NOTIFY_USER_TIMER, PURGE_TIMER, Shutdown } from "./shutdown";
 import { TOMBSTONE_TIMER, Tombstones, type Claims } from "./tombstones";
+import { RECORDING_CAPTURE_TIMER, RECORDING_EXPIRE_TIMER, RECORDING_SETTLE_TIMER, Recordings } from "./recordings";
+import type { RecordingView } from "./recording-store";
+import type { RemoteVideo } from "../cloudflare/video-api";
 import type { ParsedRtmpUrl } from "../outputs/rtmp-url";
 import { CLEANUP_TIMER, CREATE_WATCHDOG_TIMER, Lifecycle, type CreateInput } from "./lifecycle";
 import { GRACE_TIMER, PRESENCE_AUDIT_TIMER, Presence } from "./presence";
@@ -72,6 +75,8 @@ export class StreamCoordinator extends DurableObject<Env> {
   private readonly room: RealtimeCalls;
   /** Viewers, ingest and watch-link hits over the stream's life (analytics.ts); observed on every push. */
   private readonly analytics: StreamAnalytics;
+  /** The stream's recordings (Cloudflare videos): captured while live, settled after the end, deleted at retention. */
+  private readonly recordings: Recordings;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -88,6 +93,7 @@ export class StreamCoordinator extends DurableObject<Env> {
     };
     this.tombstones = new Tombstones(this.s);
     this.participation = new ParticipationOutbox(this.s);
+    this.recordings = new Recordings(this.s);
     this.presence = new Presence(this.s);
     this.room = new RealtimeCalls(this.s, {
       presentApps: (now) => this.presence.presentApps(now),
@@ -101,6 +107,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       outputs: this.outputs,
       presence: this.presence,
       device: this.device,
+      recordings: this.recordings,
       sync: () => this.sync,
       publisher: () => this.publisher,
     });
@@ -126,6 +133,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       publisher: this.publisher,
       participation: this.participation,
       room: this.room,
+      recordings: this.recordings,
       runningTimers: RUNNING_TIMERS,
     });
     // Ping/pong without waking the object.
@@ -496,6 +504,10 @@ export class StreamCoordinator extends DurableObject<Env> {
   private async onTimer(name: string, now: number): Promise<void> {
     // Tombstones outlive the stream they watch for.
     if (name === TOMBSTONE_TIMER) return this.tombstones.check(() => this.claims());
+    // So do the recordings' timers (the compact record keeps who may read and delete them).
+    if (name === RECORDING_CAPTURE_TIMER) return this.recordings.capture();
+    if (name === RECORDING_SETTLE_TIMER) return this.recordings.settle();
+    if (name === RECORDING_EXPIRE_TIMER) return this.recordings.expire();
     const record = this.s.store.get();
     if (!record) return;
     const heldApp = this.presence.isHoldTimer(name);
@@ -576,6 +588,60 @@ export class StreamCoordinator extends DurableObject<Env> {
   /** A Cloudflare Notifications webhook for this stream's live input (already authenticated). */
   async applyWebhook(event: WebhookEvent): Promise<{ applied: boolean; reason?: string }> {
     return this.facts.applyWebhook(event);
+  }
+
+  // ── RPC: recordings ────────────────────────────────────────────────────────────────────────────
+
+  /** GET .../recordings: for an app that took part (packageName) or the admin (null), while any is kept. */
+  async listRecordings(packageName: string | null): Promise<Result<{ recordings: RecordingView[] }>> {
+    const denied = this.recordingAccess(packageName, false);
+    if (denied) return denied;
+    return { ok: true, recordings: this.recordings.list() };
+  }
+
+  /** DELETE .../recordings/:id: the app that started the stream, or the admin (null). */
+  async deleteRecording(packageName: string | null, recordingId: string): Promise<Result<{ pending: boolean }>> {
+    const denied = this.recordingAccess(packageName, true);
+    if (denied) return denied;
+    const result = await this.recordings.delete(recordingId);
+    if (!result.found) return fail(404, "RECORDING_NOT_FOUND", "No such recording of this stream");
+    return { ok: true, pending: result.pending };
+  }
+
+  /** The newest ready recording of this stream, or null: for the watch link and the stream's view. */
+  async latestRecording(): Promise<RecordingView | null> {
+    return this.recordings.latest();
+  }
+
+  /** The signed video webhook (already verified by the Worker): a recording of this stream became ready or failed. */
+  async applyVideoWebhook(video: RemoteVideo): Promise<{ applied: boolean; reason?: string }> {
+    const result = this.recordings.applyWebhook(video);
+    await this.s.schedule.arm();
+    return result;
+  }
+
+  /**
+   * For the leak sweep, about a video whose creator names this stream: the stream adopts it if it did not know
+   * it yet (a crash before the capture), and says whether to keep it. `delete`: the stream is unknown here (or
+   * purged with all its recordings), or the recording is past its retention or deleted by us.
+   */
+  async sweepRecording(video: RemoteVideo): Promise<"keep" | "delete"> {
+    const verdict = this.recordings.sweep(video);
+    await this.s.schedule.arm();
+    return verdict;
+  }
+
+  /** Who may read (participants) or delete (the starting app) recordings; null: allowed. Admin: packageName null. */
+  private recordingAccess(packageName: string | null, toDelete: boolean): Failure | null {
+    const record = this.s.store.get();
+    const owner = this.recordings.owner();
+    if (!record && !owner) return streamNotFound();
+    if (packageName === null) return null;
+    const participant = record ? this.s.store.isParticipant(packageName) : owner!.participants.includes(packageName);
+    if (!participant) return streamNotFound();
+    const createdBy = record?.createdBy ?? owner!.createdBy;
+    if (toDelete && packageName !== createdBy) return fail(403, "FORBIDDEN", "Only the app that started the stream may delete its recordings");
+    return null;
   }
 
   /** For the leak sweep: is this stream still using its live input? */

@@ -6,6 +6,7 @@ import { clock } from "../clock";
 import { BUDGET_OBJECT_NAME } from "../budget/api-budget";
 import { STAT } from "../ops/counters";
 import { flushStats } from "../ops/stats-buffer";
+import { sweepVideos } from "./video-sweep";
 
 /**
  * The leak sweep (cron): lists the live inputs that are ours (by meta) and deletes, with their outputs,
@@ -20,6 +21,9 @@ export interface SweepReport {
   failed: string[];
   /** Outputs deleted with the inputs in `deleted` (they were still restreaming a leaked input). */
   outputsDeleted: number;
+  /** Videos whose creator names one of our streams (video-sweep.ts), and those deleted as leaks. */
+  videosChecked: number;
+  videosDeleted: string[];
 }
 
 /**
@@ -27,7 +31,7 @@ export interface SweepReport {
  * failed), inputs and outputs deleted as leaks, deletes that failed, and the last run's figures.
  */
 export async function sweepLeakedInputs(env: Env, now = clock.now()): Promise<SweepReport> {
-  const report: SweepReport = { checked: 0, deleted: [], failed: [], outputsDeleted: 0 };
+  const report: SweepReport = { checked: 0, deleted: [], failed: [], outputsDeleted: 0, videosChecked: 0, videosDeleted: [] };
   let failedRun = false;
   try {
     await sweep(env, now, report);
@@ -46,7 +50,7 @@ export async function sweepLeakedInputs(env: Env, now = clock.now()): Promise<Sw
       set: { [STAT.sweepLastChecked]: report.checked, [STAT.sweepLastDeleted]: report.deleted.length, [STAT.sweepLastFailed]: report.failed.length },
     });
   }
-  if (report.deleted.length || report.failed.length) console.log("leak sweep", JSON.stringify(report));
+  if (report.deleted.length || report.failed.length || report.videosDeleted.length) console.log("leak sweep", JSON.stringify(report));
   return report;
 }
 
@@ -78,4 +82,5 @@ async function sweep(env: Env, now: number, report: SweepReport): Promise<void> 
       console.error("leak sweep could not delete an input", error instanceof Error ? error.message : error);
     }
   }
+  await sweepVideos(env, api, now, maxAgeMs, report);
 }
