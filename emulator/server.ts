@@ -11,6 +11,7 @@ import { FfmpegPlayback } from "./playback.ts";
 import { PLAYBACK_PREFIX } from "./playback-http.ts";
 import { startRtmpIngest, type RtmpIngest, type RtmpLogLevel } from "./rtmp.ts";
 import { startSrtIngest, type SrtIngest } from "./srt.ts";
+import { weriftMedia } from "./realtime/werift-media.ts";
 import { StateFile, type LoadResult } from "./state-file.ts";
 import type { EmulatorOptions } from "./types.ts";
 
@@ -122,6 +123,8 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     // An SRT publish is republished into RTMP under the input's key: kicking that ends the SRT session too.
     kickIngest: (key) => ingest?.kick(key),
     ingestSessions: () => ({ srt: srt?.sessions() ?? [] }),
+    // The Realtime SFU forwards real media here (werift, UDP on loopback); workerd has only its signalling.
+    realtime: { ...opts.realtime, media: opts.realtime?.media ?? weriftMedia() },
   });
   emulatorRef = emulator;
 
@@ -178,6 +181,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
       (closing ??= (async () => {
         clearInterval(ticker);
         relay?.stopAll();
+        emulator.realtime.reset();
         emulator.webhooks.close();
         await srt?.close();
         await ingest?.close();
