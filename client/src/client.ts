@@ -22,6 +22,8 @@ import type {
   StartStreamResponse,
   StreamList,
   StreamSnapshot,
+  StreamAnalytics,
+  WatchLink,
   Ticket,
   UserGrant,
   UserGrantInput,
@@ -108,6 +110,20 @@ export class AdminClient extends BaseClient {
   }
 
   /** `POST /api/admin/streams/:streamId/stop`: stops now (idempotent). */
+  /** `GET /api/streams/:streamId/analytics`: any stream's analytics. */
+  async getAnalytics(streamId: string, options?: CallOptions): Promise<StreamAnalytics> {
+    return (await this.http.call<StreamAnalytics, "streamAnalytics">({ route: "streamAnalytics", method: "GET", path: `/api/streams/${seg(streamId)}/analytics`, repeatable: true, ...options })).body;
+  }
+
+  /** `GET /api/users/:userId/watch-link` / `POST …/rotate`: any user's watch link. */
+  async getWatchLink(userId: string, options?: CallOptions): Promise<WatchLink> {
+    return (await this.http.call<WatchLink, "watchLink">({ route: "watchLink", method: "GET", path: `/api/users/${seg(userId)}/watch-link`, repeatable: true, ...options })).body;
+  }
+
+  async rotateWatchLink(userId: string, options?: CallOptions): Promise<WatchLink> {
+    return (await this.http.call<WatchLink, "watchLink">({ route: "watchLink", method: "POST", path: `/api/users/${seg(userId)}/watch-link/rotate`, repeatable: false, ...options })).body;
+  }
+
   async stopStream(streamId: string, options?: CallOptions): Promise<StreamSnapshot> {
     return (await this.http.call<StreamSnapshot, "stopStream">({ route: "stopStream", method: "POST", path: `/api/admin/streams/${seg(streamId)}/stop`, repeatable: true, ...options })).body;
   }
@@ -166,6 +182,17 @@ export class AppClient extends BaseClient {
   /** `GET /api/streams/:streamId`: the snapshot (404 STREAM_NOT_FOUND unless this app joined). */
   async getStream(streamId: string, options?: CallOptions): Promise<StreamSnapshot> {
     return (await this.http.call<StreamSnapshot, "getStream">({ route: "getStream", method: "GET", path: `/api/streams/${seg(streamId)}`, repeatable: true, ...options })).body;
+  }
+
+  /** `GET /api/streams/:streamId/analytics` (404 STREAM_NOT_FOUND unless this app took part). */
+  async getAnalytics(streamId: string, options?: CallOptions): Promise<StreamAnalytics> {
+    return (await this.http.call<StreamAnalytics, "streamAnalytics">({ route: "streamAnalytics", method: "GET", path: `/api/streams/${seg(streamId)}/analytics`, repeatable: true, ...options })).body;
+  }
+
+  /** `GET /api/users/:userId/watch-link`, with this user's grant (`grant`) while grants are required. */
+  async getWatchLink(userId: string, { grant, ...options }: StartOptions = {}): Promise<WatchLink> {
+    const headers = grant ? { "x-user-grant": grant } : undefined;
+    return (await this.http.call<WatchLink, "watchLink">({ route: "watchLink", method: "GET", path: `/api/users/${seg(userId)}/watch-link`, repeatable: true, ...(headers ? { headers } : {}), ...options })).body;
   }
 
   /** `DELETE /api/streams/:streamId`: this app leaves; the stream goes on for others. */

@@ -52,6 +52,8 @@ export interface RouteErrors {
   removeOutput: Common | AppAuth | "STREAM_NOT_FOUND" | "OUTPUT_NOT_FOUND" | "NOT_AUTHORIZED" | "CLOUDFLARE_ERROR";
   setOutputEnabled: Common | AppAuth | Body | "STREAM_NOT_FOUND" | "OUTPUT_NOT_FOUND" | "NOT_AUTHORIZED" | "CLOUDFLARE_ERROR";
   deviceStream: Common | "UNAUTHORIZED" | "DEVICE_TOKENS_DISABLED" | "NO_ACTIVE_STREAM";
+  streamAnalytics: Common | AppAuth | AdminAuth | "STREAM_NOT_FOUND";
+  watchLink: Common | AppAuth | AdminAuth | "INVALID_REQUEST" | "USER_NOT_GRANTED" | "FORBIDDEN" | "DEVICE_TOKENS_DISABLED";
   /** Refusals of the viewer socket's upgrade (instead of 101). */
   viewerUpgrade: Common | "UPGRADE_REQUIRED" | "STREAM_NOT_FOUND" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_A_PARTICIPANT" | "STREAM_ENDED";
 }

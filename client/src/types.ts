@@ -40,6 +40,8 @@ import type {
   StreamList as StreamListSchema,
   StreamListItem as StreamListItemSchema,
   StreamSnapshot as StreamSnapshotSchema,
+  StreamAnalytics as StreamAnalyticsSchema,
+  WatchLinkAnswer,
   TicketAnswer,
   UserGrantAnswer,
 } from "../../src/schemas/responses";
@@ -100,6 +102,10 @@ export type StreamListItem = z.infer<typeof StreamListItemSchema>;
 /** `GET /api/admin/streams`: a page of every running stream (snapshot + participants, masked outputs). */
 export type AdminStreamList = z.infer<typeof AdminStreamListSchema>;
 export type AdminStreamListItem = z.infer<typeof AdminStreamListItemSchema>;
+/** `GET /api/streams/:id/analytics`: viewers, ingest, a ≤ 720-point timeline, watch-link hits (docs/api.md). */
+export type StreamAnalytics = z.infer<typeof StreamAnalyticsSchema>;
+/** `GET /api/users/:userId/watch-link` (and its rotate): the user's stable watch link. */
+export type WatchLink = z.infer<typeof WatchLinkAnswer>;
 /** Paging of both lists: `cursor` is the previous page's `nextCursor`; `limit` 1–50 (default 20). */
 export interface ListInput {
   cursor?: string | null;

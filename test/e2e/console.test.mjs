@@ -230,6 +230,11 @@ describe("the web console in Chromium", { skip: !HAVE_CHROMIUM && !process.env.C
         });
         await waitFor("the video's currentTime to advance by 1 s", async () => (await playing()).t >= first.t + 1, { timeoutMs: 15_000, intervalMs: 250 });
         await page.locator('[data-fact="Ingest"]', { hasText: "connected" }).waitFor({ timeout: 10_000 });
+        // The analytics panel draws the stream's timeline (GET /api/streams/:id/analytics, read every 10 s).
+        await page.locator('[data-analytics="peakViewers"]', { hasText: "1" }).waitFor({ timeout: 15_000 });
+        const points = Number(await page.getByTestId("analytics-timeline").getAttribute("data-points"));
+        assert.ok(points >= 1, `timeline points ${points}`);
+        assert.ok((await page.locator('[data-testid="analytics-timeline"] polyline').count()) === 1);
         mkdirSync(ARTIFACTS, { recursive: true });
         await page.screenshot({ path: path.join(ARTIFACTS, "console.png"), fullPage: true });
         assert.ok(readFileSync(path.join(ARTIFACTS, "console.png")).length > 10_000);

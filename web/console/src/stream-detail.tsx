@@ -9,6 +9,7 @@ import type { AdminClient, AppClient } from "../../../client/src/index.ts";
 import type { AdminStreamListItem, ManagedStreamStatus, OutputView, StreamSnapshot } from "../../../client/src/types.ts";
 import { describeError } from "./session";
 import { Player } from "./player";
+import { AnalyticsPanel } from "./analytics";
 import { ErrorText, OutputBadge, StatusBadge, clock, dateTime } from "./ui";
 
 export interface TimelineEntry {
@@ -154,6 +155,7 @@ export function AppStreamDetail({
           },
         }}
       />
+      <AnalyticsPanel streamId={streamId} load={() => client.getAnalytics(streamId, { retry: false })} />
     </StreamLayout>
   );
 }
@@ -231,6 +233,7 @@ export function AdminStreamDetail({ client, item, onStopped }: { client: AdminCl
         )}
         <ErrorText>{error}</ErrorText>
       </section>
+      <AnalyticsPanel streamId={item.streamId} load={() => client.getAnalytics(item.streamId, { retry: false })} />
     </StreamLayout>
   );
 }
