@@ -44,6 +44,7 @@ import type {
   PlaybackDriver,
   RelayDriver,
   RelayState,
+  WebRtcDriver,
 } from "./types.ts";
 import { NO_METHOD, VideoLibrary } from "./videos.ts";
 import { LiveViewers } from "./live-viewers.ts";
@@ -60,6 +61,8 @@ const MAX_OUTPUTS_PER_INPUT = 10;
 const MAX_CALL_LOG = 50_000;
 const MAX_STATUS_HISTORY = 50;
 const IDEMPOTENCY_TTL_MS = 6 * 3600 * 1000; // Cloudflare keeps keys six hours
+/** What an output of a WHIP-connected input reports (Cloudflare does not simulcast WebRTC inputs). */
+export const WHIP_NO_OUTPUTS = "Simulcast is not supported for WebRTC (WHIP) inputs: the output does not relay";
 const RELAY_STATES: readonly RelayState[] = ["idle", "connecting", "active", "error"];
 
 function configFrom(o: EmulatorOptions): EmulatorConfig {
@@ -103,10 +106,13 @@ export class StreamEmulator {
   private readonly playbackDriver: PlaybackDriver | undefined;
   private readonly playbackUnavailable: string;
   readonly ingestSessions: () => Record<string, unknown[]>;
+  private readonly webrtcDriver: WebRtcDriver | undefined;
 
   private inputs = new Map<string, LiveInputRecord>();
   private outputs = new Map<string, OutputRecord>();
   private byStreamKey = new Map<string, string>();
+  /** Inputs whose current broadcast came over WHIP (not persisted: no broadcast survives a restart). */
+  private whipConnected = new Set<string>();
   private idempotency = new Map<string, { uid: string; expiresAt: number }>();
   private alerting: AlertingState = emptyAlerting();
   private calls: CallRecord[] = [];
@@ -132,6 +138,7 @@ export class StreamEmulator {
     this.playbackDriver = options.playback;
     this.playbackUnavailable = options.playbackUnavailable ?? WORKERD_PLAYBACK_UNAVAILABLE;
     this.ingestSessions = options.ingestSessions ?? (() => ({}));
+    this.webrtcDriver = options.webrtc;
     this.rateLimiter = new RateLimiter(
       this.config.rateLimitRequests,
       this.config.rateLimitWindowSeconds,
@@ -195,13 +202,21 @@ export class StreamEmulator {
       return handlePlayback(request, deliveryHost ? `${PLAYBACK_PREFIX}${path}` : path, {
         lookup: (uid) => {
           const input = this.inputs.get(uid);
-          return input ? { enabled: input.enabled, connected: input.connected } : null;
+          return input ? { enabled: input.enabled, connected: input.connected, overWhip: this.whipConnected.has(uid) } : null;
         },
         driver: this.playbackDriver,
         unavailable: this.playbackUnavailable,
         viewers: this.liveViewers,
         currentVideo: (uid) => this.videos.currentVideo(uid)?.videoUid ?? null,
         now: () => this.now(),
+        webrtc: {
+          driver: this.webrtcDriver,
+          whipTarget: (secret) => this.whipPublisher(secret),
+          input: (uid) => {
+            const input = this.inputs.get(uid);
+            return input ? { connected: input.connected, overWhip: this.whipConnected.has(uid) } : null;
+          },
+        },
       });
     }
     if (path === "/__emulator" || path.startsWith("/__emulator/")) {
@@ -567,9 +582,11 @@ export class StreamEmulator {
   // ---------------------------------------------------------------- ingest simulation
 
   /** Marks a live input connected (RTMP publish started). False if unknown or disabled. */
-  connect(uid: string): boolean {
+  connect(uid: string, via: "rtmp" | "whip" = "rtmp"): boolean {
     const input = this.inputs.get(uid);
     if (!input || !input.enabled) return false;
+    if (via === "whip") this.whipConnected.add(uid);
+    else this.whipConnected.delete(uid);
     const nowIso = this.iso();
     if (input.connected) {
       const last = input.statusHistory[input.statusHistory.length - 1];
@@ -590,6 +607,7 @@ export class StreamEmulator {
   disconnect(uid: string, reason = "client_disconnect"): boolean {
     const input = this.inputs.get(uid);
     if (!input) return false;
+    this.whipConnected.delete(uid);
     if (!input.connected) return true;
     input.connected = false;
     const nowIso = this.iso();
@@ -605,6 +623,14 @@ export class StreamEmulator {
   connectByStreamKey(streamKey: string): string | null {
     const uid = this.byStreamKey.get(streamKey);
     return uid !== undefined && this.connect(uid) ? uid : null;
+  }
+
+  /** The input a WHIP publish to `<host>/<secret>/webRTC/publish` is for, or null for no such secret. */
+  whipPublisher(secret: string): { uid: string; streamKey: string; enabled: boolean } | null {
+    for (const input of this.inputs.values()) {
+      if (input.webRtcSecret === secret) return { uid: input.uid, streamKey: input.streamKey, enabled: input.enabled };
+    }
+    return null;
   }
 
   /** Who an SRT publish with this `streamid` is for (Node SRT ingest), or null for none. */
@@ -643,6 +669,7 @@ export class StreamEmulator {
     this.inputs.clear();
     this.outputs.clear();
     this.byStreamKey.clear();
+    this.whipConnected.clear();
     this.idempotency.clear();
     this.alerting = emptyAlerting();
     this.videos.clear();
@@ -741,6 +768,11 @@ export class StreamEmulator {
 
   private startRelay(input: LiveInputRecord, output: OutputRecord): void {
     this.stopDriverRelay(output);
+    if (this.whipConnected.has(input.uid)) {
+      // Cloudflare: "Simulcast is not supported for WHIP inputs". The output exists and never relays.
+      output.relay = { state: "error", lastError: WHIP_NO_OUTPUTS };
+      return;
+    }
     const driver = this.relayDriver;
     if (!driver) {
       output.relay = { state: "active", lastError: null };

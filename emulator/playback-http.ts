@@ -6,6 +6,7 @@
 
 import type { LiveViewers } from "./live-viewers.ts";
 import type { PlaybackDriver } from "./types.ts";
+import { handleWebRtc, webRtcPath, type WebRtcContext } from "./webrtc-http.ts";
 
 /** Path prefix of the emulator's stand-in for `https://customer-<CODE>.cloudflarestream.com`. */
 export const PLAYBACK_PREFIX = "/playback";
@@ -58,7 +59,7 @@ export function playbackFile(rest: string): string | null {
 
 export interface PlaybackContext {
   /** The input's state, or null if there is no such live input. */
-  lookup(uid: string): { enabled: boolean; connected: boolean } | null;
+  lookup(uid: string): { enabled: boolean; connected: boolean; overWhip: boolean } | null;
   driver: PlaybackDriver | undefined;
   unavailable: string;
   /** Who fetched each input's live manifest lately (`/views`). */
@@ -66,6 +67,7 @@ export interface PlaybackContext {
   /** The input's video while it records (`/lifecycle`'s videoUID), or null. */
   currentVideo(uid: string): string | null;
   now(): number;
+  webrtc: WebRtcContext;
 }
 
 /** `/views` and `/lifecycle` change from second to second: JSON, CORS, never cached. */
@@ -74,6 +76,8 @@ function playbackJson(body: unknown): Response {
 }
 
 export async function handlePlayback(request: Request, path: string, ctx: PlaybackContext): Promise<Response> {
+  const webrtc = webRtcPath(path);
+  if (webrtc) return handleWebRtc(request, webrtc, ctx.webrtc);
   const method = request.method.toUpperCase();
   if (method === "OPTIONS") return new Response(null, { status: 204, headers: { ...CORS_HEADERS, "access-control-max-age": "600" } });
   if (method !== "GET" && method !== "HEAD") {
@@ -86,11 +90,8 @@ export async function handlePlayback(request: Request, path: string, ctx: Playba
 async function route(request: Request, path: string, ctx: PlaybackContext): Promise<Response> {
   const [uid = "", ...parts] = path.slice(PLAYBACK_PREFIX.length + 1).split("/");
   const rest = parts.join("/");
-  // WHIP publishes to the input's WebRTC secret, not its uid.
-  if (rest === "webRTC/publish") return playbackError(501, "NOT_EMULATED", "WebRTC (WHIP) ingest is not emulated: publish over RTMP");
   const input = uid ? ctx.lookup(uid) : null;
   if (!input) return playbackError(404, "NOT_FOUND", `No live input ${uid || "(missing uid)"}: playback URLs are ${PLAYBACK_PREFIX}/<liveInputUid>/…`);
-  if (rest === "webRTC/play") return playbackError(501, "NOT_EMULATED", "WebRTC (WHEP) playback is not emulated: play the HLS or DASH manifest");
   if (rest === "iframe") return playerPage(uid);
   // Cloudflare's delivery host: live (human) viewers, and what the input is doing now.
   if (rest === "views") return playbackJson({ liveViewers: input.connected ? ctx.viewers.count(uid, ctx.now()) : 0 });
@@ -100,6 +101,9 @@ async function route(request: Request, path: string, ctx: PlaybackContext): Prom
     return playbackError(404, "NOT_FOUND", `No playback resource ${rest}: the emulator serves manifest/video.m3u8, manifest/video.mpd, their segments, thumbnails/thumbnail.jpg, iframe, views and lifecycle`);
   }
   if (!ctx.driver) return playbackError(503, "PLAYBACK_UNAVAILABLE", ctx.unavailable, { "retry-after": "3600" });
+  if (input.connected && input.overWhip) {
+    return playbackError(404, "NO_MEDIA", `Live input ${uid} is published over WebRTC (WHIP), which Cloudflare plays over WHEP only (webRTCPlayback.url): no HLS, DASH or thumbnail`);
+  }
   if (!input.connected) {
     const why = input.enabled ? "nothing is publishing to its ingest" : "it is disabled and refuses broadcasts";
     return playbackError(404, "NOT_LIVE", `Live input ${uid} is not live: ${why}`);

@@ -12,6 +12,7 @@ import { PLAYBACK_PREFIX } from "./playback-http.ts";
 import { startRtmpIngest, type RtmpIngest, type RtmpLogLevel } from "./rtmp.ts";
 import { startSrtIngest, type SrtIngest } from "./srt.ts";
 import { weriftMedia } from "./realtime/werift-media.ts";
+import { WeriftWebRtc } from "./webrtc-ingest.ts";
 import { StateFile, type LoadResult } from "./state-file.ts";
 import type { EmulatorOptions } from "./types.ts";
 
@@ -91,6 +92,8 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
   let ingest: RtmpIngest | null = null;
   let srt: SrtIngest | null = null;
   let emulatorRef: StreamEmulator | null = null;
+  // WHIP/WHEP with real media (werift, pure TypeScript: needs neither ffmpeg nor RTMP).
+  const webrtc = new WeriftWebRtc(() => emulatorRef!, opts.logLevel === "silent" ? undefined : (log ?? console.error));
   try {
     if (useFfmpeg && opts.srtPort !== null) {
       const start = (port: number) =>
@@ -121,10 +124,14 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     playback: playback ?? undefined,
     playbackUnavailable: playbackOff ?? undefined,
     // An SRT publish is republished into RTMP under the input's key: kicking that ends the SRT session too.
-    kickIngest: (key) => ingest?.kick(key),
-    ingestSessions: () => ({ srt: srt?.sessions() ?? [] }),
     // The Realtime SFU forwards real media here (werift, UDP on loopback); workerd has only its signalling.
     realtime: { ...opts.realtime, media: opts.realtime?.media ?? weriftMedia() },
+    kickIngest: (key) => {
+      ingest?.kick(key);
+      webrtc.kick(key);
+    },
+    webrtc,
+    ingestSessions: () => ({ srt: srt?.sessions() ?? [], ...webrtc.sessions() }),
   });
   emulatorRef = emulator;
 
@@ -184,6 +191,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
         emulator.realtime.reset();
         emulator.webhooks.close();
         await srt?.close();
+        await webrtc.close();
         await ingest?.close();
         await playback?.close();
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));

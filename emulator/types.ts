@@ -42,6 +42,16 @@ export interface PlaybackDriver {
   status(inputUid: string): PlaybackStatus | null;
 }
 
+/** WHIP/WHEP sessions with real media (Node: webrtc-ingest.ts). Refusals are thrown as WebRtcRefusal. */
+export interface WebRtcDriver {
+  /** Terminates a WHIP publish for this input; the input connects when its media connects. */
+  publish(input: { uid: string; streamKey: string }, offerSdp: string): Promise<{ sessionId: string; answerSdp: string }>;
+  /** A WHEP viewer of the input's WHIP publish. */
+  play(inputUid: string, offerSdp: string): Promise<{ sessionId: string; answerSdp: string }>;
+  /** DELETE of a session's resource: false if the input has no such session. */
+  end(inputUid: string, sessionId: string): boolean;
+}
+
 export interface EmulatorOptions {
   /** The Realtime SFU and TURN service (realtime/sfu.ts): app id/secret, TURN key/token, media engine. */
   realtime?: import("./realtime/sfu.ts").RealtimeOptions;
@@ -71,6 +81,8 @@ export interface EmulatorOptions {
   playback?: PlaybackDriver;
   /** Why this host serves no media (the 503's message). Default: the workerd host's reason. */
   playbackUnavailable?: string;
+  /** Terminates WHIP/WHEP at the inputs' `webRTC`/`webRTCPlayback` URLs. Without one they answer 503. */
+  webrtc?: WebRtcDriver;
   /** The Node host's live ingest sessions by protocol (SRT, WHIP, WHEP), for GET /__emulator/ingest. */
   ingestSessions?: () => Record<string, unknown[]>;
 }
