@@ -30,7 +30,7 @@ describe("playback routes (workerd host)", () => {
     expect((await control("GET", "calls")).body.calls).toEqual([]);
   });
 
-  it("404 JSON for an unknown input or resource; 501 for WebRTC; 405 for other methods; preflight 204", async () => {
+  it("404 JSON for an unknown input or resource; 405 for other methods; preflight 204", async () => {
     const li = await createInput();
     const unknown = await get(`${BASE}/playback/${"0".repeat(32)}/manifest/video.m3u8`);
     expect(unknown.status).toBe(404);
@@ -39,8 +39,9 @@ describe("playback routes (workerd host)", () => {
     expect(resource.status).toBe(404);
     const traversal = await get(`${BASE}/playback/${li.uid}/manifest/%2e%2e%2fvideo.ts`);
     expect(traversal.status).toBe(404);
-    expect((await get(`${BASE}/playback/${li.uid}/webRTC/play`)).status).toBe(501);
-    expect((await get(li.webRTC.url.replace("http://127.0.0.1:8788", BASE))).status).toBe(501);
+    // WHIP/WHEP take an SDP offer by POST (webrtc-http.ts); a GET is a 405.
+    expect((await get(`${BASE}/playback/${li.uid}/webRTC/play`)).status).toBe(405);
+    expect((await get(li.webRTC.url.replace("http://127.0.0.1:8788", BASE))).status).toBe(405);
     const post = await get(`${BASE}/playback/${li.uid}/manifest/video.m3u8`, { method: "POST", body: "x" });
     expect(post.status).toBe(405);
     const preflight = await fetch(`${BASE}/playback/${li.uid}/manifest/video.m3u8`, { method: "OPTIONS" });
@@ -63,5 +64,31 @@ describe("playback routes (workerd host)", () => {
     const r = await get(`${BASE}/playback/${li.uid}/manifest/video.m3u8`);
     expect(r.status).toBe(404);
     expect(r.body.error).toBe("NOT_FOUND");
+  });
+});
+
+describe("WHIP/WHEP signalling (webrtc-http.ts; workerd has no UDP, so no media)", () => {
+  const offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+  const post = (url: string, body: string, type = "application/sdp") => get(url, { method: "POST", headers: { "content-type": type }, body });
+
+  it("checks the request as WHIP/WHEP servers do, then says this host terminates no WebRTC; nothing connects", async () => {
+    const li = await createInput();
+    const whip = li.webRTC.url.replace("http://127.0.0.1:8788", BASE);
+    const whep = `${BASE}/playback/${li.uid}/webRTC/play`;
+    expect((await post(whip, offer, "application/json")).body.error).toBe("UNSUPPORTED_MEDIA_TYPE");
+    expect((await post(whip, offer, "application/json")).status).toBe(415);
+    expect((await post(whip, "hello")).status).toBe(400);
+    expect((await post(whip.replace(/playback\/[^/]+\//, "playback/not-a-secret/"), offer)).status).toBe(404);
+    const unavailable = await post(whip, offer);
+    expect(unavailable.status).toBe(503);
+    expect(unavailable.body.error).toBe("WEBRTC_UNAVAILABLE");
+    expect((await post(whep, offer)).status).toBe(503);
+    expect((await post(`${BASE}/playback/${"0".repeat(32)}/webRTC/play`, offer)).status).toBe(404);
+    expect((await get(`${whip}/abc123`, { method: "DELETE" })).status).toBe(404);
+    const preflight = await fetch(whip, { method: "OPTIONS" });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("POST");
+    expect(preflight.headers.get("access-control-expose-headers")).toContain("location");
+    expect((await control("GET", "state")).body.inputs.find((i: { uid: string }) => i.uid === li.uid).connected).toBe(false);
   });
 });
