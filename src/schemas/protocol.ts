@@ -74,6 +74,16 @@ void sdkStatusesMatch;
 const IsoTimestamp = z.iso.datetime().describe("ISO 8601 (JSON's form of the SDK's `Date`)");
 const PlaybackUrl = z.url();
 
+/** Ours: the stream's newest ready recording (GET /api/streams/{streamId}/recordings has them all). */
+export const RecordingSummary = z.object({
+  recordingId: z.string(),
+  hlsUrl: PlaybackUrl,
+  dashUrl: PlaybackUrl,
+  thumbnailUrl: PlaybackUrl.optional(),
+  durationSeconds: z.number().min(0).optional(),
+});
+export type RecordingSummary = z.infer<typeof RecordingSummary>;
+
 export const OutputSummary = z.object({
   /** Ours: the id to remove or patch the output over REST. */
   outputId: z.string().describe("Ours: the id to remove or patch the output over REST"),
@@ -98,6 +108,7 @@ export const ManagedStreamStatus = z
     outputs: z.array(OutputSummary),
     /** Ours: apps with at least one open viewer socket or realtime room session. */
     viewers: z.number().int().min(0).describe("Ours: apps with at least one open viewer socket or realtime room session"),
+    latestRecording: RecordingSummary.optional().describe("Ours: the newest ready recording of this stream, once there is one"),
     timestamp: IsoTimestamp,
   })
   .describe("The stream's status: on connect, on every change, and as the answer to managed_stream_request");

@@ -88,6 +88,18 @@ export const UserGrantAnswer = z.object({
   expiresAt: IsoDate,
 });
 
+/** One recording of a stream (a Cloudflare video of its live input): src/stream/recording-store.ts. */
+export const Recording = z.object({
+  recordingId: z.string().describe("The Cloudflare video uid"),
+  state: z.enum(["recording", "processing", "ready", "error", "deleted"]),
+  startedAt: IsoDate.nullable(),
+  endedAt: IsoDate.nullable().describe("null while recording"),
+  durationSeconds: z.number().min(0).nullable().describe("Seconds of media, once Cloudflare knows it"),
+  hlsUrl: PlaybackUrl.describe("Only once ready"),
+  dashUrl: PlaybackUrl.describe("Only once ready"),
+  thumbnailUrl: PlaybackUrl.describe("Only once ready"),
+  expiresAt: IsoDate.nullable().describe("When it is deleted (RECORDING_RETENTION_DAYS after it became ready, or the stream's deleteRecordingAfterDays if sooner)"),
+});
 export const StreamSnapshot = z
   .object({
     streamId: StreamId,
@@ -105,22 +117,11 @@ export const StreamSnapshot = z
     deviceConnected: z.boolean(),
     createdAt: IsoDate,
     stoppedAt: IsoDate.nullable(),
+    latestRecording: Recording.optional().describe("The newest ready recording, once there is one (all of them: GET /api/streams/{streamId}/recordings)"),
   })
   .describe("What apps see of a stream. Ingest credentials are never part of it.");
 export type StreamSnapshot = z.infer<typeof StreamSnapshot>;
 
-/** One recording of a stream (a Cloudflare video of its live input): src/stream/recording-store.ts. */
-export const Recording = z.object({
-  recordingId: z.string().describe("The Cloudflare video uid"),
-  state: z.enum(["recording", "processing", "ready", "error", "deleted"]),
-  startedAt: IsoDate.nullable(),
-  endedAt: IsoDate.nullable().describe("null while recording"),
-  durationSeconds: z.number().min(0).nullable().describe("Seconds of media, once Cloudflare knows it"),
-  hlsUrl: PlaybackUrl.describe("Only once ready"),
-  dashUrl: PlaybackUrl.describe("Only once ready"),
-  thumbnailUrl: PlaybackUrl.describe("Only once ready"),
-  expiresAt: IsoDate.nullable().describe("When it is deleted (RECORDING_RETENTION_DAYS after it became ready, or the stream's deleteRecordingAfterDays if sooner)"),
-});
 export const RecordingList = z.array(Recording).describe("Oldest first");
 export const RecordingDeleted = z.object({ success: z.literal(true), recordingId: z.string(), message: z.string() });
 export const VideoWebhookAnswer = z.object({ ok: z.literal(true), streamId: StreamId.nullable(), applied: z.boolean(), reason: z.string().optional() });

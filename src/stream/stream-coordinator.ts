@@ -118,7 +118,7 @@ export class StreamCoordinator extends DurableObject<Env> {
       readFailed: () => this.facts.readFailed(),
       inputLive: (uid) => this.analytics.readLiveViewers(uid),
     });
-    this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync);
+    this.views = new StreamViews(this.s, this.presence, this.device, this.outputs, this.sync, () => this.recordings.latest());
     this.analytics = new StreamAnalytics(this.s, this.presence);
     this.publisher = new StatusPublisher(this.s, this.views, this.presence, () => this.analytics.observe());
     this.appRequests = new AppRequests(this.s, this.views, {
@@ -286,9 +286,15 @@ export class StreamCoordinator extends DurableObject<Env> {
   /** `GET /w/:key` resolved to this stream (watch-view.ts); `hit` is counted in the analytics. Null once purged. */
   async watchView(hit: WatchHit | null): Promise<WatchView | null> {
     const record = this.s.store.get();
-    if (!record) return null;
+    if (!record) {
+      // Purged, but its recordings are kept: the watch link still offers the newest ready one.
+      const latest = this.recordings.latest();
+      const owner = this.recordings.owner();
+      return latest && owner ? { state: "offline", streamId: owner.streamId, hlsUrl: null, dashUrl: null, thumbnailUrl: null, latestRecording: { ...latest } } : null;
+    }
     if (hit && record.phase !== "initializing") this.analytics.hit(hit.country, hit.visitor);
-    return watchView(this.s.config, record);
+    const latest = this.recordings.latest();
+    return { ...watchView(this.s.config, record), latestRecording: latest ? { ...latest } : null };
   }
 
   /** `GET /api/streams/:id/analytics`: for the apps that took part (`null`: the admin). */
@@ -505,7 +511,12 @@ export class StreamCoordinator extends DurableObject<Env> {
     // Tombstones outlive the stream they watch for.
     if (name === TOMBSTONE_TIMER) return this.tombstones.check(() => this.claims());
     // So do the recordings' timers (the compact record keeps who may read and delete them).
-    if (name === RECORDING_CAPTURE_TIMER) return this.recordings.capture();
+    if (name === RECORDING_CAPTURE_TIMER) {
+      await this.recordings.capture();
+      // A recording that became ready since (a reconnect past the window) shows in the status at once.
+      if (this.s.store.get()?.phase === "running") this.pushIfChanged();
+      return;
+    }
     if (name === RECORDING_SETTLE_TIMER) return this.recordings.settle();
     if (name === RECORDING_EXPIRE_TIMER) return this.recordings.expire();
     const record = this.s.store.get();

@@ -12,6 +12,7 @@ import type { StreamRecord } from "./store";
 import { clock } from "../clock";
 import { StreamMeta } from "./context";
 import { WATCH_URL_KEY } from "./watch-view";
+import type { RecordingView } from "./recording-store";
 
 /** What apps see of a stream over REST (GET /api/streams/:id) and what devices get from GET /api/device/stream. */
 export type { DeviceStreamInfo, StreamSnapshot } from "../schemas/responses";
@@ -27,6 +28,8 @@ export class StreamViews {
     private readonly device: DeviceChannel,
     private readonly outputs: Outputs,
     private readonly sync: StatusSync,
+    /** The stream's newest ready recording (recordings.ts), or null. */
+    private readonly latestRecording: () => RecordingView | null = () => null,
   ) {}
 
   snapshot(record: StreamRecord): StreamSnapshot {
@@ -42,7 +45,14 @@ export class StreamViews {
       deviceConnected: this.device.isConnected(),
       createdAt: new Date(record.createdAt).toISOString(),
       stoppedAt: record.stoppedAt ? new Date(record.stoppedAt).toISOString() : null,
+      ...this.recordingField((r) => r),
     };
+  }
+
+  /** `latestRecording`, only once a recording is ready (absent, not null: the SDK's optional-field style). */
+  private recordingField<T>(shape: (r: RecordingView) => T): { latestRecording?: T } {
+    const latest = this.latestRecording();
+    return latest && latest.hlsUrl && latest.dashUrl ? { latestRecording: shape(latest) } : {};
   }
 
   outputViews(record: StreamRecord, viewer: string | null): OutputView[] {
@@ -137,6 +147,13 @@ export class StreamViews {
       streamId: record.streamId,
       ...withoutNulls(this.sdkPlayback(record)),
       message: record.message,
+      ...this.recordingField((r) => ({
+        recordingId: r.recordingId,
+        hlsUrl: r.hlsUrl!,
+        dashUrl: r.dashUrl!,
+        ...(r.thumbnailUrl ? { thumbnailUrl: r.thumbnailUrl } : {}),
+        ...(r.durationSeconds !== null ? { durationSeconds: r.durationSeconds } : {}),
+      })),
     };
     // Once stopped, the remaining sockets are being closed: nobody is watching any more.
     const viewers = record.phase === "stopped" ? 0 : this.presence.viewerCount();

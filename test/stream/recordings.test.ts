@@ -309,3 +309,35 @@ describe("the leak sweep covers videos", () => {
     expect((await recordings(app, streamId)).body).toHaveLength(1);
   });
 });
+
+describe("the latest ready recording is carried by the stream's view, managed_stream_status and the watch view", () => {
+  it("once ready: in GET /api/streams/:id, in the next status push while live, and from latestRecording()/watchView() after the purge", async () => {
+    const { openSocket } = await import("../helpers");
+    const app = await registerApp();
+    const { streamId, input } = await recordedStream(app);
+    const viewer = await openSocket(streamId, { headers: app.headers });
+    await viewer.next("managed_stream_status");
+    await ingest(input.uid, "connect");
+    await expireTimer(streamId, "recordings-capture");
+    expect((await call("GET", `/api/streams/${streamId}`, undefined, app.headers)).body).not.toHaveProperty("latestRecording");
+    // The glasses drop past the window: the first recording ends and becomes ready; the reconnect's capture learns it.
+    await ingest(input.uid, "disconnect");
+    await videosBecomeReady();
+    await ingest(input.uid, "connect");
+    await expireTimer(streamId, "recordings-capture");
+    const [first] = (await recordings(app, streamId)).body;
+    expect(first.state).toBe("ready");
+    const snapshot = (await call("GET", `/api/streams/${streamId}`, undefined, app.headers)).body;
+    expect(snapshot.latestRecording).toMatchObject({ recordingId: first.recordingId, state: "ready", hlsUrl: first.hlsUrl });
+    let pushed: Json;
+    do pushed = await viewer.next("managed_stream_status");
+    while (!pushed.latestRecording);
+    expect(pushed.latestRecording).toEqual({ recordingId: first.recordingId, hlsUrl: first.hlsUrl, dashUrl: first.dashUrl, thumbnailUrl: first.thumbnailUrl, durationSeconds: first.durationSeconds });
+    await stop(streamId);
+    shiftClock(25 * 3_600_000);
+    await expireTimer(streamId, "purge");
+    const stub = env.STREAMS.getByName(streamId);
+    expect(await stub.latestRecording()).toMatchObject({ recordingId: first.recordingId, state: "ready" });
+    expect(await stub.watchView(null)).toMatchObject({ state: "offline", streamId, latestRecording: { recordingId: first.recordingId, hlsUrl: first.hlsUrl } });
+  });
+});
