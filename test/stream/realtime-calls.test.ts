@@ -426,4 +426,38 @@ describe("room presence and cleanup", () => {
     const rows = await runInDurableObject(env.STREAMS.getByName(r.streamId), (_i, state) => state.storage.sql.exec("SELECT session_id FROM realtime_sessions").toArray());
     expect(rows).toEqual([]);
   });
+
+  it("50 viewer sessions churned with a crash in the middle leave 0 sessions at the SFU", async () => {
+    const r = await room();
+    const publisher = await publish(r);
+    const apps = [r.app];
+    for (let i = 0; i < 4; i++) {
+      const app = await registerApp();
+      expect((await call("POST", "/api/streams", { userId: r.userId }, await grantedHeaders(app, r.userId))).status).toBe(200);
+      apps.push(app);
+    }
+    const viewers: Array<{ app: TestApp; sessionId: string }> = [];
+    for (let i = 0; i < 50; i++) {
+      if (i === 25) await restart(r.streamId); // the object crashes and starts again mid-churn
+      const app = apps[i % apps.length]!;
+      const sessionId = await viewerSession(r, app.headers);
+      expect((await pull(r, sessionId, publisher, "cam", app.headers)).status).toBe(200);
+      viewers.push({ app, sessionId });
+      // Every third viewer closes its track and then goes (its PeerConnection closes: the SFU drops the
+      // session); every seventh vanishes without a word. The room learns of both only from the SFU.
+      if (i % 3 === 0) await call("PUT", rt(r.streamId, `sessions/${sessionId}/tracks/close`), { tracks: [{ mid: "p0" }] }, app.headers);
+      if (i % 3 === 0 || i % 7 === 0) await emulator("DELETE", `realtime/sessions/${sessionId}`);
+    }
+    const gone = [...Array(50).keys()].filter((i) => i % 3 === 0 || i % 7 === 0).length;
+    expect((await sfuSessions()).length).toBe(1 + 50 - gone);
+    // Two apps leave; then the audit notices the vanished ones; then the stream stops.
+    for (const app of apps.slice(0, 2)) await call("DELETE", `/api/streams/${r.streamId}`, undefined, app.headers);
+    await expireTimer(r.streamId, "realtime-audit");
+    const remaining = await runInDurableObject(env.STREAMS.getByName(r.streamId), (_i, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM realtime_sessions").one().n,
+    );
+    expect(remaining).toBe((await sfuSessions()).length);
+    await call("POST", `/api/admin/streams/${r.streamId}/stop`, undefined, ADMIN);
+    expect(await sfuSessions()).toEqual([]);
+  }, 90_000);
 });
