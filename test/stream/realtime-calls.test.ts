@@ -417,8 +417,9 @@ describe("room presence and cleanup", () => {
     await emulator("DELETE", `realtime/sessions/${publisher}`);
     await emulator("DELETE", `realtime/sessions/${viewer}`);
     await restart(r.streamId);
+    // The wake made the audit due now (its alarm may already have run it: then the timer is gone).
     const timers = await streamTimers(r.streamId);
-    expect(timers["realtime-audit"]).toBeLessThanOrEqual(Date.now());
+    expect(timers["realtime-audit"] ?? 0).toBeLessThanOrEqual(Date.now());
     await runInDurableObject(env.STREAMS.getByName(r.streamId), (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
     await runDurableObjectAlarm(env.STREAMS.getByName(r.streamId));
     const told = await ws.next("realtime_tracks");
