@@ -341,3 +341,34 @@ describe("the latest ready recording is carried by the stream's view, managed_st
     expect(await stub.watchView(null)).toMatchObject({ state: "offline", streamId, latestRecording: { recordingId: first.recordingId, hlsUrl: first.hlsUrl } });
   });
 });
+
+describe("what recordings cost", () => {
+  it("a recording costs 5 Stream calls from connect to our retention delete (capture, pre-delete listing, 2 settle passes, delete), none per live hour", async () => {
+    await emulator("POST", "config", { videoReadyDelaySeconds: 60 }); // Cloudflare: ready within about a minute
+    const app = await registerApp();
+    const { streamId, input } = await recordedStream(app);
+    const since = Date.now();
+    await ingest(input.uid, "connect");
+    await expireTimer(streamId, "recordings-capture");
+    await stop(streamId);
+    await emulator("POST", "clock", { advanceSeconds: 30 });
+    await expireTimer(streamId, "recordings-settle"); // +30 s: still processing
+    expect((await recordings(app, streamId)).body[0].state).toBe("processing");
+    await emulator("POST", "clock", { advanceSeconds: 60 });
+    await expireTimer(streamId, "recordings-settle"); // +90 s: ready
+    expect((await recordings(app, streamId)).body[0].state).toBe("ready");
+    expect(Object.keys(await streamTimers(streamId))).not.toContain("recordings-settle");
+    shiftClock(31 * 86_400_000);
+    await expireTimer(streamId, "recordings-expire");
+    const { calls } = await emulator("GET", `calls?since=${since}`);
+    // Video calls: an input's /videos, and /stream[/…] outside the live-input API.
+    const videoCalls = calls.filter((c: Json) => c.path.endsWith("/videos") || (/\/stream(\/|$)/.test(c.path) && !c.path.includes("/live_inputs")));
+    expect(videoCalls.map((c: Json) => `${c.method} ${c.path.replace(/[0-9a-f]{32}/g, ":id")}`)).toEqual([
+      "GET /client/v4/accounts/local-account/stream/live_inputs/:id/videos",
+      "GET /client/v4/accounts/local-account/stream/live_inputs/:id/videos",
+      "GET /client/v4/accounts/local-account/stream",
+      "GET /client/v4/accounts/local-account/stream",
+      "DELETE /client/v4/accounts/local-account/stream/:id",
+    ]);
+  });
+});
