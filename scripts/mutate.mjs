@@ -212,9 +212,10 @@ function runGroup(group, opts) {
     incremental: true,
     force: opts.force,
     incrementalFile: `.build/mutation/incremental-${group.name}.json`,
-    tempDirName: ".stryker-tmp",
+    // One per group, so runs of different folders can go side by side.
+    tempDirName: `.stryker-tmp-${group.name}`,
     cleanTempDir: "always",
-    ignorePatterns: [".build", ".wrangler", "client/dist", "bench/results", "test/e2e", ".stryker-tmp", "reports"],
+    ignorePatterns: [".build", ".wrangler", "client/dist", "bench/results", "test/e2e", ".stryker-tmp*", "reports"],
     // Workerd's first module import is slow on a busy machine: generous timeouts, so a slow run is not a "timeout" kill.
     timeoutMS: 30_000,
     timeoutFactor: 2,
@@ -227,7 +228,11 @@ function runGroup(group, opts) {
   writeFileSync(file, JSON.stringify(config, null, 2));
   console.log(`\n── ${group.name}: ${group.modules.length} module(s), tests: ${[...group.tests].join(" ")}`);
   const started = Date.now();
-  const result = spawnSync("npx", ["stryker", "run", relative(ROOT, file)], { cwd: ROOT, stdio: "inherit" });
+  const result = spawnSync("npx", ["stryker", "run", relative(ROOT, file)], {
+    cwd: ROOT,
+    stdio: "inherit",
+    env: { ...process.env, MUTATION_TESTING: "1" },
+  });
   const seconds = Math.round((Date.now() - started) / 1000);
   console.log(`── ${group.name}: ${seconds} s`);
   return { ok: result.status === 0, seconds };

@@ -69,4 +69,10 @@ describe("socket message screening", () => {
     const nested = guard.screen(socket(), JSON.stringify({ type: "keep_alive_ack", ackId: "" }), "device") as { message: string };
     expect(nested.message).toMatch(/^ackId: /);
   });
+
+  it("binary frames are read as UTF-8 JSON, like text frames", () => {
+    const guard = new InboundGuard();
+    const frame = new TextEncoder().encode(JSON.stringify({ type: "keep_alive_ack", ackId: "bin" })).buffer as ArrayBuffer;
+    expect(guard.screen(socket(), frame, "device")).toMatchObject({ kind: "device", message: { type: "keep_alive_ack", ackId: "bin" } });
+  });
 });
