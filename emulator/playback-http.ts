@@ -100,10 +100,10 @@ async function route(request: Request, path: string, ctx: PlaybackContext): Prom
   if (file === null) {
     return playbackError(404, "NOT_FOUND", `No playback resource ${rest}: the emulator serves manifest/video.m3u8, manifest/video.mpd, their segments, thumbnails/thumbnail.jpg, iframe, views and lifecycle`);
   }
-  if (!ctx.driver) return playbackError(503, "PLAYBACK_UNAVAILABLE", ctx.unavailable, { "retry-after": "3600" });
   if (input.connected && input.overWhip) {
     return playbackError(404, "NO_MEDIA", `Live input ${uid} is published over WebRTC (WHIP), which Cloudflare plays over WHEP only (webRTCPlayback.url): no HLS, DASH or thumbnail`);
   }
+  if (!ctx.driver) return playbackError(503, "PLAYBACK_UNAVAILABLE", ctx.unavailable, { "retry-after": "3600" });
   if (!input.connected) {
     const why = input.enabled ? "nothing is publishing to its ingest" : "it is disabled and refuses broadcasts";
     return playbackError(404, "NOT_LIVE", `Live input ${uid} is not live: ${why}`);

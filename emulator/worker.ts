@@ -2,6 +2,7 @@
 // vitest.config.ts bundles this file and wires it as miniflare's outboundService.
 
 import { StreamEmulator } from "./core.ts";
+import { SignallingOnlyWebRtc } from "./webrtc-signalling.ts";
 
 interface Env {
   /** Optional service binding to the coordinator: webhooks are delivered through it. */
@@ -14,9 +15,16 @@ let coordinator: Fetcher | undefined;
 
 function instance(env: Env): StreamEmulator {
   coordinator = env.COORDINATOR;
-  emulator ??= new StreamEmulator({
-    sendWebhook: (url, init) => (coordinator ? coordinator.fetch(url, init) : fetch(url, init)),
-  });
+  if (!emulator) {
+    // No UDP here: WHIP/WHEP are signalling only (a WHIP publish connects its input, its DELETE disconnects it).
+    const webrtc = new SignallingOnlyWebRtc(() => emulator!);
+    emulator = new StreamEmulator({
+      sendWebhook: (url, init) => (coordinator ? coordinator.fetch(url, init) : fetch(url, init)),
+      webrtc,
+      kickIngest: (key) => webrtc.kick(key),
+      ingestSessions: () => webrtc.view(),
+    });
+  }
   return emulator;
 }
 

@@ -67,28 +67,53 @@ describe("playback routes (workerd host)", () => {
   });
 });
 
-describe("WHIP/WHEP signalling (webrtc-http.ts; workerd has no UDP, so no media)", () => {
-  const offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+describe("WHIP/WHEP signalling (webrtc-http.ts; workerd has no UDP: webrtc-signalling.ts, no media)", () => {
+  const offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=rtpmap:96 VP8/90000\r\n";
   const post = (url: string, body: string, type = "application/sdp") => get(url, { method: "POST", headers: { "content-type": type }, body });
+  const connected = async (uid: string) => (await control("GET", "state")).body.inputs.find((i: { uid: string }) => i.uid === uid).connected;
 
-  it("checks the request as WHIP/WHEP servers do, then says this host terminates no WebRTC; nothing connects", async () => {
+  it("refuses bad requests as WHIP/WHEP servers do, and nothing connects", async () => {
     const li = await createInput();
     const whip = li.webRTC.url.replace("http://127.0.0.1:8788", BASE);
     const whep = `${BASE}/playback/${li.uid}/webRTC/play`;
-    expect((await post(whip, offer, "application/json")).body.error).toBe("UNSUPPORTED_MEDIA_TYPE");
-    expect((await post(whip, offer, "application/json")).status).toBe(415);
+    const wrongType = await post(whip, offer, "application/json");
+    expect(wrongType.status).toBe(415);
+    expect(wrongType.body.error).toBe("UNSUPPORTED_MEDIA_TYPE");
     expect((await post(whip, "hello")).status).toBe(400);
     expect((await post(whip.replace(/playback\/[^/]+\//, "playback/not-a-secret/"), offer)).status).toBe(404);
-    const unavailable = await post(whip, offer);
-    expect(unavailable.status).toBe(503);
-    expect(unavailable.body.error).toBe("WEBRTC_UNAVAILABLE");
-    expect((await post(whep, offer)).status).toBe(503);
+    const early = await post(whep, offer);
+    expect(early.status).toBe(409);
+    expect(early.body.error).toBe("NOT_LIVE_OVER_WHIP");
     expect((await post(`${BASE}/playback/${"0".repeat(32)}/webRTC/play`, offer)).status).toBe(404);
     expect((await get(`${whip}/abc123`, { method: "DELETE" })).status).toBe(404);
     const preflight = await fetch(whip, { method: "OPTIONS" });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-methods")).toContain("POST");
     expect(preflight.headers.get("access-control-expose-headers")).toContain("location");
-    expect((await control("GET", "state")).body.inputs.find((i: { uid: string }) => i.uid === li.uid).connected).toBe(false);
+    expect(await connected(li.uid)).toBe(false);
+  });
+
+  it("a WHIP publish connects the input (its outputs fail: no simulcast), WHEP plays it, and the DELETE disconnects it", async () => {
+    const li = await createInput();
+    await api("POST", `${INPUTS}/${li.uid}/outputs`, { url: "rtmp://example.test/live", streamKey: "k" });
+    const whip = li.webRTC.url.replace("http://127.0.0.1:8788", BASE);
+    const published = await post(whip, offer);
+    expect(published.status).toBe(201);
+    expect(published.headers.get("content-type")).toBe("application/sdp");
+    expect(published.text).toMatch(/^v=0\r\n[\s\S]*m=video 9 UDP\/TLS\/RTP\/SAVPF 96\r\n[\s\S]*a=recvonly/);
+    const resource = published.headers.get("location")!;
+    expect(resource).toMatch(/\/webRTC\/publish\/[0-9a-f]+$/);
+    expect(await connected(li.uid)).toBe(true);
+    const state = (await control("GET", "state")).body.inputs.find((i: { uid: string }) => i.uid === li.uid);
+    expect(state.outputs[0].relay).toMatchObject({ state: "error", lastError: expect.stringContaining("WebRTC") });
+    expect((await post(whip, offer)).status).toBe(409);
+    // A WHIP input plays over WHEP only.
+    expect((await get(`${BASE}/playback/${li.uid}/manifest/video.m3u8`)).status).toBe(404);
+    const played = await post(`${BASE}/playback/${li.uid}/webRTC/play`, offer);
+    expect(played.status).toBe(201);
+    expect(played.text).toContain("a=sendonly");
+    expect((await get(`${BASE}${resource}`, { method: "DELETE" })).status).toBe(200);
+    expect(await connected(li.uid)).toBe(false);
+    expect((await get(`${BASE}${resource}`, { method: "DELETE" })).status).toBe(404);
   });
 });

@@ -13,6 +13,7 @@ import {
   type Json,
   type TestApp,
   type TestSocket,
+  expireTimer,
 } from "../helpers";
 
 /** The stream's ingest protocol (src/stream/ingest-choice.ts): what each choice gives, refuses and hands the glasses. */
@@ -190,6 +191,35 @@ describe("ingest webrtc", () => {
     const answer = await answerOf(v);
     expect(answer.restreamResults).toEqual([{ url: yt("x"), success: false, error: "OUTPUTS_UNSUPPORTED", message: expect.any(String) }]);
     expect(answer.outputs).toEqual([]);
+  });
+});
+
+describe("live status from WHIP (the workerd emulator's WebRTC is signalling only)", () => {
+  it("a WHIP publish to the glasses' whipUrl makes the stream active for viewers; its DELETE ends that", async () => {
+    const app = await registerApp();
+    const userId = newUserId();
+    const s = await startStream(app, userId, { ingest: "webrtc" });
+    const v = await openSocket(s.streamId, { headers: app.headers });
+    await v.next("managed_stream_status");
+    const { whipUrl } = await deviceStart(userId);
+    const offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n";
+    const published = await fetch(whipUrl, { method: "POST", headers: { "content-type": "application/sdp" }, body: offer });
+    expect(published.status).toBe(201);
+    await expireTimer(s.streamId, "poll-input");
+    for (;;) {
+      const m = await v.next("managed_stream_status");
+      if (m.status === "active") {
+        expect(m.webrtcUrl).toBe(s.webrtcUrl);
+        break;
+      }
+    }
+    const resource = new URL(published.headers.get("location")!, whipUrl).href;
+    expect((await fetch(resource, { method: "DELETE" })).status).toBe(200);
+    await expireTimer(s.streamId, "poll-input");
+    for (;;) {
+      const m = await v.next("managed_stream_status");
+      if (m.status !== "active") break;
+    }
   });
 });
 
