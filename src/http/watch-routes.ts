@@ -9,7 +9,6 @@ import { watchLinkNotFound } from "../users/user-streams";
 import { userForWatchKey } from "../users/watch-key-index";
 import { WATCH_KEY_PATTERN, watchPath } from "../users/watch-link";
 import { authenticateAdmin, authenticateApp, authenticateDevice, requireUserGrant } from "./auth";
-import type { z } from "zod";
 import { ApiError, errorResponse, json, reply, runtimeUnavailable, unwrap } from "./errors";
 
 /**
@@ -114,14 +113,13 @@ export const handleWatch = noStore(async function handleWatch(request: IRequest,
   const html = wantsHtml(request);
   const view = await resolve(request, env, html);
   if (html) return watchPage();
-  return reply(answers.WatchAnswer, view as z.output<typeof answers.WatchAnswer>);
+  return reply(answers.WatchAnswer, view);
 });
 
 /** `GET /w/:key/video.m3u8`: 302 to the live manifest, or when offline to the newest ready recording; counted as a hit. */
 export const handleWatchManifest = noStore(async function handleWatchManifest(request: IRequest, env: Env): Promise<Response> {
   const view = await resolve(request, env, true);
-  const recording = view.latestRecording as { hlsUrl?: unknown } | null;
-  const target = view.state !== "offline" ? view.hlsUrl : typeof recording?.hlsUrl === "string" ? recording.hlsUrl : null;
+  const target = view.state !== "offline" ? view.hlsUrl : (view.latestRecording?.hlsUrl ?? null);
   if (!target) {
     return json({ error: "NOTHING_TO_PLAY", message: "The user is not streaming and has no ready recording" }, 404, NO_STORE);
   }

@@ -266,7 +266,7 @@ export const WatchAnswer = z
     hlsUrl: PlaybackUrl.describe("While live or reconnecting"),
     dashUrl: PlaybackUrl,
     thumbnailUrl: PlaybackUrl,
-    latestRecording: z.unknown().nullable().describe("The stream's newest ready recording, when known"),
+    latestRecording: Recording.nullable().describe("The stream's newest ready recording (as GET /api/streams/{streamId}/recordings shows it), or null"),
   })
   .describe("A watch link resolved now (never cached)");
 

@@ -290,11 +290,10 @@ export class StreamCoordinator extends DurableObject<Env> {
       // Purged, but its recordings are kept: the watch link still offers the newest ready one.
       const latest = this.recordings.latest();
       const owner = this.recordings.owner();
-      return latest && owner ? { state: "offline", streamId: owner.streamId, hlsUrl: null, dashUrl: null, thumbnailUrl: null, latestRecording: { ...latest } } : null;
+      return latest && owner ? { state: "offline", streamId: owner.streamId, hlsUrl: null, dashUrl: null, thumbnailUrl: null, latestRecording: latest } : null;
     }
     if (hit && record.phase !== "initializing") this.analytics.hit(hit.country, hit.visitor);
-    const latest = this.recordings.latest();
-    return { ...watchView(this.s.config, record), latestRecording: latest ? { ...latest } : null };
+    return watchView(this.s.config, record, this.recordings.latest());
   }
 
   /** `GET /api/streams/:id/analytics`: for the apps that took part (`null`: the admin). */

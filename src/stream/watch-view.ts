@@ -1,5 +1,6 @@
 import { playbackUrls } from "../cloudflare/playback";
 import type { Config } from "../config";
+import type { RecordingView } from "./recording-store";
 import type { StreamRecord } from "./store";
 
 /** Stream meta key: the user's watch link, given by UserStreams at create/join and on rotation. */
@@ -12,8 +13,8 @@ export interface WatchView {
   hlsUrl: string | null;
   dashUrl: string | null;
   thumbnailUrl: string | null;
-  /** The newest ready recording (its shape is the recordings API's), or null. */
-  latestRecording: Record<string, string | number | null> | null;
+  /** The stream's newest ready recording (as GET /api/streams/:id/recordings shows it), or null. */
+  latestRecording: RecordingView | null;
 }
 
 /** One request to a watch link, as the Worker saw it: Cloudflare's country code and a keyed hash of the address. */
@@ -27,7 +28,7 @@ export interface WatchHit {
  * but the input is not now (the glasses dropped; the same input and its URLs come back). `offline`:
  * anything else — not yet connected, stopping, stopped. Playback URLs only while live or reconnecting.
  */
-export function watchView(config: Config, record: StreamRecord): WatchView {
+export function watchView(config: Config, record: StreamRecord, latestRecording: RecordingView | null): WatchView {
   const running = record.phase === "running";
   const state = running && record.ingestState === "connected" ? "live" : running && record.everConnected ? "reconnecting" : "offline";
   const urls = state === "offline" ? null : playbackUrls(config, record.liveInputUid, record.ingestProtocol);
@@ -37,6 +38,6 @@ export function watchView(config: Config, record: StreamRecord): WatchView {
     hlsUrl: urls?.hlsUrl ?? null,
     dashUrl: urls?.dashUrl ?? null,
     thumbnailUrl: urls?.thumbnailUrl ?? null,
-    latestRecording: null,
+    latestRecording,
   };
 }

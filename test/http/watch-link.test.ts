@@ -5,6 +5,7 @@ import {
   call,
   deviceToken,
   emulator,
+  expireTimer,
   grantedHeaders,
   inputFor,
   newUserId,
@@ -125,6 +126,27 @@ describe("GET /w/:key follows the user's stream", () => {
     expect(next.streamId).not.toBe(s.streamId);
     await ingest((await inputFor(next.streamId)).uid, "connect");
     expect((await watch(watchKey)).body).toMatchObject({ state: "live", streamId: next.streamId, hlsUrl: next.hlsUrl });
+  });
+
+  it("once the stream is over, the link offers its newest ready recording, and video.m3u8 plays it", async () => {
+    const app = await registerApp();
+    const userId = newUserId();
+    const s = await startStream(app, userId, { recording: { mode: "automatic", timeoutSeconds: 30 } });
+    const { watchKey } = await linkOf(app, userId);
+    await ingest((await inputFor(s.streamId)).uid, "connect");
+    expect((await watch(watchKey)).body.latestRecording).toBeNull(); // still recording
+    await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN);
+    expect((await SELF_fetch(`/w/${watchKey}/video.m3u8`, {})).status).toBe(404); // not ready yet
+    await emulator("POST", "clock", { advanceSeconds: 3600 });
+    await expireTimer(s.streamId, "recordings-settle");
+    const [recording] = (await call("GET", `/api/streams/${s.streamId}/recordings`, undefined, app.headers)).body;
+    expect(recording.state).toBe("ready");
+    const view = (await watch(watchKey)).body;
+    expect(view).toMatchObject({ state: "offline", streamId: s.streamId, hlsUrl: null });
+    expect(view.latestRecording).toEqual(recording);
+    const m3u8 = await SELF_fetch(`/w/${watchKey}/video.m3u8`, {});
+    expect(m3u8.status).toBe(302);
+    expect(m3u8.headers.get("location")).toBe(recording.hlsUrl);
   });
 
   it("a browser gets the watch page, counted as a hit by country in the stream's analytics", async () => {
