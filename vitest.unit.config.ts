@@ -13,6 +13,7 @@ export const UNIT_TESTS = [
   "test/stream/inbound.test.ts",
   "test/cloudflare/stream-api.test.ts",
   "test/outputs/rtmp-url.test.ts",
+  "test/stream/analytics-model.test.ts",
 ];
 
 export default defineConfig({

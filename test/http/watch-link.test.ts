@@ -16,6 +16,7 @@ import {
   type Json,
   type TestApp,
 } from "../helpers";
+import { recordWatchKey } from "../../src/users/watch-key-index";
 
 beforeEach(resetEmulator);
 
@@ -85,6 +86,9 @@ describe("who may read and rotate a user's watch link", () => {
       expect(res.headers.get("cache-control")).toBe("no-store");
     }
     expect((await call("GET", `/w/${old.watchKey}/video.m3u8`)).body.error).toBe("WATCH_LINK_NOT_FOUND");
+    // A rotation that died before it dropped the old index entry: the user's object still refuses the old key.
+    await recordWatchKey(env, old.watchKey, userId);
+    expect(await watch(old.watchKey)).toMatchObject({ status: 404, body: { error: "WATCH_LINK_NOT_FOUND" } });
     expect((await watch(rotated.body.watchKey)).status).toBe(200);
     expect((await linkOf(app, userId)).watchKey).toBe(rotated.body.watchKey);
   });
