@@ -202,8 +202,12 @@ export class StreamEmulator {
       return handlePlayback(request, deliveryHost ? `${PLAYBACK_PREFIX}${path}` : path, {
         lookup: (uid) => {
           const input = this.inputs.get(uid);
-          return input ? { enabled: input.enabled, connected: input.connected, overWhip: this.whipConnected.has(uid) } : null;
+          if (!input) return null;
+          // Over for good: no video open (connected or within its window), and it has recorded one.
+          const ended = !input.connected && this.videos.currentVideo(uid) === null && [...this.videos.videos.values()].some((v) => v.liveInput === uid);
+          return { enabled: input.enabled, connected: input.connected, overWhip: this.whipConnected.has(uid), ended };
         },
+        video: (uid) => this.videos.videos.has(uid),
         driver: this.playbackDriver,
         unavailable: this.playbackUnavailable,
         viewers: this.liveViewers,

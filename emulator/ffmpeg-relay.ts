@@ -101,13 +101,23 @@ export class FfmpegRelayDriver implements RelayDriver {
   }
 }
 
-/** SIGTERM, then SIGKILL after KILL_GRACE_MS if ffmpeg has not exited (shared by the relays and the playback packager). */
-export function kill(child: ChildProcess): void {
+/**
+ * SIGTERM, then SIGKILL after KILL_GRACE_MS if ffmpeg has not exited (shared by the relays, the playback
+ * packager and the recording finisher). With `exitWithinMs`, first give ffmpeg that long to end by itself:
+ * a packager whose RTMP input has ended drains what it has read and writes its trailers (the last segment,
+ * the final playlist), where a SIGTERM stops it at the next packet and a blocked read can outlast the grace.
+ */
+export function kill(child: ChildProcess, opts: { exitWithinMs?: number } = {}): void {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill("SIGTERM");
-  const t = setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  }, KILL_GRACE_MS);
-  t.unref();
-  child.once("close", () => clearTimeout(t));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const later = (fn: () => void, ms: number) => timers.push(setTimeout(fn, ms).unref());
+  const term = () => {
+    if (!alive()) return;
+    child.kill("SIGTERM");
+    later(() => alive() && child.kill("SIGKILL"), KILL_GRACE_MS);
+  };
+  if (opts.exitWithinMs) later(term, opts.exitWithinMs);
+  else term();
+  child.once("close", () => timers.forEach(clearTimeout));
 }

@@ -58,8 +58,13 @@ export function playbackFile(rest: string): string | null {
 }
 
 export interface PlaybackContext {
-  /** The input's state, or null if there is no such live input. */
-  lookup(uid: string): { enabled: boolean; connected: boolean; overWhip: boolean } | null;
+  /**
+   * The input's state, or null if there is no such live input. `ended`: not connected and its last video
+   * has ended (the reconnect window passed): its live manifest answers 204, as Cloudflare's does.
+   */
+  lookup(uid: string): { enabled: boolean; connected: boolean; overWhip: boolean; ended?: boolean } | null;
+  /** Whether a video (a live input's recording) has this uid. */
+  video?(uid: string): boolean;
   driver: PlaybackDriver | undefined;
   unavailable: string;
   /** Who fetched each input's live manifest lately (`/views`). */
@@ -91,8 +96,9 @@ async function route(request: Request, path: string, ctx: PlaybackContext): Prom
   const [uid = "", ...parts] = path.slice(PLAYBACK_PREFIX.length + 1).split("/");
   const rest = parts.join("/");
   const input = uid ? ctx.lookup(uid) : null;
-  if (!input) return playbackError(404, "NOT_FOUND", `No live input ${uid || "(missing uid)"}: playback URLs are ${PLAYBACK_PREFIX}/<liveInputUid>/…`);
-  if (rest === "iframe") return playerPage(uid);
+  if (!input && uid && ctx.video?.(uid)) return routeVideo(request, uid, rest, ctx);
+  if (!input) return playbackError(404, "NOT_FOUND", `No live input or video ${uid || "(missing uid)"}: playback URLs are ${PLAYBACK_PREFIX}/<liveInputUid or videoUid>/…`);
+  if (rest === "iframe") return playerPage(`Live input ${uid}`);
   // Cloudflare's delivery host: live (human) viewers, and what the input is doing now.
   if (rest === "views") return playbackJson({ liveViewers: input.connected ? ctx.viewers.count(uid, ctx.now()) : 0 });
   if (rest === "lifecycle") return playbackJson({ isInput: true, videoUID: ctx.currentVideo(uid), live: input.connected });
@@ -104,6 +110,8 @@ async function route(request: Request, path: string, ctx: PlaybackContext): Prom
     return playbackError(404, "NO_MEDIA", `Live input ${uid} is published over WebRTC (WHIP), which Cloudflare plays over WHEP only (webRTCPlayback.url): no HLS, DASH or thumbnail`);
   }
   if (!ctx.driver) return playbackError(503, "PLAYBACK_UNAVAILABLE", ctx.unavailable, { "retry-after": "3600" });
+  // The broadcast is over for good (its video ended past the reconnect window): no content, as at Cloudflare.
+  if (!input.connected && input.ended && file === "video.m3u8") return new Response(null, { status: 204, headers: { "cache-control": "no-store", ...CORS_HEADERS } });
   if (!input.connected) {
     const why = input.enabled ? "nothing is publishing to its ingest" : "it is disabled and refuses broadcasts";
     return playbackError(404, "NOT_LIVE", `Live input ${uid} is not live: ${why}`);
@@ -113,15 +121,26 @@ async function route(request: Request, path: string, ctx: PlaybackContext): Prom
   return served;
 }
 
+/** A video's URLs: its recording (HLS growing while live, then ended; DASH and the thumbnail once it ended). */
+async function routeVideo(request: Request, uid: string, rest: string, ctx: PlaybackContext): Promise<Response> {
+  if (rest === "iframe" || rest === "watch") return playerPage(`Video ${uid}`);
+  const file = playbackFile(rest);
+  if (file === null) {
+    return playbackError(404, "NOT_FOUND", `No playback resource ${rest}: a video serves manifest/video.m3u8, manifest/video.mpd, their segments, thumbnails/thumbnail.jpg, watch and iframe`);
+  }
+  if (!ctx.driver?.serveRecording) return playbackError(503, "PLAYBACK_UNAVAILABLE", ctx.unavailable, { "retry-after": "3600" });
+  return ctx.driver.serveRecording(uid, file, request);
+}
+
 /** previewUrl: a bare player page. Native HLS where the browser has it (Safari), else the thumbnail, refreshed. */
-function playerPage(uid: string): Response {
+function playerPage(title: string): Response {
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Live input ${uid} (Stream emulator)</title>
+<title>${title} (Stream emulator)</title>
 <style>html,body{margin:0;height:100%;background:#000;color:#ddd;font:14px system-ui,sans-serif}
 video,img{display:block;width:100%;height:calc(100% - 2em);object-fit:contain}p{margin:0;padding:.5em;height:1em}</style></head>
 <body><video id="video" controls autoplay muted playsinline hidden></video><img id="thumb" alt="Latest thumbnail" hidden>
-<p id="note" role="status">Waiting for the live input…</p>
+<p id="note" role="status">Waiting for the stream…</p>
 <script>
 const hls = new URL("manifest/video.m3u8", location.href).href;
 const video = document.getElementById("video"), thumb = document.getElementById("thumb"), note = document.getElementById("note");

@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { kill } from "./ffmpeg-relay.ts";
 import { CORS_HEADERS, cacheControlFor, contentTypeFor, playbackError } from "./playback-http.ts";
-import type { RecordingLease, RecordingWriter } from "./recording-writer.ts";
+import { RecordingWriter, type RecordingLease } from "./recording-writer.ts";
 import type { PlaybackDriver, PlaybackStatus } from "./types.ts";
 
 /** HLS `hls_time`: a segment ends at the first keyframe after 1 s, so segments last max(1 s, the GOP). */
@@ -26,6 +26,8 @@ const FIRST_FILE_WAIT_MS = 8000;
 /** How long to wait for the publisher's onMetaData (codec ids) before assuming H.264/AAC. */
 const CODEC_WAIT_MS = 1000;
 const RESTART_DELAY_MS = 1000;
+/** How long a stopped packager may take to drain its ended input and write its trailers before SIGTERM. */
+const EXIT_WITHIN_MS = 1500;
 /** Consecutive ffmpeg runs that wrote no playlist before the session is given up as failed. */
 const MAX_FAILURES = 4;
 
@@ -71,8 +73,6 @@ export interface FfmpegPlaybackOptions {
   binary?: string;
   /** Packaging failures (ffmpeg's last stderr line). Default: nothing. */
   log?: (line: string) => void;
-  /** Where each run also writes the recording of the video its input records into now (recording-writer.ts). */
-  recordings?: RecordingWriter;
 }
 
 export class FfmpegPlayback implements PlaybackDriver {
@@ -80,7 +80,8 @@ export class FfmpegPlayback implements PlaybackDriver {
   readonly dir: string;
   private readonly binary: string;
   private readonly log: (line: string) => void;
-  private readonly recordings: RecordingWriter | undefined;
+  /** Each video's recording, which every packaging run also writes (`<dir>/recordings/<videoUid>/`). */
+  readonly recordings: RecordingWriter;
   private sessions = new Map<string, Session>();
   private pending = new Set<Promise<void>>();
   private closed = false;
@@ -89,10 +90,10 @@ export class FfmpegPlayback implements PlaybackDriver {
     const root = opts.root ?? path.join(os.tmpdir(), "stream-emulator-playback");
     this.binary = opts.binary ?? "ffmpeg";
     this.log = opts.log ?? (() => undefined);
-    this.recordings = opts.recordings;
     mkdirSync(root, { recursive: true });
     sweepDeadProcesses(root);
     this.dir = mkdtempSync(path.join(root, `${process.pid}-`));
+    this.recordings = new RecordingWriter({ dir: path.join(this.dir, "recordings"), binary: this.binary, log: this.log });
   }
 
   /** Starts packaging an input's ingest (replacing any earlier session of that input). */
@@ -144,7 +145,8 @@ export class FfmpegPlayback implements PlaybackDriver {
     if (session.timer) clearTimeout(session.timer);
     const done = (async () => {
       if (session.child) {
-        kill(session.child);
+        // Its RTMP input ends with the publish (rtmp.ts closes the players): let it finish the files itself.
+        kill(session.child, { exitWithinMs: EXIT_WITHIN_MS });
         await session.childClosed;
       }
       await rm(session.dir, { recursive: true, force: true });
@@ -158,12 +160,18 @@ export class FfmpegPlayback implements PlaybackDriver {
     this.closed = true;
     for (const uid of [...this.sessions.keys()]) this.stop(uid);
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    await this.recordings.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** ffmpeg processes running now (for tests and diagnostics). */
+  /** ffmpeg processes running now (for tests and diagnostics): packagers, and recordings being finished. */
   pids(): number[] {
-    return [...this.sessions.values()].flatMap((s) => (s.child?.pid !== undefined ? [s.child.pid] : []));
+    return [...this.sessions.values()].flatMap((s) => (s.child?.pid !== undefined ? [s.child.pid] : [])).concat(this.recordings.pids());
+  }
+
+  /** `/playback/<videoUid>/…` of a video (the emulator checked it exists): its recording. */
+  serveRecording(videoUid: string, file: string): Promise<Response> {
+    return this.recordings.serve(videoUid, file);
   }
 
   status(inputUid: string): PlaybackStatus | null {
@@ -210,7 +218,7 @@ export class FfmpegPlayback implements PlaybackDriver {
 
   /** One ffmpeg run; it also writes the input's recording, once that recording's previous writer has exited. */
   private run(session: Session, source: string): void {
-    const lease = this.recordings ? this.recordings.attach(session.uid) : Promise.resolve(null);
+    const lease = this.recordings.attach(session.uid);
     void lease.then(
       (recording) => {
         if (session.stopped || this.closed) return recording?.detach();

@@ -60,7 +60,7 @@ interface Recording {
 }
 
 export interface RecordingWriterOptions {
-  /** Where recordings are kept, one directory per video uid (created; removed by close()). */
+  /** Where recordings are kept, one directory per video uid (created with the first; removed by close()). */
   dir: string;
   binary?: string;
   log?: (line: string) => void;
@@ -83,7 +83,6 @@ export class RecordingWriter {
     this.binary = opts.binary ?? "ffmpeg";
     this.ffprobe = path.join(path.dirname(this.binary), path.basename(this.binary).replace(/ffmpeg/, "ffprobe"));
     this.log = opts.log ?? (() => undefined);
-    mkdirSync(this.dir, { recursive: true });
   }
 
   /** A new video began for this input's ingest (the input's previous one, if still open, has ended). */
@@ -185,7 +184,7 @@ export class RecordingWriter {
    */
   async serve(videoUid: string, file: string): Promise<Response> {
     const rec = this.recordings.get(videoUid);
-    if (!rec) return playbackError(404, "NOT_FOUND", `No recording of video ${videoUid}`);
+    if (!rec) return playbackError(404, "NO_MEDIA", `Video ${videoUid}'s media is not on this emulator: it was recorded before the emulator restarted (media is not kept across restarts)`);
     const isSegment = /\.(ts|m4s)$/.test(file) && !file.startsWith("init-");
     const fromFinisher = file === "video.mpd" || file === "thumbnail.jpg" || file.endsWith(".m4s");
     if (fromFinisher && rec.state !== "ended") {

@@ -16,8 +16,47 @@ interface NmsSession {
   /** Codec ids from the publisher's onMetaData (0 until it arrives). */
   videoCodec?: unknown;
   audioCodec?: unknown;
-  broadcast?: { publisher: NmsSession | null };
+  broadcast?: NmsBroadcast;
   close(): void;
+}
+
+/** NMS's per-path broadcast (node-media-server/src/server/broadcast_server.js), the parts we touch. */
+interface NmsBroadcast {
+  publisher: NmsSession | null;
+  subscribers?: Map<string, NmsSession>;
+  /** What a joining player is sent first: the messages since the last keyframe (null before the first one). */
+  flvGopCache?: Set<Buffer> | null;
+  rtmpGopCache?: Set<Buffer> | null;
+  broadcastMessage?: (packet: { flags: number }) => void;
+  /** Ours: until when (epoch ms) the caches keep everything since the publish began. */
+  keepStartUntil?: number;
+}
+
+/**
+ * How long after a publish begins a joining player still gets all of it. NMS sends a new player only the
+ * current GOP; the packager (and relays) connect 0.5–2 s into a publish, so without this the recording would
+ * miss its first GOP or two, where Cloudflare records from the first frame.
+ */
+const KEEP_START_MS = 5000;
+
+/** From now, the broadcast's caches start afresh with this publish and keep all of its first KEEP_START_MS. */
+function keepPublishStart(broadcast: NmsBroadcast): void {
+  // NMS keeps the previous publish's last GOP through its reconnect grace: not part of this one.
+  broadcast.flvGopCache = null;
+  broadcast.rtmpGopCache = null;
+  broadcast.keepStartUntil = Date.now() + KEEP_START_MS;
+  const original = broadcast.broadcastMessage;
+  if (!original || (original as { keepsStart?: boolean }).keepsStart) return;
+  const wrapped = (packet: { flags: number }) => {
+    // flags 3: a keyframe, at which NMS replaces the caches with a new GOP; within the window, append it instead.
+    const keep = packet.flags === 3 && Date.now() < (broadcast.keepStartUntil ?? 0);
+    // Copies: NMS clears the old sets in place.
+    const [flv, rtmp] = keep ? [[...(broadcast.flvGopCache ?? [])], [...(broadcast.rtmpGopCache ?? [])]] : [null, null];
+    original(packet);
+    if (flv && broadcast.flvGopCache) broadcast.flvGopCache = new Set([...flv, ...broadcast.flvGopCache]);
+    if (rtmp && broadcast.rtmpGopCache) broadcast.rtmpGopCache = new Set([...rtmp, ...broadcast.rtmpGopCache]);
+  };
+  broadcast.broadcastMessage = Object.assign(wrapped, { keepsStart: true });
 }
 
 interface NodeMediaServer {
@@ -94,6 +133,7 @@ export async function startRtmpIngest(opts: {
       session.close();
       return;
     }
+    if (session.broadcast) keepPublishStart(session.broadcast);
     publishers.set(key, session);
     const info: IngestSession = { inputUid: uid, streamKey: key, id: session.id, codecs: () => ({ video: session.videoCodec, audio: session.audioCodec }) };
     live.set(session, info);
@@ -101,10 +141,17 @@ export async function startRtmpIngest(opts: {
     // React to the socket itself: NMS delays donePublish by a 30 s reconnect grace window.
     session.socket?.once("close", () => {
       ended(session);
-      if (publishers.get(key) !== session) return;
-      publishers.delete(key);
-      opts.emulator().disconnectByStreamKey(key);
+      if (publishers.get(key) === session) {
+        publishers.delete(key);
+        opts.emulator().disconnectByStreamKey(key);
+      }
+      endPlayers(session);
     });
+  };
+  // The players of an ended publish (the packager, relays) get the end of their stream now, not after NMS's 30 s
+  // reconnect grace: an ffmpeg reading it then drains what it has and writes its trailers instead of waiting.
+  const endPlayers = (session: NmsSession) => {
+    for (const player of session.broadcast?.subscribers?.values() ?? []) player.close();
   };
   // NodeMediaServer.on() is a thin wrapper over this emitter; using it directly lets close() unsubscribe.
   context.eventEmitter.on("postPublish", onPostPublish);

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { DroppedConnectionError, StreamEmulator } from "./core.ts";
 import { FfmpegRelayDriver, ffmpegAvailable } from "./ffmpeg-relay.ts";
 import { FfmpegPlayback } from "./playback.ts";
+import type { RecordingWriter } from "./recording-writer.ts";
 import { PLAYBACK_PREFIX } from "./playback-http.ts";
 import { startRtmpIngest, type RtmpIngest, type RtmpLogLevel } from "./rtmp.ts";
 import { startSrtIngest, type SrtIngest } from "./srt.ts";
@@ -170,6 +171,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
   }
   // Ingest sessions did not survive the restart: say so, as a real disconnect would.
   if (restored) emulator.announceDisconnected(restored.disconnected, ANNOUNCE_RETRY_MS);
+  const unfollow = playback ? recordVideos(emulator, playback.recordings) : () => undefined;
 
   // Videos end, become ready (with their webhook) and are deleted on time even when nobody calls.
   const ticker = setInterval(() => emulator.tick(), 500);
@@ -187,6 +189,7 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
     close: () =>
       (closing ??= (async () => {
         clearInterval(ticker);
+        unfollow();
         relay?.stopAll();
         emulator.realtime.reset();
         emulator.webhooks.close();
@@ -201,6 +204,27 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
         emulator.observer = null;
       })()),
   };
+}
+
+/**
+ * The real recordings follow the video model: the packager writes the video a connect started or continued,
+ * its end makes the playlist final, and what that measured becomes the video's duration, size and input size.
+ */
+function recordVideos(emulator: StreamEmulator, writer: RecordingWriter): () => void {
+  return emulator.videos.onEvent((event) => {
+    if (event.type === "started") writer.started(event.inputUid, event.videoUid);
+    else if (event.type === "continued") writer.continued(event.inputUid, event.videoUid);
+    else if (event.type === "deleted") void writer.deleted(event.videoUid);
+    else if (event.type === "ended") {
+      // Ready means playable: the video waits for the playlist's end, DASH and the thumbnail.
+      emulator.videos.holdReady(event.videoUid);
+      void writer.ended(event.videoUid).then(({ durationSeconds, sizeBytes, width, height }) => {
+        // Nothing recorded (a control-API connect): the sessions' length stands.
+        const media = durationSeconds === null ? {} : { durationSeconds, ...(sizeBytes !== null ? { sizeBytes } : {}), ...(width !== null && height !== null ? { width, height } : {}) };
+        emulator.videos.reportMedia(event.videoUid, media, { final: true });
+      });
+    }
+  });
 }
 
 /** Adapts a Node request to the emulator's fetch(); a dropped-connection fault destroys the socket. */

@@ -40,6 +40,8 @@ export interface PlaybackStatus {
 export interface PlaybackDriver {
   serve(inputUid: string, file: PlaybackFile, request: Request): Promise<Response>;
   status(inputUid: string): PlaybackStatus | null;
+  /** A video's recording (`/playback/<videoUid>/…`), asked only for a video that exists. */
+  serveRecording?(videoUid: string, file: PlaybackFile, request: Request): Promise<Response>;
 }
 
 /** WHIP/WHEP sessions with real media (Node: webrtc-ingest.ts). Refusals are thrown as WebRtcRefusal. */

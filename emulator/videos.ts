@@ -100,6 +100,8 @@ function invalid(message: string): never {
 }
 
 const DAY_MS = 86_400_000;
+/** Longest a recording driver may hold a video's readiness (a stuck finisher must not keep it inprogress). */
+const MAX_PROCESSING_MS = 60_000;
 
 export class VideoLibrary {
   videos = new Map<string, VideoRecord>();
@@ -107,6 +109,10 @@ export class VideoLibrary {
   private current = new Map<string, string>();
   webhook: VideoWebhookRecord | null = null;
   private listeners = new Set<VideoListener>();
+  /** Videos a recording driver is still finishing (uid → since when): not ready before it says so. */
+  private processing = new Map<string, number>();
+  /** When a driver finished a video's media: it is not ready earlier. */
+  private processedAt = new Map<string, number>();
 
   constructor(private readonly deps: VideoLibraryDeps) {}
 
@@ -123,12 +129,28 @@ export class VideoLibrary {
   }
 
   /** A recording driver's measurements of the real media; used for `duration`, `size` and `input` once ready. */
-  reportMedia(videoUid: string, media: VideoMedia): boolean {
+  reportMedia(videoUid: string, media: VideoMedia, opts: { final?: boolean } = {}): boolean {
     const video = this.videos.get(videoUid);
     if (!video) return false;
     video.media = { ...video.media, ...media };
     this.deps.changed();
+    if (opts.final) this.mediaFinished(videoUid);
     return true;
+  }
+
+  /**
+   * A recording driver is finishing this video's media (its playlist's end, DASH, thumbnail): the video stays
+   * `inprogress` until `mediaFinished` (or reportMedia with `final`), or MAX_PROCESSING_MS, so `ready` means
+   * playable. Call it from the `ended` event.
+   */
+  holdReady(videoUid: string): void {
+    if (this.videos.get(videoUid)?.state === "inprogress") this.processing.set(videoUid, this.deps.now());
+  }
+
+  mediaFinished(videoUid: string): void {
+    if (!this.processing.delete(videoUid)) return;
+    this.processedAt.set(videoUid, this.deps.now());
+    this.tick();
   }
 
   // ---------------------------------------------------------------- ingest
@@ -206,8 +228,10 @@ export class VideoLibrary {
         const last = video.sessions[video.sessions.length - 1];
         if (last?.end != null && now >= last.end + video.timeoutSeconds * 1000) this.end(video, last.end + video.timeoutSeconds * 1000);
       }
-      if (video.state === "inprogress" && video.endedAt !== null && now >= video.endedAt + this.deps.config.videoReadyDelaySeconds * 1000) {
-        this.ready(video, video.endedAt + this.deps.config.videoReadyDelaySeconds * 1000);
+      if (video.state === "inprogress" && video.endedAt !== null) {
+        const due = Math.max(video.endedAt + this.deps.config.videoReadyDelaySeconds * 1000, this.processedAt.get(video.uid) ?? 0);
+        const held = this.processing.get(video.uid);
+        if (now >= due && (held === undefined || now >= held + MAX_PROCESSING_MS)) this.ready(video, held === undefined ? due : now);
       }
       if (video.scheduledDeletion !== null && now >= video.scheduledDeletion) this.remove(video, now);
     }
@@ -225,6 +249,8 @@ export class VideoLibrary {
   }
 
   private ready(video: VideoRecord, at: number): void {
+    this.processing.delete(video.uid);
+    this.processedAt.delete(video.uid);
     video.state = "ready";
     video.readyAt = at;
     video.modified = at;
@@ -402,10 +428,16 @@ export class VideoLibrary {
     }
   }
 
+  /** Forgets every video (the emulator's reset); a recording driver is told each is deleted, to drop its media. */
   clear(): void {
+    const gone = [...this.videos.values()];
     this.videos.clear();
+    this.processing.clear();
+    this.processedAt.clear();
     this.current.clear();
     this.webhook = null;
+    const at = this.deps.now();
+    for (const v of gone) this.emit({ type: "deleted", videoUid: v.uid, inputUid: v.liveInput, at });
   }
 }
 

@@ -58,6 +58,23 @@ describe("playback routes (workerd host)", () => {
     expect(page.text).toContain("manifest/video.m3u8");
   });
 
+  it("a video's playback URLs (its recording) are routed too: 503 for media here, the watch page, 404 for other resources", async () => {
+    const li = await createInput({ recording: { mode: "automatic", timeoutSeconds: 5 } });
+    expect((await control("POST", `live_inputs/${li.uid}/connect`)).status).toBe(200);
+    const [video] = (await api("GET", `${BASE}/client/v4/accounts/local-account/stream?live_input_id=${li.uid}`)).body.result;
+    const host = `${BASE}/playback/${video.uid}`;
+    expect(video.playback.hls).toBe(`http://127.0.0.1:8788/playback/${video.uid}/manifest/video.m3u8`);
+    for (const path of ["manifest/video.m3u8", "manifest/video.mpd", "thumbnails/thumbnail.jpg", "manifest/rec-abc-00001.ts"]) {
+      const r = await get(`${host}/${path}`);
+      expect(r.status, path).toBe(503);
+      expect(r.body.error).toBe("PLAYBACK_UNAVAILABLE");
+    }
+    const watch = await get(`${host}/watch`);
+    expect(watch.status).toBe(200);
+    expect(watch.text).toContain(`Video ${video.uid}`);
+    expect((await get(`${host}/manifest/../x`)).status).toBe(404);
+  });
+
   it("a deleted input's playback URLs are 404", async () => {
     const li = await createInput();
     expect((await api("DELETE", `${INPUTS}/${li.uid}`)).status).toBe(200);

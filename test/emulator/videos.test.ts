@@ -323,6 +323,62 @@ describe("recording driver hook (StreamEmulator in this isolate, its own clock)"
   });
 });
 
+describe("recording driver hold and reset (StreamEmulator in this isolate, its own clock)", () => {
+  async function endedVideo(delaySeconds: number) {
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const emu = new StreamEmulator({ now: () => now, videoReadyDelaySeconds: delaySeconds });
+    const events: VideoEvent[] = [];
+    emu.videos.onEvent((e) => {
+      events.push(e);
+      if (e.type === "ended") emu.videos.holdReady(e.videoUid);
+    });
+    const call = (method: string, path: string, body?: unknown) =>
+      emu.fetch(new Request(`http://x/client/v4/accounts/local-account/stream${path}`, { method, headers: { authorization: "Bearer local-dev-token" }, body: body === undefined ? undefined : JSON.stringify(body) }));
+    const li = (await (await call("POST", "/live_inputs", { recording: { mode: "automatic", timeoutSeconds: 5 } })).json()) as Json;
+    const input = li.result.uid as string;
+    emu.connect(input);
+    const videoUid = emu.videos.currentVideo(input)!.videoUid;
+    now += 4000;
+    emu.disconnect(input);
+    now += 5000;
+    emu.tick();
+    const video = async () => ((await (await call("GET", `/${videoUid}`)).json()) as Json).result;
+    return { emu, events, videoUid, input, video, advance: (ms: number) => (now += ms), now: () => now };
+  }
+
+  it("a video a driver holds stays inprogress past the ready delay until its media is finished, then is ready with the driver's numbers", async () => {
+    const v = await endedVideo(2);
+    expect((await v.video()).status.state).toBe("inprogress");
+    v.advance(10_000);
+    v.emu.tick();
+    expect((await v.video()).status.state, "held past videoReadyDelaySeconds").toBe("inprogress");
+    v.emu.videos.reportMedia(v.videoUid, { durationSeconds: 3.96, width: 320, height: 240 }, { final: true });
+    const ready = await v.video();
+    expect(ready).toMatchObject({ status: { state: "ready" }, duration: 3.96, input: { width: 320, height: 240 } });
+    expect(ready.readyToStreamAt, "ready when the media was finished, not before").toBe(new Date(v.now()).toISOString());
+  });
+
+  it("a hold released before the ready delay keeps the delay; a driver that never finishes holds at most 60 s", async () => {
+    const early = await endedVideo(10);
+    early.emu.videos.mediaFinished(early.videoUid);
+    expect((await early.video()).status.state).toBe("inprogress");
+    early.advance(10_000);
+    expect((await early.video()).status.state).toBe("ready");
+
+    const stuck = await endedVideo(1);
+    stuck.advance(59_000);
+    expect((await stuck.video()).status.state).toBe("inprogress");
+    stuck.advance(1_000);
+    expect((await stuck.video()).status.state).toBe("ready");
+  });
+
+  it("reset tells the driver every video is deleted (so it drops their media)", async () => {
+    const v = await endedVideo(1);
+    v.emu.reset();
+    expect(v.events.at(-1)).toMatchObject({ type: "deleted", videoUid: v.videoUid, inputUid: v.input });
+  });
+});
+
 async function waitForVideoDeliveries(n: number): Promise<Json[]> {
   for (let i = 0; i < 100; i++) {
     const all = (await control("GET", "webhooks")).body.deliveries.filter((d: Json) => d.event.startsWith("video."));
