@@ -3,8 +3,8 @@
 // discontinuity), dropped past it (the input's live manifest answers 204 and the next publish is a second video),
 // then stopped (the coordinator deletes its input). Both videos reach `ready`; ffprobe of each one's HLS says the
 // published duration within ±1 s, and the video's `duration` is exactly what its segments add up to; the input
-// is gone and its videos are still listed; at retention (the emulator's clock moved past `scheduledDeletion`)
-// they are deleted with their files. No ffmpeg is left behind, however the file ends.
+// is gone and its videos are still listed (the emulator's GET /stream and the stream's GET /api/streams/:id/recordings);
+// at Cloudflare's retention (the emulator's clock moved past `scheduledDeletion`) they are deleted with their files. No ffmpeg is left behind, however the file ends.
 // Run: `node --test test/e2e/recordings.test.mjs`.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -207,6 +207,17 @@ describe("recordings on the npm start stack", { skip: NO_FFMPEG, timeout: 240_00
         assert.ok(video.scheduledDeletion, "the coordinator's deleteRecordingAfterDays sets a deletion date");
       }
       assert.deepEqual(ffmpegs(), [], "no packager or finisher left once the recordings are ready");
+
+      // The stream's own record lists both (the coordinator's settle finds them by creator ~30 s after the stop).
+      const listed = await waitFor("the stream's recordings to be settled ready", async () => {
+        const res = await http("GET", coord(`/api/streams/${streamId}/recordings`), { headers: app });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        return res.body.length === 2 && res.body.every((r) => r.state === "ready") && res.body;
+      }, { timeoutMs: 60_000, intervalMs: 2_000 });
+      assert.deepEqual(
+        listed.map((r) => [r.recordingId, r.durationSeconds, r.hlsUrl, r.dashUrl, r.thumbnailUrl]),
+        ready.map((v) => [v.uid, v.duration, v.playback.hls, v.playback.dash, v.thumbnail]),
+      );
 
       // 6. Retention: once the emulator's clock passes scheduledDeletion the videos and their files go.
       const recordingsDir = () => readdirSync(playbackRoot).map((n) => path.join(playbackRoot, n, "recordings")).find((d) => existsSync(d));
