@@ -8,7 +8,8 @@ import type { Presence } from "./presence";
  * ingest state, its status polls and the watch-link hits routed to it — with no timer of its own: each
  * push of the status observes, and the presence audit (every PRESENCE_AUDIT_SECONDS) is one of them.
  * One JSON row (≤ ~20 KB, bounded by the model), written only when a value changes or a bucket begins;
- * viewer apps in their own table (bounded by the participants). Wiped with the stream's record.
+ * viewer apps in their own table (bounded by the participants). Wiped with the stream's record, or kept
+ * with its recordings' compact record until the last recording is gone (shutdown.ts, recordings.ts).
  */
 export const ANALYTICS_TABLES = ["analytics", "analytics_apps"];
 
@@ -91,6 +92,12 @@ export class StreamAnalytics {
   report(now = clock.now()): AnalyticsReport & { uniqueViewers: number } {
     const uniqueViewers = this.s.sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM analytics_apps`)?.n ?? 0;
     return { ...report(this.load(now), now), uniqueViewers };
+  }
+
+  /** Whether any analytics are stored (after the stream's purge they are kept only with its recordings). */
+  kept(): boolean {
+    this.state = null;
+    return this.s.sql.one(`SELECT 1 AS y FROM analytics WHERE id = 1`) !== null;
   }
 
   /** Storage was wiped: forget the cached state too. */

@@ -1,3 +1,4 @@
+import { ANALYTICS_TABLES } from "./analytics";
 import { clock } from "../clock";
 import { CloudflareCallError } from "../cloudflare/stream-api";
 import { deleteVideo, getVideo, listInputVideos, listVideosByCreator, type RemoteVideo } from "../cloudflare/video-api";
@@ -241,6 +242,8 @@ export class Recordings {
   forgetIfDone(): void {
     if (!this.s.store.get() && this.store.allGone() && this.s.schedule.dueAt(RECORDING_SETTLE_TIMER) === null) {
       this.store.clear();
+      // The stream's analytics were kept with the compact record (shutdown.ts wipe): they go with it.
+      for (const table of ANALYTICS_TABLES) this.s.sql.run(`DELETE FROM ${table}`);
       for (const name of RECORDING_TIMERS) this.s.schedule.cancel(name);
     }
   }

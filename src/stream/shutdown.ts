@@ -26,7 +26,7 @@ export const PURGE_TIMER = "purge";
 export const NOTIFY_USER_TIMER = "notify-user";
 const STOPPED_RETENTION_MS = 24 * 3_600_000;
 /** Tables emptied by a wipe. Tombstones are kept: they outlive the stream they watch for. */
-const STREAM_TABLES = ["stream", "participants", "join_holds", "tickets", "meta", "outputs", "idempotent_adds", "ledger_outbox", "participation_outbox", ...ROOM_TABLES, ...ANALYTICS_TABLES];
+const STREAM_TABLES = ["stream", "participants", "join_holds", "tickets", "meta", "outputs", "idempotent_adds", "ledger_outbox", "participation_outbox", ...ROOM_TABLES];
 
 export class Shutdown {
   private readonly meta: StreamMeta;
@@ -136,6 +136,8 @@ export class Shutdown {
   /** Removes the stream's state (after a failed create, or when a stopped stream is purged). */
   wipe(): void {
     for (const table of STREAM_TABLES) this.s.sql.run(`DELETE FROM ${table}`);
+    // The analytics live as long as the compact record of the recordings (recordings.ts forgetIfDone drops them then).
+    if (!this.parts.recordings.owner()) for (const table of ANALYTICS_TABLES) this.s.sql.run(`DELETE FROM ${table}`);
     this.clearTimersExceptTombstones();
   }
 

@@ -300,7 +300,13 @@ export class StreamCoordinator extends DurableObject<Env> {
   async analyticsReport(packageName: string | null): Promise<Result<{ report: StreamAnalyticsReport }>> {
     if (this.creating) await this.creating;
     const record = this.s.store.get();
-    if (!record || (packageName !== null && !this.s.store.isParticipant(packageName))) return streamNotFound();
+    if (!record) {
+      // Purged, but kept with its recordings' compact record: readable by the same apps.
+      const owner = this.recordings.owner();
+      if (!owner || !this.analytics.kept() || (packageName !== null && !owner.participants.includes(packageName))) return streamNotFound();
+      return { ok: true, report: { streamId: owner.streamId, state: "stopped", ...this.analytics.report() } };
+    }
+    if (packageName !== null && !this.s.store.isParticipant(packageName)) return streamNotFound();
     this.analytics.observe();
     return { ok: true, report: { streamId: record.streamId, state: record.status, ...this.analytics.report() } };
   }

@@ -18,6 +18,15 @@ async function ingest(uid: string, action: "connect" | "disconnect"): Promise<vo
   expect(res.body.applied).toBe(true);
 }
 
+/** The last recording's delete may settle from a timer: run the stream's due timers until analytics are gone. */
+async function waitForGone(streamId: string, headers: Record<string, string>): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    if ((await call("GET", `/api/streams/${streamId}/analytics`, undefined, headers)).status === 404) return;
+    await runDurableObjectAlarm(env.STREAMS.getByName(streamId));
+  }
+  expect((await call("GET", `/api/streams/${streamId}/analytics`, undefined, headers)).status).toBe(404);
+}
+
 const analytics = async (streamId: string, headers: Record<string, string>) => call("GET", `/api/streams/${streamId}/analytics`, undefined, headers);
 
 describe("per-stream analytics", () => {
@@ -84,6 +93,24 @@ describe("per-stream analytics", () => {
     await expireTimer(s.streamId, "purge");
     await runDurableObjectAlarm(env.STREAMS.getByName(s.streamId));
     expect((await analytics(s.streamId, app.headers)).status).toBe(404);
+  });
+
+  it("a recorded stream's analytics outlive its purge with the recordings' record, and go with its last recording", async () => {
+    const [app, other] = [await registerApp(), await registerApp()];
+    const s = await startStream(app, undefined, { recording: { mode: "automatic", timeoutSeconds: 30 } });
+    await ingest((await inputFor(s.streamId)).uid, "connect");
+    expect((await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN)).status).toBe(200);
+    await emulator("POST", "clock", { advanceSeconds: 3600 });
+    await expireTimer(s.streamId, "recordings-settle");
+    await expireTimer(s.streamId, "purge");
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).status).toBe(404); // the record is purged
+    const kept = await analytics(s.streamId, app.headers);
+    expect(kept.status).toBe(200);
+    expect(kept.body).toMatchObject({ streamId: s.streamId, state: "stopped", reconnects: 0 });
+    expect((await analytics(s.streamId, other.headers)).status).toBe(404);
+    const [recording] = (await call("GET", `/api/streams/${s.streamId}/recordings`, undefined, app.headers)).body;
+    expect((await call("DELETE", `/api/streams/${s.streamId}/recordings/${recording.recordingId}`, undefined, app.headers)).status).toBeLessThan(300);
+    await waitForGone(s.streamId, app.headers);
   });
 
   it("Cloudflare's live viewer count is read with the input poll, only while the input is connected", async () => {
