@@ -6,7 +6,11 @@
 // ends the broadcast. Run: `node --test test/e2e/webrtc-ingest.test.mjs`.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { register } from "tsx/esm/api";
 import { admin, bearer, ffmpegAvailable, http, openSocket, startStack, unique, userGrant, waitFor } from "./stack.mjs";
+
+// The werift test clients are TypeScript (emulator/webrtc/clients.ts): `npm test` runs plain `node --test`.
+register();
 
 const HAVE_FFMPEG = ffmpegAvailable();
 const TOKEN = "local-dev-token";
