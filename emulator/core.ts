@@ -253,6 +253,8 @@ export class StreamEmulator {
     const fault = this.faults.take(method, path);
     const record = (status: number) => {
       const call: CallRecord = { method, path, status, time, durationMs: Date.now() - started };
+      const query = new URL(request.url).search;
+      if (query) call.query = query;
       if (fault) call.fault = fault.id;
       this.calls.push(call);
       if (this.calls.length > MAX_CALL_LOG) this.calls.splice(0, this.calls.length - MAX_CALL_LOG);

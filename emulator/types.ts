@@ -170,6 +170,8 @@ export interface OutputRecord {
 export interface CallRecord {
   method: string;
   path: string;
+  /** The query string (`?creator=…`), when there is one: tests tell apart calls that share a path. */
+  query?: string;
   status: number;
   time: string;
   durationMs: number;
