@@ -67,12 +67,6 @@ async function dropTimer(streamId: string, timer: string): Promise<void> {
 /** The emulator's ready delay passes (its own clock), so the next read sees `ready`. */
 const videosBecomeReady = () => emulator("POST", "clock", { advanceSeconds: 3600 });
 
-/** Video calls since `since` (an input's /videos, /stream[/…] outside the live-input API): other streams' polls do not count. */
-async function videoCallsSince(since: number): Promise<number> {
-  const { calls } = await emulator("GET", `calls?since=${since}`);
-  return calls.filter((c: Json) => c.path.endsWith("/videos") || (/\/stream(\/|$)/.test(c.path) && !c.path.includes("/live_inputs"))).length;
-}
-
 describe("recordings are never orphaned", () => {
   it("every live input we create carries defaultCreator = the streamId, so its videos name the stream", async () => {
     const app = await registerApp();
