@@ -249,13 +249,13 @@ export async function appObjectUnreachable(streamId: string, methods: string[]):
     },
   };
   await runInDurableObject(stub, (instance) => {
-    const s = (instance as unknown as { s: { env: object } }).s;
+    const s = (instance as unknown as { parts: { s: { env: object } } }).parts.s;
     s.env = Object.create(s.env, { APPS: { value: failing } });
   });
   return {
     async restore() {
       await runInDurableObject(stub, (instance) => {
-        const s = (instance as unknown as { s: { env: object } }).s;
+        const s = (instance as unknown as { parts: { s: { env: object } } }).parts.s;
         s.env = Object.getPrototypeOf(s.env);
       });
     },

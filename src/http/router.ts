@@ -16,7 +16,7 @@ import {
 import { parseRtmpUrl } from "../outputs/rtmp-url";
 import { DEFAULT_INGEST, recordingFor } from "../stream/ingest-choice";
 import { addRestreamDestinations } from "../outputs/restream-destinations";
-import { JOINED_ONLY_HEADER, PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/stream-coordinator";
+import { JOINED_ONLY_HEADER, PACKAGE_HEADER, ROLE_HEADER, TICKET_HEADER, USER_HEADER } from "../stream/connections";
 import {
   authenticateAdmin,
   authenticateApp,

@@ -5,7 +5,7 @@ import { forgetInputStream, runningStreamsPage, type RunningEntry } from "../clo
 import type { Env } from "../env";
 import { ListStreamsQuery } from "../schemas/api";
 import * as answers from "../schemas/responses";
-import type { StreamListView } from "../stream/stream-coordinator";
+import type { StreamListView } from "../stream/stream-reads";
 import { authenticateAdmin, authenticateApp } from "./auth";
 import { describeIssues } from "./body";
 import { ApiError, reply } from "./errors";

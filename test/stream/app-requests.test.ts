@@ -153,9 +153,9 @@ describe("stream_status_check", () => {
     const s = await startStream(app);
     const stub = env.STREAMS.getByName(s.streamId);
     const answers = await runInDurableObject(stub, (instance: StreamCoordinator) => {
-      const views = (instance as unknown as { views: { statusCheckResponse(r: Json): Json }; s: { store: { get(): Json } } });
-      const record = views.s.store.get();
-      return ["running", "stopping", "stopped"].map((phase) => views.views.statusCheckResponse({ ...record, phase }).hasActiveStream);
+      const parts = (instance as unknown as { parts: { views: { statusCheckResponse(r: Json): Json }; s: { store: { get(): Json } } } }).parts;
+      const record = parts.s.store.get();
+      return ["running", "stopping", "stopped"].map((phase) => parts.views.statusCheckResponse({ ...record, phase }).hasActiveStream);
     });
     expect(answers).toEqual([true, false, false]);
   });
