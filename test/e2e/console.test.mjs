@@ -5,22 +5,21 @@
 // Run: `node --test test/e2e/console.test.mjs`. Needs /usr/bin/chromium (.ci/run installs it); without
 // it the browser tests are skipped, and without ffmpeg the parts that need a picture are.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { CHROMIUM_SKIP, launchChromium } from "./chromium.mjs";
 import { admin, bearer, ffmpegAvailable, http, publishTestPattern, sleep, startStack, unique, userGrant, waitFor } from "./stack.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const HAVE_FFMPEG = ffmpegAvailable();
 const ARTIFACTS = path.join(root, ".build", "artifacts");
 /** The badge must turn live within this of the emulator seeing the ingest connect (issue 12). */
 const LIVE_WITHIN_MS = 1_000;
 
 // In CI a missing Chromium fails the suite (.ci/run installs it); elsewhere the browser tests are skipped.
-describe("the web console in Chromium", { skip: !HAVE_CHROMIUM && !process.env.CI && `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, () => {
+describe("the web console in Chromium", { skip: CHROMIUM_SKIP }, () => {
   let stack;
   let browser;
   let failed = false;
@@ -35,16 +34,10 @@ describe("the web console in Chromium", { skip: !HAVE_CHROMIUM && !process.env.C
   };
 
   before(async () => {
-    const { chromium } = await import("playwright-core");
     [stack, browser] = await Promise.all([
       // Outputs are listed at Cloudflare every 5 s, so an output's own status shows up quickly.
       startStack({ OUTPUTS_POLL_SECONDS: "5" }),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        // Root in a container: Chromium's sandbox needs user namespaces it does not get here.
-        args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-      }),
+      launchChromium(),
     ]);
   });
 

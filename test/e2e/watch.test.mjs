@@ -6,15 +6,14 @@
 // /usr/bin/chromium for the browser part.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { CHROMIUM_SKIP, launchChromium } from "./chromium.mjs";
 import { admin, bearer, ffmpegAvailable, http, publishTestPattern, startStack, unique, userGrant, waitFor } from "./stack.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const HAVE_FFMPEG = ffmpegAvailable();
 /** Issue 14: the watch link resolves to a new stream within this of its ingest connecting. */
 const RESOLVES_WITHIN_MS = 2_000;
@@ -126,10 +125,9 @@ describe("the watch link on the real stack", { skip: !HAVE_FFMPEG && "ffmpeg is 
 
   test(
     "in Chromium the watch page keeps playing across a reconnect of the glasses",
-    { timeout: 240_000, skip: !HAVE_CHROMIUM && !process.env.CI && `no Chromium at ${CHROMIUM}` },
+    { timeout: 240_000, skip: CHROMIUM_SKIP },
     guarded(async (t) => {
-      const { chromium } = await import("playwright-core");
-      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"] });
+      const browser = await launchChromium();
       t.after(() => browser.close().catch(() => undefined));
       const app = await registerApp();
       const userId = unique("user-watch-page-");
