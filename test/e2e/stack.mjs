@@ -13,6 +13,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 export const ADMIN_TOKEN = "local-admin-token";
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A sleep that does not keep the process alive: a bound raced against a child's exit, which does. */
+const bound = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** A port that was free a moment ago: bind port 0, read it, release it. */
 export function freePort() {
@@ -101,7 +103,8 @@ export async function startStack(extraEnv = {}, { reuse } = {}) {
       if (child.exitCode !== null || child.signalCode !== null) return 0;
       const t0 = Date.now();
       child.kill("SIGTERM");
-      const result = await Promise.race([exited.then(() => Date.now() - t0), sleep(timeoutMs).then(() => null)]);
+      // Unref'd: a pending 10 s timer kept every test file's process alive that long after its last test.
+      const result = await Promise.race([exited.then(() => Date.now() - t0), bound(timeoutMs).then(() => null)]);
       if (result === null) killGroup();
       process.removeListener("exit", killGroup);
       rmSync(stateDir, { recursive: true, force: true });
@@ -285,7 +288,7 @@ export function publishTestPattern(rtmpUrl, seconds = 20) {
     /** SIGTERM (ffmpeg closes its RTMP session), SIGKILL after 5 s; resolves with the exit time. */
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      const result = await Promise.race([exited, sleep(5_000).then(() => null)]);
+      const result = await Promise.race([exited, bound(5_000).then(() => null)]);
       if (result) return result;
       child.kill("SIGKILL");
       return exited;
