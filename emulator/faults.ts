@@ -1,6 +1,6 @@
 // Fault injection: the next `count` calls matching method + path pattern get a fault.
 
-import { ApiError, ErrorCode } from "./envelope.ts";
+import { ApiError, ErrorCode, codeForStatus, errorBody, json } from "./envelope.ts";
 
 export interface FaultSpec {
   method?: string;
@@ -96,6 +96,41 @@ export class FaultTable {
   clear(): void {
     this.faults = [];
   }
+}
+
+/**
+ * One API call under the fault it drew (or none): wait `delayMs`, perform the operation unless a status or
+ * a drop replaces it (`afterEffect`: perform it first, the answer is lost), wait `answerDelayMs`, then
+ * answer. `record` logs the status answered (0: the connection dropped).
+ */
+export async function answerUnderFault(fault: Fault | null, perform: () => Promise<Response>, record: (status: number) => void): Promise<Response> {
+  if (fault && fault.delayMs > 0) await sleep(fault.delayMs);
+  const replaces = fault !== null && (fault.status !== null || fault.drop);
+  let response: Response | null = null;
+  // A faulted status/drop skips the operation, unless afterEffect asks to perform it first.
+  if (!replaces || fault.afterEffect) response = await perform();
+  if (fault && fault.answerDelayMs > 0) await sleep(fault.answerDelayMs);
+  if (replaces) {
+    if (fault.drop) {
+      record(0);
+      throw new DroppedConnectionError();
+    }
+    response = faultResponse(fault);
+  }
+  record(response!.status);
+  return response!;
+}
+
+function faultResponse(fault: Fault): Response {
+  const status = fault.status ?? 500;
+  const headers: Record<string, string> = {};
+  if (fault.retryAfter !== null) headers["retry-after"] = String(fault.retryAfter);
+  const body = fault.body ?? errorBody([{ code: codeForStatus(status), message: `Injected fault ${fault.id} (HTTP ${status})` }]);
+  return json(body, status, headers);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Segment-wise glob: `*` = one segment, `**` = the rest (zero or more segments). */
