@@ -1,5 +1,6 @@
 import { SELF, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { shiftClock } from "../src/clock";
+import { StreamCoordinator } from "../src/stream/stream-coordinator";
 
 /** Test helpers: talk to the coordinator through SELF and to the emulator through its control API. */
 
@@ -71,6 +72,15 @@ export async function startStream(app: TestApp, userId = newUserId(), extra: Rec
   const res = await postStream(app, { userId, recording: { mode: "off" }, ...extra });
   if (res.status !== 201 && res.status !== 200) throw new Error(`start failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
+}
+
+/** Two apps on one stream: `a` starts it for a new user, `b` joins it through the same user. */
+export async function sharedStream(): Promise<{ a: TestApp; b: TestApp; userId: string; s: Json }> {
+  const [a, b] = [await registerApp(), await registerApp()];
+  const userId = newUserId();
+  const s = await startStream(a, userId);
+  await startStream(b, userId);
+  return { a, b, userId, s };
 }
 
 export async function deviceToken(userId: string): Promise<string> {
@@ -180,6 +190,11 @@ export async function openSocket(streamId: string, init: { headers?: Record<stri
   };
 }
 
+/** A viewer socket of `app` (its API-key headers) on the stream. */
+export function viewerSocket(streamId: string, app: TestApp): Promise<TestSocket> {
+  return openSocket(streamId, { headers: app.headers });
+}
+
 export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 5_000, what = "condition"): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -260,6 +275,31 @@ export async function appObjectUnreachable(streamId: string, methods: string[]):
       });
     },
   };
+}
+
+/**
+ * Ingest starts or ends at the emulator and its real live-input webhook is delivered to us (the webhook path end
+ * to end, signed with WEBHOOK_SECRET); returns our answer to it.
+ */
+export async function ingestByWebhook(uid: string, action: "connect" | "disconnect"): Promise<Reply> {
+  const secret = env.WEBHOOK_SECRET as string;
+  await emulator("POST", "config", { webhookUrl: "http://coordinator.test/api/webhooks/cloudflare-stream", webhookSecret: secret });
+  await emulator("DELETE", "webhooks");
+  await emulator("POST", `live_inputs/${uid}/${action}`);
+  const { deliveries } = await emulator("GET", "webhooks");
+  return call("POST", "/api/webhooks/cloudflare-stream", deliveries[0].payload, { "cf-webhook-auth": secret });
+}
+
+/**
+ * A new instance of the stream object over the same durable storage and sockets: what a restart after a crash,
+ * an eviction or a deploy is. `then` runs on the new instance once its wake work (blockConcurrencyWhile) is done.
+ */
+export async function restartStreamObject<T = void>(streamId: string, then?: (fresh: StreamCoordinator) => Promise<T> | T): Promise<T> {
+  return runInDurableObject(env.STREAMS.getByName(streamId), async (_instance, state) => {
+    const fresh = new StreamCoordinator(state, env);
+    await state.blockConcurrencyWhile(async () => undefined);
+    return (then ? await then(fresh) : undefined) as T;
+  });
 }
 
 /**

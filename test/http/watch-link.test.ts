@@ -15,20 +15,13 @@ import {
   startStream,
   type Json,
   type TestApp,
+  ingestByWebhook,
 } from "../helpers";
 import { recordWatchKey } from "../../src/users/watch-key-index";
 
 beforeEach(resetEmulator);
 
-const SECRET = env.WEBHOOK_SECRET as string;
 
-async function ingest(uid: string, action: "connect" | "disconnect"): Promise<void> {
-  await emulator("POST", "config", { webhookUrl: "http://coordinator.test/api/webhooks/cloudflare-stream", webhookSecret: SECRET });
-  await emulator("DELETE", "webhooks");
-  await emulator("POST", `live_inputs/${uid}/${action}`);
-  const { deliveries } = await emulator("GET", "webhooks");
-  await call("POST", "/api/webhooks/cloudflare-stream", deliveries[0].payload, { "cf-webhook-auth": SECRET });
-}
 
 async function linkOf(app: TestApp, userId: string): Promise<{ watchKey: string; watchUrl: string }> {
   const res = await call("GET", `/api/users/${userId}/watch-link`, undefined, await grantedHeaders(app, userId));
@@ -106,7 +99,7 @@ describe("GET /w/:key follows the user's stream", () => {
     const s = await startStream(app, userId);
     expect((await watch(watchKey)).body).toMatchObject({ state: "offline", streamId: s.streamId, hlsUrl: null });
     const input = await inputFor(s.streamId);
-    await ingest(input.uid, "connect");
+    await ingestByWebhook(input.uid, "connect");
     const live: Json = (await watch(watchKey)).body;
     expect(live).toMatchObject({ state: "live", streamId: s.streamId, hlsUrl: s.hlsUrl, dashUrl: s.dashUrl, thumbnailUrl: s.thumbnailUrl });
     const m3u8 = await SELF_fetch(`/w/${watchKey}/video.m3u8`, {});
@@ -114,7 +107,7 @@ describe("GET /w/:key follows the user's stream", () => {
     expect(m3u8.headers.get("location")).toBe(s.hlsUrl);
     expect(m3u8.headers.get("cache-control")).toBe("no-store");
 
-    await ingest(input.uid, "disconnect");
+    await ingestByWebhook(input.uid, "disconnect");
     expect((await watch(watchKey)).body).toMatchObject({ state: "reconnecting", streamId: s.streamId, hlsUrl: s.hlsUrl });
     // Restarts of the objects change nothing: everything is read from durable state per request.
     await evictDurableObject(env.USERS.getByName(userId));
@@ -128,7 +121,7 @@ describe("GET /w/:key follows the user's stream", () => {
 
     const next = await startStream(app, userId);
     expect(next.streamId).not.toBe(s.streamId);
-    await ingest((await inputFor(next.streamId)).uid, "connect");
+    await ingestByWebhook((await inputFor(next.streamId)).uid, "connect");
     expect((await watch(watchKey)).body).toMatchObject({ state: "live", streamId: next.streamId, hlsUrl: next.hlsUrl });
   });
 
@@ -137,7 +130,7 @@ describe("GET /w/:key follows the user's stream", () => {
     const userId = newUserId();
     const s = await startStream(app, userId, { recording: { mode: "automatic", timeoutSeconds: 30 } });
     const { watchKey } = await linkOf(app, userId);
-    await ingest((await inputFor(s.streamId)).uid, "connect");
+    await ingestByWebhook((await inputFor(s.streamId)).uid, "connect");
     expect((await watch(watchKey)).body.latestRecording).toBeNull(); // still recording
     await call("POST", `/api/admin/streams/${s.streamId}/stop`, undefined, ADMIN);
     expect((await SELF_fetch(`/w/${watchKey}/video.m3u8`, {})).status).toBe(404); // not ready yet

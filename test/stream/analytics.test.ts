@@ -1,21 +1,15 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resetClock, shiftClock } from "../../src/clock";
-import { ADMIN, call, emulator, expireTimer, inputFor, newUserId, openSocket, registerApp, resetEmulator, startStream, type Json } from "../helpers";
+import { ADMIN, call, emulator, expireTimer, inputFor, newUserId, openSocket, registerApp, resetEmulator, startStream, type Json, ingestByWebhook } from "../helpers";
 
 beforeEach(resetEmulator);
 afterEach(resetClock);
 
-const SECRET = env.WEBHOOK_SECRET as string;
 
 /** The emulator's real webhook for an ingest change, delivered to us. */
 async function ingest(uid: string, action: "connect" | "disconnect"): Promise<void> {
-  await emulator("POST", "config", { webhookUrl: "http://coordinator.test/api/webhooks/cloudflare-stream", webhookSecret: SECRET });
-  await emulator("DELETE", "webhooks");
-  await emulator("POST", `live_inputs/${uid}/${action}`);
-  const { deliveries } = await emulator("GET", "webhooks");
-  const res = await call("POST", "/api/webhooks/cloudflare-stream", deliveries[0].payload, { "cf-webhook-auth": SECRET });
-  expect(res.body.applied).toBe(true);
+  expect((await ingestByWebhook(uid, action)).body.applied).toBe(true);
 }
 
 /** The last recording's delete may settle from a timer: run the stream's due timers until analytics are gone. */

@@ -1,13 +1,12 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { call, newUserId, openSocket, postStream, registerApp, resetEmulator, startStream, type Json, type TestApp, type TestSocket } from "../helpers";
+import { call, newUserId, postStream, registerApp, resetEmulator, startStream, type Json, type TestApp, type TestSocket, sharedStream, viewerSocket } from "../helpers";
 import type { StreamCoordinator } from "../../src/stream/stream-coordinator";
 
 /** The app socket's SDK requests (src/stream/app-requests.ts): the same rules and answers as REST. */
 beforeEach(resetEmulator);
 
 const yt = (key: string) => `rtmp://a.rtmp.youtube.com/live2/${key}`;
-const viewer = (streamId: string, app: TestApp) => openSocket(streamId, { headers: app.headers });
 /** The answer carries `restreamResults`; pushes for the outputs it added may come first. */
 async function answerOf(socket: TestSocket): Promise<Json> {
   for (;;) {
@@ -21,7 +20,7 @@ describe("managed_stream_request", () => {
   it("joins, adds each destination as POST /outputs would, and answers with the status and a result per destination", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const v = await viewer(s.streamId, app);
+    const v = await viewerSocket(s.streamId, app);
     await v.next("managed_stream_status");
 
     v.ws.send(JSON.stringify({
@@ -48,7 +47,7 @@ describe("managed_stream_request", () => {
   it("without destinations it answers with the current status alone, and each request counts as a start", async () => {
     const app = await registerApp();
     const s = await startStream(app); // start 1 of the app's 10 per minute
-    const v = await viewer(s.streamId, app);
+    const v = await viewerSocket(s.streamId, app);
     await v.next("managed_stream_status");
     for (let i = 2; i <= 10; i++) {
       v.ws.send(JSON.stringify({ type: "managed_stream_request" }));
@@ -71,7 +70,7 @@ describe("managed_stream_request", () => {
   it("the limits of POST /outputs hold: the per-stream cap refuses the destination past 10", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const v = await viewer(s.streamId, app);
+    const v = await viewerSocket(s.streamId, app);
     await v.next("managed_stream_status");
     for (let i = 0; i < 9; i++) {
       const res = await call("POST", `/api/streams/${s.streamId}/outputs`, { url: yt(`rest-${i}`) }, app.headers);
@@ -86,7 +85,7 @@ describe("managed_stream_request", () => {
   it("a malformed request gets INVALID_MESSAGE and changes nothing", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const v = await viewer(s.streamId, app);
+    const v = await viewerSocket(s.streamId, app);
     await v.next("managed_stream_status");
     v.ws.send(JSON.stringify({ type: "managed_stream_request", restreamDestinations: "rtmp://x" }));
     expect(await v.next("error")).toMatchObject({ error: "INVALID_MESSAGE", message: expect.stringContaining("restreamDestinations") });
@@ -98,11 +97,8 @@ describe("managed_stream_request", () => {
 
 describe("managed_stream_stop", () => {
   it("the leaving app hears `stopped` on each of its sockets before they close; the stream goes on for the others", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
-    const [a1, a2, vb] = [await viewer(s.streamId, a), await viewer(s.streamId, a), await viewer(s.streamId, b)];
+    const { a, b, s } = await sharedStream();
+    const [a1, a2, vb] = [await viewerSocket(s.streamId, a), await viewerSocket(s.streamId, a), await viewerSocket(s.streamId, b)];
     await a1.next("managed_stream_status");
     await a2.next("managed_stream_status");
     await vb.next("managed_stream_status");
@@ -124,7 +120,7 @@ describe("stream_status_check", () => {
   it("is answered with the SDK's stream_status_check_response: fields present or absent, never null, no ingest secret", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const v = await viewer(s.streamId, app);
+    const v = await viewerSocket(s.streamId, app);
     await v.next("managed_stream_status");
     v.ws.send(JSON.stringify({ type: "stream_status_check", packageName: app.packageName, sessionId: "sdk-session" }));
     const response = await v.next("stream_status_check_response");

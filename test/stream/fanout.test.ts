@@ -1,7 +1,6 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { StreamCoordinator } from "../../src/stream/stream-coordinator";
-import { call, newUserId, openSocket, registerApp, resetEmulator, startStream, streamTimers, type TestApp, type TestSocket } from "../helpers";
+import { call, newUserId, registerApp, resetEmulator, startStream, streamTimers, type TestApp, type TestSocket, restartStreamObject, sharedStream, viewerSocket } from "../helpers";
 
 /**
  * Viewer presence is state kept by connect and close (not a recount per message), and one push builds
@@ -9,16 +8,13 @@ import { call, newUserId, openSocket, registerApp, resetEmulator, startStream, s
  */
 beforeEach(resetEmulator);
 
-const viewer = (streamId: string, app: TestApp) => openSocket(streamId, { headers: app.headers });
 const viewers = async (streamId: string, app: TestApp): Promise<number> =>
   (await call("GET", `/api/streams/${streamId}`, undefined, app.headers)).body.viewers;
 const settle = () => new Promise((r) => setTimeout(r, 100));
 
 /** A new instance over the same storage and sockets (a wake); returns the viewer count it derived. */
 async function restart(streamId: string, app: TestApp): Promise<number> {
-  return runInDurableObject(env.STREAMS.getByName(streamId), async (_instance, state) => {
-    const fresh = new StreamCoordinator(state, env);
-    await state.blockConcurrencyWhile(async () => undefined);
+  return restartStreamObject(streamId, async (fresh) => {
     const snapshot = await fresh.getSnapshot(app.packageName);
     if (!snapshot.ok) throw new Error(JSON.stringify(snapshot));
     return snapshot.snapshot.viewers;
@@ -33,13 +29,10 @@ async function closeAndWait(socket: TestSocket): Promise<void> {
 
 describe("viewer counts are state", () => {
   it("follow every connect and close, per app, and arm the grace timer only when the last socket goes", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
-    const a1 = await viewer(s.streamId, a);
-    const a2 = await viewer(s.streamId, a);
-    const b1 = await viewer(s.streamId, b);
+    const { a, b, s } = await sharedStream();
+    const a1 = await viewerSocket(s.streamId, a);
+    const a2 = await viewerSocket(s.streamId, a);
+    const b1 = await viewerSocket(s.streamId, b);
     expect((await b1.next("managed_stream_status")).viewers).toBe(2);
     expect(await viewers(s.streamId, a)).toBe(2);
 
@@ -58,7 +51,7 @@ describe("viewer counts are state", () => {
     await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
       state.storage.sql.exec("DELETE FROM join_holds");
     });
-    const again = await viewer(s.streamId, a);
+    const again = await viewerSocket(s.streamId, a);
     expect(await again.next("managed_stream_status")).toMatchObject({ viewers: 1 });
     await closeAndWait(again);
     expect(await viewers(s.streamId, a)).toBe(0);
@@ -66,12 +59,9 @@ describe("viewer counts are state", () => {
   });
 
   it("are re-derived from the sockets on wake: only sockets still there count", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
-    const sa = await viewer(s.streamId, a);
-    const sb = await viewer(s.streamId, b);
+    const { a, b, s } = await sharedStream();
+    const sa = await viewerSocket(s.streamId, a);
+    const sb = await viewerSocket(s.streamId, b);
     await sb.next("managed_stream_status");
     expect(await viewers(s.streamId, a)).toBe(2);
     // a's socket is lost the way a crash loses it (no close ever runs); the new instance must not count it.
@@ -87,7 +77,7 @@ describe("viewer counts are state", () => {
   it("after a wake each socket still there is counted once: closes uncount it exactly once", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const sockets = [await viewer(s.streamId, app), await viewer(s.streamId, app)];
+    const sockets = [await viewerSocket(s.streamId, app), await viewerSocket(s.streamId, app)];
     await sockets[1]!.next("managed_stream_status");
     expect(await restart(s.streamId, app)).toBe(1);
     await closeAndWait(sockets[0]!);
@@ -118,13 +108,13 @@ describe("one push, each distinct message once", () => {
     const s = await startStream(a, userId);
     await startStream(b, userId);
     await startStream(c, userId);
-    const [sa, sb] = [await viewer(s.streamId, a), await viewer(s.streamId, b)];
+    const [sa, sb] = [await viewerSocket(s.streamId, a), await viewerSocket(s.streamId, b)];
     const addA = await call("POST", `/api/streams/${s.streamId}/outputs`, { url: "rtmp://a.rtmp.youtube.com/live2/key-of-a" }, a.headers);
     expect(addA.status).toBeLessThan(300);
     const addB = await call("POST", `/api/streams/${s.streamId}/outputs`, { url: "rtmp://live.twitch.tv/app/key-of-b" }, b.headers);
     expect(addB.status).toBeLessThan(300);
     // c connects last: that one push (viewer count 2 → 3) carries both outputs to everyone.
-    const sc = await viewer(s.streamId, c);
+    const sc = await viewerSocket(s.streamId, c);
     const last = async (socket: TestSocket) => {
       for (;;) {
         const m = await socket.next("managed_stream_status");
@@ -150,10 +140,10 @@ describe("one push, each distinct message once", () => {
   it("a viewer that reconnects gets the status at once, even when nothing changed since the last push", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const keep = await viewer(s.streamId, app);
+    const keep = await viewerSocket(s.streamId, app);
     await keep.next("managed_stream_status");
     for (let i = 0; i < 3; i++) {
-      const socket = await viewer(s.streamId, app);
+      const socket = await viewerSocket(s.streamId, app);
       expect(await socket.next("managed_stream_status", 1_000)).toMatchObject({ streamId: s.streamId, viewers: 1 });
       await closeAndWait(socket);
     }

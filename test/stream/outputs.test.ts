@@ -18,6 +18,7 @@ import {
   type Json,
   type TestApp,
   cloudflareDirect,
+  sharedStream,
 } from "../helpers";
 
 beforeEach(resetEmulator);
@@ -94,10 +95,7 @@ describe("POST /api/streams/:streamId/outputs", () => {
   });
 
   it("MAX_OUTPUTS_REACHED at 10 per stream, checked before the app cap and duplicates", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
+    const { a, b, s } = await sharedStream();
     for (let i = 0; i < 6; i++) expect((await add(a, s.streamId, { url: yt(`a${i}`) })).status).toBe(200);
     for (let i = 0; i < 4; i++) expect((await add(b, s.streamId, { url: yt(`b${i}`) })).status).toBe(200);
     const full = await add(b, s.streamId, { url: yt("a0") });
@@ -119,10 +117,7 @@ describe("POST /api/streams/:streamId/outputs", () => {
   });
 
   it("DUPLICATE_URL after normalizing scheme and host case, default port and trailing slash", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
+    const { a, b, s } = await sharedStream();
     await add(a, s.streamId, { url: "rtmp://live.example.com/app/key" });
     for (const url of ["RTMP://LIVE.example.com:1935/app/key/", "rtmp://live.EXAMPLE.com/app/key"]) {
       expect(await add(b, s.streamId, { url })).toMatchObject({ status: 409, body: { error: "DUPLICATE_URL", message: "URL already exists as output" } });
@@ -178,10 +173,7 @@ describe("POST /api/streams/:streamId/outputs", () => {
 
 describe("DELETE and PATCH", () => {
   it("only the adding app may remove; 404 for unknown outputs", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
+    const { a, b, s } = await sharedStream();
     const { outputId } = (await add(a, s.streamId, { url: yt("mine") })).body;
     expect(await remove(b, s.streamId, outputId)).toMatchObject({ status: 403, body: { error: "NOT_AUTHORIZED", message: "App did not add this output" } });
     expect(await remove(a, s.streamId, "nope")).toMatchObject({ status: 404, body: { error: "OUTPUT_NOT_FOUND", message: "Output ID not found" } });
@@ -192,10 +184,7 @@ describe("DELETE and PATCH", () => {
   });
 
   it("outputs outlive their owner's viewing; the owner may still remove them after leaving", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
+    const { a, b, s } = await sharedStream();
     const { outputId } = (await add(a, s.streamId, { url: yt("keeps") })).body;
     await call("DELETE", `/api/streams/${s.streamId}`, undefined, a.headers);
     expect(await remoteUrls(s.streamId)).toEqual([yt("keeps")]);
@@ -204,10 +193,7 @@ describe("DELETE and PATCH", () => {
   });
 
   it("PATCH enabled maps to Cloudflare's toggle, owner only", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
+    const { a, b, s } = await sharedStream();
     const { outputId } = (await add(a, s.streamId, { url: yt("toggle") })).body;
     const path = `/api/streams/${s.streamId}/outputs/${outputId}`;
     expect((await call("PATCH", path, { enabled: false }, b.headers)).body.error).toBe("NOT_AUTHORIZED");
@@ -237,10 +223,7 @@ describe("DELETE and PATCH", () => {
 
 describe("stream keys stay secret", () => {
   it("another app sees the URL masked, over REST and WebSocket", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
+    const { a, b, s } = await sharedStream();
     const wa = await openSocket(s.streamId, { headers: a.headers });
     const wb = await openSocket(s.streamId, { headers: b.headers });
     await add(a, s.streamId, { url: yt("super-secret-key"), name: "YT" });

@@ -17,23 +17,18 @@ import {
   startStream,
   waitFor,
   type TestApp,
+  sharedStream,
+  viewerSocket,
 } from "../helpers";
 
 beforeEach(resetEmulator);
 afterEach(resetClock);
 
-
-
-const viewer = (streamId: string, app: TestApp) => openSocket(streamId, { headers: app.headers });
-
 describe("connections", () => {
   it("two apps and a device: status flows to each", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
+    const { a, b, userId, s } = await sharedStream();
 
-    const sa = await viewer(s.streamId, a);
+    const sa = await viewerSocket(s.streamId, a);
     const first = await sa.next("managed_stream_status");
     expect(first).toMatchObject({ status: "preparing", streamId: s.streamId, viewers: 1, outputs: [] });
     for (const field of ["hlsUrl", "dashUrl", "previewUrl", "thumbnailUrl", "message"]) expect(first).toHaveProperty(field);
@@ -41,7 +36,7 @@ describe("connections", () => {
     expect(first).not.toHaveProperty("webrtcUrl");
     expect(Object.values(first)).not.toContain(null);
 
-    const sb = await viewer(s.streamId, b);
+    const sb = await viewerSocket(s.streamId, b);
     expect(await sb.next("managed_stream_status")).toMatchObject({ viewers: 2 });
     expect(await sa.next("managed_stream_status")).toMatchObject({ viewers: 2 });
 
@@ -100,7 +95,7 @@ describe("presence", () => {
   it("one app with three sockets counts once", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const sockets = [await viewer(s.streamId, app), await viewer(s.streamId, app), await viewer(s.streamId, app)];
+    const sockets = [await viewerSocket(s.streamId, app), await viewerSocket(s.streamId, app), await viewerSocket(s.streamId, app)];
     for (const socket of sockets) expect((await socket.next("managed_stream_status")).viewers).toBe(1);
     expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).body.viewers).toBe(1);
     // Closing two of them leaves the app watching.
@@ -115,7 +110,7 @@ describe("presence", () => {
     const app = await registerApp();
     const s = await startStream(app);
     for (let i = 0; i < 3; i++) {
-      const socket = await viewer(s.streamId, app);
+      const socket = await viewerSocket(s.streamId, app);
       expect(await socket.next("managed_stream_status", 1_000)).toMatchObject({ status: "preparing", viewers: 1 });
       socket.ws.close(1000);
       await socket.closed;
@@ -123,12 +118,9 @@ describe("presence", () => {
   });
 
   it("keeps presence across eviction with hibernated sockets", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
-    const sa = await viewer(s.streamId, a);
-    const sb = await viewer(s.streamId, b);
+    const { a, b, s } = await sharedStream();
+    const sa = await viewerSocket(s.streamId, a);
+    const sb = await viewerSocket(s.streamId, b);
     expect(await sa.next()).toMatchObject({ viewers: 1 });
     expect(await sa.next()).toMatchObject({ viewers: 2 });
     await sb.next();
@@ -144,12 +136,9 @@ describe("presence", () => {
   });
 
   it("an app leaving never stops the stream for the others", async () => {
-    const [a, b] = [await registerApp(), await registerApp()];
-    const userId = newUserId();
-    const s = await startStream(a, userId);
-    await startStream(b, userId);
-    const sa = await viewer(s.streamId, a);
-    const sb = await viewer(s.streamId, b);
+    const { a, b, s } = await sharedStream();
+    const sa = await viewerSocket(s.streamId, a);
+    const sb = await viewerSocket(s.streamId, b);
     await sa.next();
     await sb.next();
     sa.ws.send(JSON.stringify({ type: "managed_stream_stop", packageName: b.packageName }));
@@ -183,16 +172,16 @@ describe("presence", () => {
     const s = await startStream(app, userId);
     const device = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
     await device.next("start_rtmp_stream");
-    const socket = await viewer(s.streamId, app);
+    const socket = await viewerSocket(s.streamId, app);
     await socket.next();
-    const watcher = await viewer(s.streamId, app);
+    const watcher = await viewerSocket(s.streamId, app);
     await watcher.next();
     socket.ws.close(1000);
     watcher.ws.close(1000);
     await waitFor(async () => (Object.keys(await streamTimers(s.streamId))).includes("grace"), 2_000, "grace timer");
 
     // A viewer that comes back within the grace period cancels it.
-    const back = await viewer(s.streamId, app);
+    const back = await viewerSocket(s.streamId, app);
     await back.next();
     expect(Object.keys(await streamTimers(s.streamId))).not.toContain("grace");
     back.ws.close(1000);
@@ -211,7 +200,7 @@ describe("the glasses channel", () => {
     const app = await registerApp();
     const userId = newUserId();
     const s = await startStream(app, userId);
-    const v = await viewer(s.streamId, app);
+    const v = await viewerSocket(s.streamId, app);
     await v.next();
     const device = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
     await device.next("start_rtmp_stream");
@@ -262,7 +251,7 @@ describe("bad input on sockets", () => {
     const app = await registerApp();
     const userId = newUserId();
     const s = await startStream(app, userId);
-    const v = await viewer(s.streamId, app);
+    const v = await viewerSocket(s.streamId, app);
     await v.next();
     v.ws.send("{nope");
     expect(await v.next("error")).toMatchObject({ error: "INVALID_JSON" });
@@ -285,7 +274,7 @@ describe("bad input on sockets", () => {
   it("a message over 64 KiB closes that socket with 1009, and nothing else", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const [bad, good] = [await viewer(s.streamId, app), await viewer(s.streamId, app)];
+    const [bad, good] = [await viewerSocket(s.streamId, app), await viewerSocket(s.streamId, app)];
     await bad.next();
     await good.next();
     bad.ws.send(JSON.stringify({ type: "stream_status_check", pad: "x".repeat(65 * 1024) }));
@@ -297,7 +286,7 @@ describe("bad input on sockets", () => {
   it("more than 20 messages a second closes that socket with 1008, and nothing else", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const [flood, calm] = [await viewer(s.streamId, app), await viewer(s.streamId, app)];
+    const [flood, calm] = [await viewerSocket(s.streamId, app), await viewerSocket(s.streamId, app)];
     await flood.next();
     await calm.next();
     for (let i = 0; i < 40; i++) flood.ws.send(JSON.stringify({ type: "stream_status_check" }));
@@ -339,7 +328,7 @@ describe("presence boundaries (the tests' clock, alarms fired on purpose)", () =
   it("the grace period is VIEWER_GRACE_SECONDS (60 s) after the last viewer leaves: running just before, stopped just after", async () => {
     const app = await registerApp();
     const s = await startStream(app);
-    const v = await viewer(s.streamId, app);
+    const v = await viewerSocket(s.streamId, app);
     await v.next();
     // Past the join window, so only the socket keeps the app present.
     shiftClock(31_000);
@@ -391,7 +380,7 @@ describe("presence boundaries (the tests' clock, alarms fired on purpose)", () =
     const app = await registerApp();
     const userId = newUserId();
     const s = await startStream(app, userId);
-    const v = await viewer(s.streamId, app);
+    const v = await viewerSocket(s.streamId, app);
     await v.next("managed_stream_status");
     const device = await openSocket(s.streamId, { headers: { authorization: `Bearer ${await deviceToken(userId)}` } });
     await device.next("start_rtmp_stream");

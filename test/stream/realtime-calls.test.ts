@@ -1,6 +1,5 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { StreamCoordinator } from "../../src/stream/stream-coordinator";
 import {
   ADMIN,
   call,
@@ -17,6 +16,7 @@ import {
   streamTimers,
   type Json,
   type TestApp,
+  restartStreamObject,
 } from "../helpers";
 
 /**
@@ -88,12 +88,6 @@ async function viewerSession(r: Room, headers = r.app.headers): Promise<string> 
 const pull = (r: Room, sessionId: string, publisher: string, trackName = "cam", headers = r.app.headers) =>
   call("POST", rt(r.streamId, `sessions/${sessionId}/tracks/new`), { tracks: [{ location: "remote", sessionId: publisher, trackName }] }, headers);
 
-async function restart(streamId: string): Promise<void> {
-  await runInDurableObject(env.STREAMS.getByName(streamId), async (_instance, state) => {
-    void new StreamCoordinator(state, env);
-    await state.blockConcurrencyWhile(async () => undefined);
-  });
-}
 
 describe("the glasses publish and viewers pull", () => {
   it("a viewer pulls the publisher's track through the room, renegotiates, and sees it in its session", async () => {
@@ -416,7 +410,7 @@ describe("room presence and cleanup", () => {
     // While the object was down, both peers went away.
     await emulator("DELETE", `realtime/sessions/${publisher}`);
     await emulator("DELETE", `realtime/sessions/${viewer}`);
-    await restart(r.streamId);
+    await restartStreamObject(r.streamId);
     // The wake made the audit due now (its alarm may already have run it: then the timer is gone).
     const timers = await streamTimers(r.streamId);
     expect(timers["realtime-audit"] ?? 0).toBeLessThanOrEqual(Date.now());
@@ -439,7 +433,7 @@ describe("room presence and cleanup", () => {
     }
     const viewers: Array<{ app: TestApp; sessionId: string }> = [];
     for (let i = 0; i < 50; i++) {
-      if (i === 25) await restart(r.streamId); // the object crashes and starts again mid-churn
+      if (i === 25) await restartStreamObject(r.streamId); // the object crashes and starts again mid-churn
       const app = apps[i % apps.length]!;
       const sessionId = await viewerSession(r, app.headers);
       expect((await pull(r, sessionId, publisher, "cam", app.headers)).status).toBe(200);

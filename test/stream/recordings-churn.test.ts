@@ -6,12 +6,11 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resetClock, shiftClock } from "../../src/clock";
 import { sweepLeakedInputs } from "../../src/sweep/leak-sweep";
-import { ADMIN, EMULATOR, call, emulator, emulatorInputs, expireTimer, inputFor, injectFault, newUserId, registerApp, resetEmulator, startStream, streamTimers, type Json } from "../helpers";
+import { ADMIN, EMULATOR, call, emulator, emulatorInputs, expireTimer, inputFor, injectFault, newUserId, registerApp, resetEmulator, startStream, streamTimers, type Json, ingestByWebhook } from "../helpers";
 
 beforeEach(resetEmulator);
 afterEach(resetClock);
 
-const SECRET = env.WEBHOOK_SECRET as string;
 const STREAM_API = `${EMULATOR}/client/v4/accounts/local-account/stream`;
 const STREAMS = 50;
 const CRASHES = ["none", "before-capture", "stop-listing-fails", "input-delete-dropped", "settle-listing-fails", "evicted-before-settle", "delete-dropped"] as const;
@@ -29,13 +28,6 @@ async function allVideos(): Promise<Json[]> {
   return ((await res.json()) as Json).result;
 }
 
-async function connect(uid: string): Promise<void> {
-  await emulator("POST", "config", { webhookUrl: "http://coordinator.test/api/webhooks/cloudflare-stream", webhookSecret: SECRET });
-  await emulator("DELETE", "webhooks");
-  await emulator("POST", `live_inputs/${uid}/connect`);
-  const { deliveries } = await emulator("GET", "webhooks");
-  await call("POST", "/api/webhooks/cloudflare-stream", deliveries[0].payload, { "cf-webhook-auth": SECRET });
-}
 
 /** Runs the stream's due work (cleanup, recordings) until none of it is left, as the alarm would over time. */
 async function drain(streamId: string, names: string[]): Promise<void> {
@@ -59,7 +51,7 @@ describe("recordings churn", () => {
       const crash = CRASHES[Math.floor(random() * CRASHES.length)]!;
       const s = await startStream(app, newUserId(), { recording: { mode: "automatic", timeoutSeconds: 30 } });
       const input = await inputFor(s.streamId);
-      await connect(input.uid);
+      await ingestByWebhook(input.uid, "connect");
       // Never captured, and the stop's own listing fails too: only the settle's listing by creator can find it.
       if (crash === "before-capture" || crash === "stop-listing-fails") {
         await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => void state.storage.sql.exec("DELETE FROM schedule WHERE name = 'recordings-capture'"));

@@ -21,12 +21,12 @@ import {
   streamTimers,
   type Json,
   type TestApp,
+  ingestByWebhook,
 } from "../helpers";
 
 beforeEach(resetEmulator);
 afterEach(resetClock);
 
-const SECRET = env.WEBHOOK_SECRET as string;
 const VIDEO_SECRET = env.STREAM_VIDEO_WEBHOOK_SECRET as string;
 const STREAM_API = `${EMULATOR}/client/v4/accounts/local-account/stream`;
 const VIDEOS_PATH = "/client/v4/accounts/*/stream/live_inputs/*/videos";
@@ -39,12 +39,7 @@ async function cf(method: string, path: string): Promise<{ status: number; body:
 
 /** The emulator makes a real live-input webhook for an ingest change; it is delivered to us. */
 async function ingest(uid: string, action: "connect" | "disconnect"): Promise<void> {
-  await emulator("POST", "config", { webhookUrl: "http://coordinator.test/api/webhooks/cloudflare-stream", webhookSecret: SECRET });
-  await emulator("DELETE", "webhooks");
-  await emulator("POST", `live_inputs/${uid}/${action}`);
-  const { deliveries } = await emulator("GET", "webhooks");
-  const res = await call("POST", "/api/webhooks/cloudflare-stream", deliveries[0].payload, { "cf-webhook-auth": SECRET });
-  expect(res.status).toBe(200);
+  expect((await ingestByWebhook(uid, action)).status).toBe(200);
 }
 
 async function recordedStream(app: TestApp, extra: Record<string, unknown> = {}) {

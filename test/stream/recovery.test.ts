@@ -1,7 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resetClock, shiftClock } from "../../src/clock";
-import { StreamCoordinator } from "../../src/stream/stream-coordinator";
 import { loadConfig } from "../../src/config";
 import {
   call,
@@ -17,6 +16,7 @@ import {
   startStream,
   streamTimers,
   waitFor,
+  restartStreamObject,
 } from "../helpers";
 
 /**
@@ -27,15 +27,6 @@ beforeEach(resetEmulator);
 afterEach(resetClock);
 const TEST_CONFIG = loadConfig(env);
 
-/** A new instance of the object over the same durable storage: what a restart after a crash is. */
-async function restart(streamId: string): Promise<void> {
-  await runInDurableObject(env.STREAMS.getByName(streamId), async (_instance, state) => {
-    const fresh = new StreamCoordinator(state, env);
-    // The constructor's wake work runs under blockConcurrencyWhile; let it finish.
-    await state.blockConcurrencyWhile(async () => undefined);
-    void fresh;
-  });
-}
 
 /** Erases the sockets' trace the way a crash does: they are gone, and no close ever ran. */
 async function forgetSocketsAsACrashWould(streamId: string): Promise<void> {
@@ -56,7 +47,7 @@ describe("presence is re-derived on wake", () => {
     await forgetSocketsAsACrashWould(s.streamId);
     expect(await streamTimers(s.streamId)).not.toHaveProperty("grace");
 
-    await restart(s.streamId);
+    await restartStreamObject(s.streamId);
     const timers = await streamTimers(s.streamId);
     expect(timers.grace).toBeDefined();
     expect(timers.grace! - Date.now()).toBeLessThanOrEqual(TEST_CONFIG.viewerGraceSeconds * 1000);
@@ -71,7 +62,7 @@ describe("presence is re-derived on wake", () => {
     const s = await startStream(app);
     const socket = await openSocket(s.streamId, { headers: app.headers });
     await socket.next("managed_stream_status");
-    await restart(s.streamId);
+    await restartStreamObject(s.streamId);
     expect(await streamTimers(s.streamId)).not.toHaveProperty("grace");
     expect((await status(s.streamId, app.headers)).viewers).toBe(1);
   });
@@ -83,7 +74,7 @@ describe("presence is re-derived on wake", () => {
     await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
       state.storage.sql.exec("UPDATE stream SET phase = 'initializing', live_input_uid = NULL");
     });
-    await restart(s.streamId);
+    await restartStreamObject(s.streamId);
     // Due now, not a minute later: the alarm runs it by itself.
     await waitFor(async () => (await emulatorInputs()).length === 0, 5_000, "the input deleted");
     expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).status).toBe(404);
@@ -102,7 +93,7 @@ describe("presence is re-derived on wake", () => {
     await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
       state.storage.sql.exec("INSERT OR REPLACE INTO schedule (name, due_at) VALUES ('device-keepalive', ?)", Date.now() + 15_000);
     });
-    await restart(s.streamId);
+    await restartStreamObject(s.streamId);
     expect(await streamTimers(s.streamId)).not.toHaveProperty("device-keepalive");
   });
 });
