@@ -76,6 +76,7 @@ const TESTS = {
   "src/stream/ledger-outbox.ts": ["test/stream/outputs.test.ts"],
   "src/stream/lifecycle.ts": ["test/stream/lifecycle-faults.test.ts", "test/stream/recovery.test.ts"],
   "src/stream/outputs.ts": ["test/stream/fault-matrix.test.ts"],
+  "src/stream/output-store.ts": ["test/stream/outputs.test.ts", "test/stream/fault-matrix.test.ts"],
   "src/stream/participation-outbox.ts": ["test/http/stream-lists.test.ts"],
   "src/stream/presence.ts": ["test/stream/recovery.test.ts"],
   "src/stream/publisher.ts": ["test/stream/fanout.test.ts", "test/stream/presence.test.ts"],

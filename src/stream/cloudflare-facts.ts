@@ -59,7 +59,7 @@ export class CloudflareFacts {
   applyRemoteOutputs(remote: RemoteOutput[]): void {
     const byUid = new Map(remote.map((o) => [o.uid, o]));
     const outputs = this.parts.outputs;
-    for (const row of outputs.rows()) {
+    for (const row of outputs.store.all()) {
       if (row.state !== "ready" || !row.cf_uid) continue;
       const found = byUid.get(row.cf_uid);
       const error = !found
@@ -67,9 +67,9 @@ export class CloudflareFacts {
         : found.relay?.state === "error"
           ? `Relay error: ${found.relay.lastError ?? "unknown error"}`
           : null;
-      outputs.setError(row.output_id, error);
+      outputs.store.setError(row.output_id, error);
       // Cloudflare's enabled flag is the truth (two PATCHes may have crossed on the way).
-      if (found && found.enabled !== (row.enabled === 1)) outputs.setEnabledFlag(row.output_id, found.enabled);
+      if (found && found.enabled !== (row.enabled === 1)) outputs.store.setEnabled(row.output_id, found.enabled);
     }
     this.parts.publisher().pushIfChanged();
   }
@@ -106,7 +106,7 @@ export class CloudflareFacts {
       everConnected: record?.everConnected ?? false,
       ingestConnected: record?.ingestState === "connected",
       hasClients: this.parts.presence.viewerCount() > 0 || this.parts.device.isConnected(),
-      hasOutputs: this.parts.outputs.visibleRows().length > 0,
+      hasOutputs: this.parts.outputs.store.visible().length > 0,
       webhooksConfigured: Boolean(this.s.config.webhookSecret),
       webhooksSeen: this.parts.sync().webhooksSeen(),
       readsFailing: this.parts.sync().readsFailing(),

@@ -9,6 +9,8 @@ import type { StreamContext } from "./context";
 import { IdempotentAdds } from "./idempotent-adds";
 import { outputsRefusal } from "./ingest-choice";
 import { LedgerOutbox } from "./ledger-outbox";
+import { streamNotFound } from "./failures";
+import { OutputStore } from "./output-store";
 import { outputKey, type Tombstones } from "./tombstones";
 
 /**
@@ -20,22 +22,7 @@ import { outputKey, type Tombstones } from "./tombstones";
 export const MAX_OUTPUTS_PER_STREAM = 10;
 export const OUTPUT_RECONCILE_TIMER = "outputs-reconcile";
 
-export interface OutputRow {
-  output_id: string;
-  added_by: string;
-  url: string;
-  normalized_url: string;
-  masked_url: string;
-  server: string;
-  stream_key: string;
-  name: string | null;
-  cf_uid: string | null;
-  /** pending: create in flight or unsettled · ready · deleting: removal accepted, not yet confirmed. */
-  state: "pending" | "ready" | "deleting";
-  enabled: number;
-  error: string | null;
-  created_at: number;
-}
+import type { OutputRow } from "./output-store";
 
 export type { OutputView } from "../outputs/output-view";
 
@@ -49,6 +36,8 @@ export interface Removal {
 }
 
 export class Outputs {
+  /** The `outputs` table (output-store.ts). */
+  readonly store: OutputStore;
   private readonly idempotent: IdempotentAdds<AddedOutput>;
   readonly ledger: LedgerOutbox;
   /** Output ids whose Cloudflare call is in flight: reconciliation leaves them alone. */
@@ -59,47 +48,19 @@ export class Outputs {
     private readonly tombstones: Tombstones,
     private readonly isPresent: (packageName: string) => boolean,
   ) {
-    s.sql.run(`CREATE TABLE IF NOT EXISTS outputs (
-      output_id TEXT PRIMARY KEY,
-      added_by TEXT NOT NULL,
-      url TEXT NOT NULL,
-      normalized_url TEXT NOT NULL UNIQUE,
-      masked_url TEXT NOT NULL,
-      server TEXT NOT NULL,
-      stream_key TEXT NOT NULL,
-      name TEXT,
-      cf_uid TEXT,
-      state TEXT NOT NULL,
-      enabled INTEGER NOT NULL DEFAULT 1,
-      error TEXT,
-      created_at INTEGER NOT NULL
-    )`);
+    this.store = new OutputStore(s.sql);
     this.idempotent = new IdempotentAdds(s.sql);
     this.ledger = new LedgerOutbox(s);
   }
 
-  /** Every row, including pending and deleting ones (for reconciliation and status). */
-  rows(): OutputRow[] {
-    return this.s.sql.all<OutputRow>(`SELECT * FROM outputs ORDER BY created_at, output_id`);
-  }
-
-  /** The outputs apps see: a removal that was accepted is gone for them already. */
-  visibleRows(): OutputRow[] {
-    return this.rows().filter((r) => r.state !== "deleting");
-  }
-
-  row(outputId: string): OutputRow | null {
-    return this.s.sql.one<OutputRow>(`SELECT * FROM outputs WHERE output_id = ?`, outputId);
-  }
-
   hasOutput(outputId: string): "yes" | "no" | "pending" {
-    const row = this.row(outputId);
+    const row = this.store.get(outputId);
     return !row || row.state === "deleting" ? "no" : row.state === "pending" ? "pending" : "yes";
   }
 
   /** Rows a crash or a lost answer left unsettled: the reconcile timer should look soon. */
   hasUnsettled(): boolean {
-    return this.rows().some((r) => r.state !== "ready" && !this.inflight.has(r.output_id));
+    return this.store.all().some((r) => r.state !== "ready" && !this.inflight.has(r.output_id));
   }
 
   /** How an output looks to `viewer` (see outputs/output-view). */
@@ -122,10 +83,10 @@ export class Outputs {
     if (!this.isPresent(packageName)) return fail(403, "NOT_A_VIEWER", "App is not viewing the stream");
     const unsupported = outputsRefusal(record.ingestProtocol);
     if (unsupported) return unsupported;
-    if (this.activeCount() >= MAX_OUTPUTS_PER_STREAM) {
+    if (this.store.activeCount() >= MAX_OUTPUTS_PER_STREAM) {
       return fail(409, "MAX_OUTPUTS_REACHED", `Maximum outputs per stream reached (${MAX_OUTPUTS_PER_STREAM})`);
     }
-    if (this.isDuplicate(url.normalized)) {
+    if (this.store.isDuplicate(url.normalized)) {
       // The per-app cap is checked before the duplicate, so ask the ledger which error applies.
       const count = await this.s.env.APPS.getByName(packageName).outputCount();
       return count >= MAX_OUTPUTS_PER_APP ? appCapReached() : duplicate();
@@ -133,19 +94,7 @@ export class Outputs {
 
     // Reserve the stream slot and the URL now, before any await.
     const outputId = nanoid();
-    this.s.sql.run(
-      `INSERT INTO outputs (output_id, added_by, url, normalized_url, masked_url, server, stream_key, name, state, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
-      outputId,
-      packageName,
-      url.original,
-      url.normalized,
-      url.masked,
-      url.server,
-      url.streamKey,
-      name,
-      clock.now(),
-    );
+    this.store.reserve(outputId, packageName, url, name, clock.now());
     // If this object dies mid-create, the reconcile timer settles the pending row (adopt or delete).
     this.scheduleReconcile();
     await this.s.schedule.arm();
@@ -162,18 +111,18 @@ export class Outputs {
     try {
       reserved = await this.s.env.APPS.getByName(packageName).reserveOutput(this.s.store.get()!.streamId, outputId);
     } catch {
-      this.deleteRow(outputId);
+      this.store.delete(outputId);
       return fail(503, "SERVICE_UNAVAILABLE", "Could not reach the app's output ledger; retry shortly", 1);
     }
     if (!reserved) {
-      this.deleteRow(outputId);
+      this.store.delete(outputId);
       return appCapReached();
     }
     if (this.s.store.get()?.phase !== "running") return this.giveUp(outputId, packageName, streamNotFound());
 
     // Cloudflare allows 10 outputs per input, and a removal it has not confirmed may still hold one of
     // them: finish those first, so an accepted removal never refuses the add that takes its place.
-    if (this.rows().length > MAX_OUTPUTS_PER_STREAM) await this.finishRemovals(liveInputUid);
+    if (this.store.all().length > MAX_OUTPUTS_PER_STREAM) await this.finishRemovals(liveInputUid);
     const created = await this.createSettled(liveInputUid, url);
     if (!created.ok) return this.giveUp(outputId, packageName, created.failure.toFailure());
 
@@ -182,7 +131,7 @@ export class Outputs {
       await this.s.api.deleteOutput(liveInputUid, created.output.uid).catch(() => undefined);
       return this.giveUp(outputId, packageName, streamNotFound());
     }
-    this.s.sql.run(`UPDATE outputs SET cf_uid = ?, state = 'ready', error = NULL, enabled = ? WHERE output_id = ?`, created.output.uid, created.output.enabled ? 1 : 0, outputId);
+    this.store.created(outputId, created.output.uid, created.output.enabled);
     this.ledger.queue(outputId, packageName, "commit");
     await this.ledger.flush();
     return { ok: true, outputId };
@@ -216,10 +165,10 @@ export class Outputs {
   }
 
   private async finishRemovals(liveInputUid: string): Promise<void> {
-    for (const row of this.rows().filter((r) => r.state === "deleting" && !this.inflight.has(r.output_id))) {
+    for (const row of this.store.all().filter((r) => r.state === "deleting" && !this.inflight.has(r.output_id))) {
       try {
         if (row.cf_uid) await this.s.api.deleteOutput(liveInputUid, row.cf_uid);
-        this.deleteRow(row.output_id);
+        this.store.delete(row.output_id);
         this.ledger.queue(row.output_id, row.added_by, "release");
       } catch {
         // Still unconfirmed: the reconcile timer goes on trying; Cloudflare may refuse the add (502).
@@ -229,12 +178,12 @@ export class Outputs {
 
   private async findUnclaimed(liveInputUid: string, server: string, streamKey: string): Promise<RemoteOutput | null> {
     const remote = await this.s.api.listOutputs(liveInputUid, "user");
-    const claimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
+    const claimed = new Set(this.store.all().map((r) => r.cf_uid).filter(Boolean));
     return remote.find((o) => !claimed.has(o.uid) && o.url === server && o.streamKey === streamKey) ?? null;
   }
 
   private async giveUp(outputId: string, packageName: string, failure: Failure): Promise<Failure> {
-    this.deleteRow(outputId);
+    this.store.delete(outputId);
     this.ledger.queue(outputId, packageName, "release");
     await this.ledger.flush();
     return failure;
@@ -245,12 +194,12 @@ export class Outputs {
   async remove(packageName: string, outputId: string): Promise<Result<Removal>> {
     const record = this.s.store.get();
     if (!record) return streamNotFound();
-    const row = this.row(outputId);
+    const row = this.store.get(outputId);
     if (!row || row.state !== "ready") return outputNotFound();
     if (row.added_by !== packageName) return fail(403, "NOT_AUTHORIZED", "App did not add this output");
     // Claimed synchronously, so a concurrent delete of the same output gets 404 instead of a double call;
     // the reconcile timer finishes the delete if this object dies during the Cloudflare call.
-    this.markDeleting(row);
+    this.store.markDeleting(row);
     this.scheduleReconcile();
     await this.s.schedule.arm();
     this.inflight.add(outputId);
@@ -261,13 +210,7 @@ export class Outputs {
       if (failure.definitelyNotApplied) {
         // Cloudflare refused: the output is still there and still ours.
         // (Its URL back too, unless a concurrent add took it meanwhile.)
-        this.s.sql.run(
-          `UPDATE outputs SET state = 'ready',
-             normalized_url = CASE WHEN EXISTS (SELECT 1 FROM outputs WHERE normalized_url = ?1) THEN normalized_url ELSE ?1 END
-           WHERE output_id = ?2`,
-          row.normalized_url,
-          outputId,
-        );
+        this.store.deleteRefused(row);
         return failure.toFailure();
       }
       // Unconfirmed: the removal stands (the row holds no slot and no URL) and the reconcile timer finishes it.
@@ -277,7 +220,7 @@ export class Outputs {
     } finally {
       this.inflight.delete(outputId);
     }
-    this.deleteRow(outputId);
+    this.store.delete(outputId);
     this.ledger.queue(outputId, packageName, "release");
     await this.ledger.flush();
     return { ok: true, pending: false };
@@ -286,7 +229,7 @@ export class Outputs {
   async setEnabled(packageName: string, outputId: string, enabled: boolean): Promise<Result<object>> {
     const record = this.s.store.get();
     if (!record) return streamNotFound();
-    const row = this.row(outputId);
+    const row = this.store.get(outputId);
     if (!row || row.state !== "ready") return outputNotFound();
     if (row.added_by !== packageName) return fail(403, "NOT_AUTHORIZED", "App did not add this output");
     if (!row.cf_uid || !record.liveInputUid || record.phase !== "running") return outputNotFound();
@@ -301,7 +244,7 @@ export class Outputs {
       }
       return failure.toFailure();
     }
-    if (this.row(outputId)) this.s.sql.run(`UPDATE outputs SET enabled = ? WHERE output_id = ?`, enabled ? 1 : 0, outputId);
+    if (this.store.get(outputId)) this.store.setEnabled(outputId, enabled);
     return { ok: true };
   }
 
@@ -317,30 +260,30 @@ export class Outputs {
     if (!record?.liveInputUid || record.phase !== "running") return;
     const liveInputUid = record.liveInputUid;
     const remote = await this.listOutputsOfInput(liveInputUid);
-    const claimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
-    for (const row of this.rows()) {
+    const claimed = new Set(this.store.all().map((r) => r.cf_uid).filter(Boolean));
+    for (const row of this.store.all()) {
       if (this.inflight.has(row.output_id)) continue;
       if (row.state === "pending") {
         const match = remote.find((o) => !claimed.has(o.uid) && o.url === row.server && o.streamKey === row.stream_key);
         if (match) {
           claimed.add(match.uid);
-          this.s.sql.run(`UPDATE outputs SET cf_uid = ?, state = 'ready' WHERE output_id = ?`, match.uid, row.output_id);
+          this.store.adopted(row.output_id, match.uid);
           this.ledger.queue(row.output_id, row.added_by, "commit");
         } else {
-          this.deleteRow(row.output_id);
+          this.store.delete(row.output_id);
           this.ledger.queue(row.output_id, row.added_by, "release");
         }
       } else if (row.state === "deleting") {
         if (row.cf_uid && remote.some((o) => o.uid === row.cf_uid)) await this.s.api.deleteOutput(liveInputUid, row.cf_uid, "cleanup");
-        this.deleteRow(row.output_id);
+        this.store.delete(row.output_id);
         this.ledger.queue(row.output_id, row.added_by, "release");
       } else {
         const found = remote.find((o) => o.uid === row.cf_uid);
-        if (found && found.enabled !== (row.enabled === 1)) this.setEnabledFlag(row.output_id, found.enabled);
+        if (found && found.enabled !== (row.enabled === 1)) this.store.setEnabled(row.output_id, found.enabled);
       }
     }
     if (this.inflight.size === 0) {
-      const stillClaimed = new Set(this.rows().map((r) => r.cf_uid).filter(Boolean));
+      const stillClaimed = new Set(this.store.all().map((r) => r.cf_uid).filter(Boolean));
       for (const orphan of remote.filter((o) => !stillClaimed.has(o.uid))) {
         await this.s.api.deleteOutput(liveInputUid, orphan.uid, "cleanup");
       }
@@ -371,7 +314,7 @@ export class Outputs {
 
   /** What the tombstones must not touch: outputs our rows claim, and URLs with work in progress. */
   claims(): { outputUids: Set<string>; busyOutputs: Set<string> } {
-    const rows = this.rows();
+    const rows = this.store.all();
     return {
       outputUids: new Set(rows.map((r) => r.cf_uid).filter((uid): uid is string => Boolean(uid))),
       busyOutputs: new Set(rows.filter((r) => r.state === "pending").map((r) => outputKey(r.server, r.stream_key))),
@@ -380,22 +323,10 @@ export class Outputs {
 
   // ── Sync hooks ───────────────────────────────────────────────────────────────────────────────
 
-  /** Sets or clears an output's error (from sync: missing at Cloudflare, relay error, input errored). */
-  setError(outputId: string, error: string | null): boolean {
-    const row = this.row(outputId);
-    if (!row || row.error === error) return false;
-    this.s.sql.run(`UPDATE outputs SET error = ? WHERE output_id = ?`, error, outputId);
-    return true;
-  }
-
-  setEnabledFlag(outputId: string, enabled: boolean): void {
-    this.s.sql.run(`UPDATE outputs SET enabled = ? WHERE output_id = ?`, enabled ? 1 : 0, outputId);
-  }
-
   /** At stop, after Cloudflare's outputs are gone: drop our rows and release every ledger slot. */
   async releaseAll(): Promise<void> {
-    for (const row of this.rows()) {
-      this.deleteRow(row.output_id);
+    for (const row of this.store.all()) {
+      this.store.delete(row.output_id);
       this.ledger.queue(row.output_id, row.added_by, "release");
     }
     await this.ledger.flush();
@@ -404,31 +335,8 @@ export class Outputs {
   flushLedger(): Promise<void> {
     return this.ledger.flush();
   }
-
-  // ── Helpers ──────────────────────────────────────────────────────────────────────────────────
-
-  /** Rows holding a slot of the stream's cap: an accepted removal holds none. */
-  private activeCount(): number {
-    return this.s.sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM outputs WHERE state != 'deleting'`)!.n;
-  }
-
-  private isDuplicate(normalized: string): boolean {
-    return this.s.sql.one(`SELECT 1 AS y FROM outputs WHERE normalized_url = ?`, normalized) !== null;
-  }
-
-  /** A row being removed releases its URL at once (it may be added again), keeping its server and key. */
-  private markDeleting(row: OutputRow): void {
-    this.s.sql.run(`UPDATE outputs SET state = 'deleting', normalized_url = ? WHERE output_id = ?`, `deleting:${row.output_id}`, row.output_id);
-  }
-
-  private deleteRow(outputId: string): void {
-    this.s.sql.run(`DELETE FROM outputs WHERE output_id = ?`, outputId);
-  }
 }
 
-function streamNotFound(): Failure {
-  return fail(404, "STREAM_NOT_FOUND", "Managed stream not found");
-}
 function outputNotFound(): Failure {
   return fail(404, "OUTPUT_NOT_FOUND", "Output ID not found");
 }

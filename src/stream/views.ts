@@ -64,7 +64,7 @@ export class StreamViews {
   private outputFacts(record: StreamRecord) {
     const now = clock.now();
     return {
-      rows: this.outputs.visibleRows(),
+      rows: this.outputs.store.visible(),
       facts: {
         ingestStable: record.phase === "running" && this.sync.ingestStable(record.ingestState === "connected", now),
         stale: record.phase === "running" && this.sync.stale(now),
