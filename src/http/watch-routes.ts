@@ -121,7 +121,10 @@ export const handleWatchManifest = noStore(async function handleWatchManifest(re
   const view = await resolve(request, env, true);
   const target = view.state !== "offline" ? view.hlsUrl : (view.latestRecording?.hlsUrl ?? null);
   if (!target) {
-    return json({ error: "NOTHING_TO_PLAY", message: "The user is not streaming and has no ready recording" }, 404, NO_STORE);
+    const message = view.state !== "offline" && view.webrtcUrl
+      ? "This stream is ingested over WebRTC and plays over WHEP only (webrtcUrl, or the watch page in a browser): it has no HLS manifest"
+      : "The user is not streaming and has no ready recording";
+    return json({ error: "NOTHING_TO_PLAY", message }, 404, NO_STORE);
   }
   return new Response(null, { status: 302, headers: { location: target, ...NO_STORE } });
 });

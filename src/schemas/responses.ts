@@ -265,6 +265,7 @@ export const WatchAnswer = z
     streamId: StreamId.nullable().describe("The user's running stream, else their last one; `null` if none"),
     hlsUrl: PlaybackUrl.describe("While live or reconnecting"),
     dashUrl: PlaybackUrl,
+    webrtcUrl: PlaybackUrl.describe("WHEP playback, while live or reconnecting, for a stream ingested over WebRTC (WHIP), which has no HLS or DASH"),
     thumbnailUrl: PlaybackUrl,
     latestRecording: Recording.nullable().describe("The stream's newest ready recording (as GET /api/streams/{streamId}/recordings shows it), or null"),
   })

@@ -55,7 +55,7 @@ export class StreamReads {
       // Purged, but its recordings are kept: the watch link still offers the newest ready one.
       const latest = recordings.latest();
       const owner = recordings.owner();
-      return latest && owner ? { state: "offline", streamId: owner.streamId, hlsUrl: null, dashUrl: null, thumbnailUrl: null, latestRecording: latest } : null;
+      return latest && owner ? { state: "offline", streamId: owner.streamId, hlsUrl: null, dashUrl: null, webrtcUrl: null, thumbnailUrl: null, latestRecording: latest } : null;
     }
     if (hit && record.phase !== "initializing") analytics.hit(hit.country, hit.visitor);
     return watchView(s.config, record, recordings.latest());

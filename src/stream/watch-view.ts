@@ -12,6 +12,8 @@ export interface WatchView {
   streamId: string | null;
   hlsUrl: string | null;
   dashUrl: string | null;
+  /** WHEP, for a stream ingested over WebRTC (WHIP): it has no HLS or DASH. */
+  webrtcUrl: string | null;
   thumbnailUrl: string | null;
   /** The stream's newest ready recording (as GET /api/streams/:id/recordings shows it), or null. */
   latestRecording: RecordingView | null;
@@ -37,6 +39,7 @@ export function watchView(config: Config, record: StreamRecord, latestRecording:
     streamId: record.streamId,
     hlsUrl: urls?.hlsUrl ?? null,
     dashUrl: urls?.dashUrl ?? null,
+    webrtcUrl: urls?.webrtcUrl ?? null,
     thumbnailUrl: urls?.thumbnailUrl ?? null,
     latestRecording,
   };

@@ -165,7 +165,7 @@ export class UserStreams extends DurableObject<Env> {
   }
 }
 
-const OFFLINE: WatchView = { state: "offline", streamId: null, hlsUrl: null, dashUrl: null, thumbnailUrl: null, latestRecording: null };
+const OFFLINE: WatchView = { state: "offline", streamId: null, hlsUrl: null, dashUrl: null, webrtcUrl: null, thumbnailUrl: null, latestRecording: null };
 
 export function watchLinkNotFound() {
   return fail(404, "WATCH_LINK_NOT_FOUND", "No such watch link");

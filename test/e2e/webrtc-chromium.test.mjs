@@ -19,6 +19,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** Frames each viewer page must decode (getStats) and present (requestVideoFrameCallback): ~1 s of video. */
 const FRAMES = 30;
 const PAGES = "/__e2e/webrtc/";
+/**
+ * Chromium's Local Network Access asks the person before a page reaches loopback: for WebRTC even from a page
+ * served on 127.0.0.1 (without it the watch page's WHEP offer is answered and ICE never connects), and for
+ * fetch from a page fulfilled by page.route (it has no address of its own). A person allows it at the
+ * prompt; headless, the test grants it.
+ */
+const LOCAL_NETWORK = { permissions: ["local-network-access"] };
 
 /** test/e2e/webrtc-page.mjs with partytracks and rxjs, one ES module for the browser. */
 async function bundlePage() {
@@ -46,9 +53,7 @@ describe("WebRTC in Chromium (npm start stack)", { skip: CHROMIUM_SKIP, timeout:
 
   /** A page at the coordinator's origin running webrtc-page.mjs, with its errors collected. */
   async function openPage(name) {
-    // A page fulfilled by page.route has no address of its own, so Chromium's Local Network Access counts it
-    // as public and asks before it reaches loopback; a page really served from 127.0.0.1 is not asked.
-    const context = await browser.newContext({ viewport: { width: 700, height: 420 }, permissions: ["local-network-access"] });
+    const context = await browser.newContext({ viewport: { width: 700, height: 420 }, ...LOCAL_NETWORK });
     cleanups.push(() => context.close());
     const page = await context.newPage();
     const problems = [];
@@ -172,6 +177,44 @@ describe("WebRTC in Chromium (npm start stack)", { skip: CHROMIUM_SKIP, timeout:
       const forwarded = sfu.flatMap((x) => Object.values(x.media?.forwarded ?? {})).reduce((n, f) => n + f.packets, 0);
       assert.ok(forwarded > 0, `the SFU forwarded RTP to the room viewer: ${JSON.stringify(sfu)}`);
       for (const p of pages) assert.deepEqual(p.problems, [], `${p.name} had no page errors`);
+
+      // The user's watch link plays it too: the watch page (web/watch/, served by the coordinator) has no HLS
+      // for this stream and plays its webrtcUrl over WHEP.
+      const link = (await http("GET", `${C}/api/users/${userId}/watch-link`, { headers: admin })).body;
+      const watchView = await http("GET", link.watchUrl);
+      assert.deepEqual([watchView.body.state, watchView.body.hlsUrl, watchView.body.webrtcUrl], ["live", null, started.body.webrtcUrl]);
+      const watchContext = await browser.newContext({ viewport: { width: 700, height: 500 }, ...LOCAL_NETWORK });
+      cleanups.push(() => watchContext.close());
+      const watchPage = await watchContext.newPage();
+      const watchProblems = [];
+      watchPage.on("pageerror", (error) => watchProblems.push(error.message));
+      const watchStarted = Date.now();
+      assert.equal((await watchPage.goto(link.watchUrl)).status(), 200);
+      const player = watchPage.getByTestId("player");
+      await player.waitFor({ timeout: 10_000 });
+      await player.evaluate((v) => {
+        window.presented = 0;
+        const count = () => v.requestVideoFrameCallback(() => {
+          window.presented++;
+          count();
+        });
+        count();
+      });
+      let seen;
+      const shown = await waitFor(
+        `the watch page to present ${FRAMES} frames over WHEP`,
+        async () => {
+          seen = await player.evaluate((v) => ({ presented: window.presented, width: v.videoWidth, caption: v.parentElement.querySelector("figcaption").textContent }));
+          return seen.presented >= FRAMES && seen.width > 0 ? seen : null;
+        },
+        { timeoutMs: 20_000, intervalMs: 100 },
+      ).catch(async (error) => {
+        error.message += `; the watch page showed ${JSON.stringify(seen)}; ${watchProblems.join("; ")}; emulator: ${JSON.stringify(await (await fetch(`${stack.emulator}/__emulator/ingest`)).json())}`;
+        throw error;
+      });
+      t.diagnostic(`watch page: ${FRAMES} frames presented ${Date.now() - watchStarted} ms after it was opened (${shown.width} wide)`);
+      assert.deepEqual(watchProblems, []);
+      assert.deepEqual((await (await fetch(`${stack.emulator}/__emulator/ingest`)).json()).whip.map((x) => x.viewers), [2]);
 
       // The stop leaves no SFU session and no WHIP/WHEP session behind.
       assert.equal((await http("POST", `${C}/api/admin/streams/${streamId}/stop`, { headers: admin })).status, 200);

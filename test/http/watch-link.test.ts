@@ -93,7 +93,7 @@ describe("GET /w/:key follows the user's stream", () => {
     const userId = newUserId();
     const { watchKey } = await linkOf(app, userId);
     const none = await watch(watchKey);
-    expect(none.body).toEqual({ state: "offline", streamId: null, hlsUrl: null, dashUrl: null, thumbnailUrl: null, latestRecording: null });
+    expect(none.body).toEqual({ state: "offline", streamId: null, hlsUrl: null, dashUrl: null, webrtcUrl: null, thumbnailUrl: null, latestRecording: null });
     expect(none.headers.get("cache-control")).toBe("no-store");
 
     const s = await startStream(app, userId);
@@ -101,7 +101,7 @@ describe("GET /w/:key follows the user's stream", () => {
     const input = await inputFor(s.streamId);
     await ingestByWebhook(input.uid, "connect");
     const live: Json = (await watch(watchKey)).body;
-    expect(live).toMatchObject({ state: "live", streamId: s.streamId, hlsUrl: s.hlsUrl, dashUrl: s.dashUrl, thumbnailUrl: s.thumbnailUrl });
+    expect(live).toMatchObject({ state: "live", streamId: s.streamId, hlsUrl: s.hlsUrl, dashUrl: s.dashUrl, webrtcUrl: null, thumbnailUrl: s.thumbnailUrl });
     const m3u8 = await SELF_fetch(`/w/${watchKey}/video.m3u8`, {});
     expect(m3u8.status).toBe(302);
     expect(m3u8.headers.get("location")).toBe(s.hlsUrl);
@@ -123,6 +123,21 @@ describe("GET /w/:key follows the user's stream", () => {
     expect(next.streamId).not.toBe(s.streamId);
     await ingestByWebhook((await inputFor(next.streamId)).uid, "connect");
     expect((await watch(watchKey)).body).toMatchObject({ state: "live", streamId: next.streamId, hlsUrl: next.hlsUrl });
+  });
+
+  it("a stream ingested over WebRTC is given with its WHEP URL and no HLS; video.m3u8 says it plays over WHEP only", async () => {
+    const app = await registerApp();
+    const userId = newUserId();
+    const { watchKey } = await linkOf(app, userId);
+    const s = await startStream(app, userId, { ingest: "webrtc" });
+    expect(s.webrtcUrl).toMatch(/\/webRTC\/play$/);
+    expect((await watch(watchKey)).body).toMatchObject({ state: "offline", streamId: s.streamId, hlsUrl: null, webrtcUrl: null });
+    await ingestByWebhook((await inputFor(s.streamId)).uid, "connect");
+    expect((await watch(watchKey)).body).toMatchObject({ state: "live", streamId: s.streamId, hlsUrl: null, dashUrl: null, webrtcUrl: s.webrtcUrl });
+    const m3u8 = await call("GET", `/w/${watchKey}/video.m3u8`);
+    expect(m3u8.status).toBe(404);
+    expect(m3u8.body.error).toBe("NOTHING_TO_PLAY");
+    expect(m3u8.body.message).toMatch(/WHEP/);
   });
 
   it("once the stream is over, the link offers its newest ready recording, and video.m3u8 plays it", async () => {

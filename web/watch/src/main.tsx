@@ -1,9 +1,11 @@
 // The watch page (GET /w/:key with Accept: text/html; docs/console.md#the-watch-page): the console's player
 // on the user's watch link. It reads the link's JSON every 2 s and follows by itself: a new stream, or a
 // return to live after the glasses reconnected, mounts a fresh player; while reconnecting the player stays.
+// A stream ingested over WebRTC has no HLS: it plays over WHEP (`webrtcUrl`, whep-player.tsx) instead.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { Player } from "../../console/src/player";
+import { WhepPlayer } from "./whep-player";
 
 const POLL_MS = 2_000;
 
@@ -11,6 +13,7 @@ interface WatchView {
   state: "live" | "reconnecting" | "offline";
   streamId: string | null;
   hlsUrl: string | null;
+  webrtcUrl?: string | null;
   thumbnailUrl: string | null;
   latestRecording: { hlsUrl?: string | null; thumbnailUrl?: string | null } | null;
 }
@@ -65,7 +68,8 @@ function Watch({ link }: { link: string }) {
         </span>
       </h1>
       {problem && <p role="alert">{problem}</p>}
-      {view && (
+      {view?.webrtcUrl && view.state !== "offline" && <WhepPlayer key={`${view.streamId ?? "none"}:${generation}`} webrtcUrl={view.webrtcUrl} />}
+      {view && !(view.webrtcUrl && view.state !== "offline") && (
         <Player
           key={`${view.streamId ?? "none"}:${generation}`}
           hlsUrl={hlsUrl}
