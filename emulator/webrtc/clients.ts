@@ -16,7 +16,7 @@ export interface SignalledSession {
 }
 
 /** POSTs an offer as WHIP/WHEP do; throws with the status and body on a refusal. */
-async function signal(url: string, pc: RTCPeerConnection): Promise<SignalledSession> {
+export async function signal(url: string, pc: RTCPeerConnection): Promise<SignalledSession> {
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/sdp" }, body: await offer(pc) });
   const body = await res.text();
   if (res.status !== 201) {

@@ -3,7 +3,10 @@
  * bench/results/<timestamp>.{json,md} and bench/results/latest.{json,md}.
  *   (a) Cloudflare API calls per live stream-hour at steady state, with and without webhooks;
  *   (b) time from ingest connect to viewers receiving `active`, by webhook and by polling alone;
- *   (c) peak API calls in any 5 minutes with 1,000 simulated streams.
+ *   (c) peak API calls in any 5 minutes with 1,000 simulated streams;
+ *   (d) REST overhead, (e) WebSocket fan-out, (f) WebRTC (WHIP → WHEP), each beside a floor of the same run.
+ * `npm run bench -- webrtc` runs (f) alone and writes bench/results/webrtc-<timestamp>.{json,md} and
+ * webrtc-latest.{json,md} instead.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -12,14 +15,36 @@ import { fanoutMarkdown, fanoutTargets, measureFanout } from "./fanout.ts";
 import { measureActivation } from "./latency.ts";
 import { LEFT_OUT, simulate, type SimulationOptions } from "./simulation.ts";
 import { measureRest, restTargets, restMarkdown } from "./rest.ts";
+import { measureWebrtc } from "./webrtc.ts";
+import { webrtcMarkdown, webrtcTargets } from "./webrtc-report.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const quick = process.argv.includes("--quick");
+const webrtcOnly = process.argv.includes("webrtc");
 const HOUR = 3_600_000;
 // Production defaults (wrangler.jsonc): slow poll 30 s, budget 1,000 per 5 minutes, polls up to 80 %.
 const defaults = { budgetLimit: 1_000, pollShare: 0.8, slowPollMs: 30_000 };
 
+/** (f): 1, 5 and 20 viewers, 3 rounds of 5 s windows per path (1 round of 3 s with --quick). */
+const WEBRTC_VIEWERS = [1, 5, 20];
+const WEBRTC_WINDOW_MS = quick ? 3_000 : 5_000;
+const WEBRTC_ROUNDS = quick ? 1 : 3;
+
+async function webrtcSection() {
+  log("(f) WebRTC: WHIP publish → WHEP viewers on the npm start stack, beside a bare werift forwarder");
+  const f = await measureWebrtc(WEBRTC_VIEWERS, WEBRTC_WINDOW_MS, WEBRTC_ROUNDS, log);
+  return { f, fTargets: webrtcTargets(f) };
+}
+
 async function main() {
+  if (webrtcOnly) {
+    const { f, fTargets } = await webrtcSection();
+    const date = new Date().toISOString();
+    const machine = `${process.platform} ${process.arch}, node ${process.version}`;
+    const md = `# WebRTC benchmark\n\n${date} · ${machine} · \`npm run bench -- webrtc\`\n${webrtcMarkdown(f, fTargets)}`;
+    write("webrtc-", date, { date, machine, f, targets: fTargets }, md);
+    return finish(fTargets);
+  }
   const steady = (webhooks: boolean): SimulationOptions => ({
     ...defaults,
     streams: 20,
@@ -62,6 +87,8 @@ async function main() {
   const dTargets = restTargets(d);
   for (const [name, t] of Object.entries(dTargets)) log(`    ${name}: median ${t.value} (min ${t.min}, max ${t.max}), target ${t.target}`);
 
+  const { f, fTargets } = await webrtcSection();
+
   log("(c) 1,000 streams created within a minute, one output each, viewers connected");
   const cWithout = await simulate(fleet(false));
   const cWith = await simulate(fleet(true));
@@ -81,6 +108,7 @@ async function main() {
     c_steadyWithWebhooks: { value: cWith.steadyPeakCallsIn5Min, target: 600, ok: cWith.steadyPeakCallsIn5Min <= 600 && cWith.streamsStaleAtEnd === 0 },
     ...eTargets,
     ...dTargets,
+    ...fTargets,
   };
   const result = {
     date: new Date().toISOString(),
@@ -93,17 +121,26 @@ async function main() {
     simulationLeavesOut: LEFT_OUT,
     e,
     d,
+    f,
     targets,
   };
+  write("", result.date, result, markdown(result) + fanoutMarkdown(e, eTargets) + restMarkdown(d, dTargets) + webrtcMarkdown(f, fTargets));
+  finish(targets);
+}
+
+/** Writes bench/results/<prefix><timestamp>.{json,md} and <prefix>latest.{json,md}. */
+function write(prefix: string, date: string, result: unknown, md: string) {
   const dir = path.join(root, "bench", "results");
   mkdirSync(dir, { recursive: true });
-  const stamp = result.date.replace(/[:.]/g, "-");
-  const md = markdown(result) + fanoutMarkdown(e, eTargets) + restMarkdown(d, dTargets);
-  for (const name of [stamp, "latest"]) {
+  const stamp = `${prefix}${date.replace(/[:.]/g, "-")}`;
+  for (const name of [stamp, `${prefix}latest`]) {
     writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(path.join(dir, `${name}.md`), md);
   }
-  log(`\nwrote bench/results/${stamp}.{json,md} and bench/results/latest.{json,md}`);
+  log(`\nwrote bench/results/${stamp}.{json,md} and bench/results/${prefix}latest.{json,md}`);
+}
+
+function finish(targets: Record<string, { ok: boolean }>) {
   const failed = Object.entries(targets).filter(([, t]) => !t.ok);
   if (failed.length) {
     log(`targets missed: ${failed.map(([k]) => k).join(", ")}`);
