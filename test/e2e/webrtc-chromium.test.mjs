@@ -3,7 +3,9 @@
 // `ingest: "webrtc"` and pushes the same camera track into the stream's Realtime room with partytracks (device
 // token); a second page watches over WHEP at the viewer's `webrtcUrl`, a third pulls the track from the room with
 // partytracks as an app viewer of the stream, after the app's socket was told `realtime_tracks`. Both viewer
-// pages must decode and present frames. Media goes Chromium ↔ the Node emulator's werift peers on this machine.
+// pages must decode and present frames; then the user's watch page (/w/:key) plays the stream over WHEP too, and
+// the stop leaves no SFU, WHIP or WHEP session. Media goes Chromium ↔ the Node emulator's werift peers on this
+// machine.
 // The pages (test/e2e/webrtc-page.mjs, partytracks bundled by esbuild: no CDN) are served by the test at the
 // coordinator's origin (playwright's page.route), as an app's page on our origin would be: the room's routes
 // take X-API-Key from that origin's pages. Run: `node --test test/e2e/webrtc-chromium.test.mjs`.
@@ -100,7 +102,7 @@ describe("WebRTC in Chromium (npm start stack)", { skip: CHROMIUM_SKIP, timeout:
   };
 
   test(
-    "Chromium's camera published over WHIP and into the room plays in Chromium over WHEP and over partytracks",
+    "Chromium's camera published over WHIP and into the room plays in Chromium over WHEP, over partytracks and on the watch page",
     guarded(async (t) => {
       const C = stack.coordinator;
       const packageName = unique("com.e2e.chromium.").toLowerCase();
@@ -219,6 +221,10 @@ describe("WebRTC in Chromium (npm start stack)", { skip: CHROMIUM_SKIP, timeout:
       // The stop leaves no SFU session and no WHIP/WHEP session behind.
       assert.equal((await http("POST", `${C}/api/admin/streams/${streamId}/stop`, { headers: admin })).status, 200);
       assert.deepEqual((await (await fetch(`${stack.emulator}/__emulator/realtime`)).json()).sessions, []);
+      await waitFor("no WHIP or WHEP session left after the stop", async () => {
+        const left = await (await fetch(`${stack.emulator}/__emulator/ingest`)).json();
+        return left.whip.length === 0 && left.whep.length === 0;
+      }, { timeoutMs: 10_000 });
     }),
   );
 });
