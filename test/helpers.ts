@@ -120,6 +120,8 @@ export async function injectFault(fault: {
   path: string;
   status?: number;
   delayMs?: number;
+  /** Performs the call, then holds its answer this long (a read taken now, answered later). */
+  answerDelayMs?: number;
   drop?: boolean;
   count?: number;
   retryAfter?: number;

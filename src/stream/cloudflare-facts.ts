@@ -55,8 +55,11 @@ export class CloudflareFacts {
     this.parts.publisher().refresh();
   }
 
-  /** Output facts only Cloudflare knows: an output gone missing, or (emulator) a relay error. */
-  applyRemoteOutputs(remote: RemoteOutput[]): void {
+  /**
+   * Output facts only Cloudflare knows: an output gone missing, or (emulator) a relay error, and the
+   * enabled flags, unless one of ours changed while the listing was read (`flagMark`, Outputs.flagMark()).
+   */
+  applyRemoteOutputs(remote: RemoteOutput[], flagMark: number): void {
     const byUid = new Map(remote.map((o) => [o.uid, o]));
     const outputs = this.parts.outputs;
     for (const row of outputs.store.all()) {
@@ -68,8 +71,9 @@ export class CloudflareFacts {
           ? `Relay error: ${found.relay.lastError ?? "unknown error"}`
           : null;
       outputs.store.setError(row.output_id, error);
-      // Cloudflare's enabled flag is the truth (two PATCHes may have crossed on the way).
-      if (found && found.enabled !== (row.enabled === 1)) outputs.store.setEnabled(row.output_id, found.enabled);
+      // Cloudflare's enabled flag is the truth (two PATCHes may have crossed on the way), as of a read
+      // that no PATCH of ours crossed.
+      if (found && found.enabled !== (row.enabled === 1) && outputs.flagsSettledSince(flagMark)) outputs.store.setEnabled(row.output_id, found.enabled);
     }
     this.parts.publisher().pushIfChanged();
   }

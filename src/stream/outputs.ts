@@ -42,6 +42,13 @@ export class Outputs {
   readonly ledger: LedgerOutbox;
   /** Output ids whose Cloudflare call is in flight: reconciliation leaves them alone. */
   private readonly inflight = new Set<string>();
+  /**
+   * Enabled-flag changes of ours, counted when each starts and again when it ends: a listing of
+   * Cloudflare's outputs read across one of them may carry the flag from before it, so it must not
+   * overwrite the flag that change just wrote (flagsSettledSince). In memory: an eviction ends every
+   * change in flight with it.
+   */
+  private flagChanges = 0;
 
   constructor(
     private readonly s: StreamContext,
@@ -233,6 +240,7 @@ export class Outputs {
     if (!row || row.state !== "ready") return outputNotFound();
     if (row.added_by !== packageName) return fail(403, "NOT_AUTHORIZED", "App did not add this output");
     if (!row.cf_uid || !record.liveInputUid || record.phase !== "running") return outputNotFound();
+    this.flagChanges += 1;
     try {
       await this.s.api.setOutputEnabled(record.liveInputUid, row.cf_uid, enabled);
     } catch (error) {
@@ -243,9 +251,25 @@ export class Outputs {
         await this.s.schedule.arm();
       }
       return failure.toFailure();
+    } finally {
+      this.flagChanges += 1;
     }
     if (this.store.get(outputId)) this.store.setEnabled(outputId, enabled);
     return { ok: true };
+  }
+
+  /** Taken before a listing of Cloudflare's outputs is requested, for flagsSettledSince. */
+  flagMark(): number {
+    return this.flagChanges;
+  }
+
+  /**
+   * Whether a listing requested at `mark` still speaks for the enabled flags: no flag change of ours
+   * started or ended while it was on its way (else its flag may predate what that change wrote, and
+   * the change's own answer, or the reconcile its lost answer schedules, settles the flag instead).
+   */
+  flagsSettledSince(mark: number): boolean {
+    return this.flagChanges === mark;
   }
 
   // ── Reconcile ────────────────────────────────────────────────────────────────────────────────
@@ -259,6 +283,7 @@ export class Outputs {
     const record = this.s.store.get();
     if (!record?.liveInputUid || record.phase !== "running") return;
     const liveInputUid = record.liveInputUid;
+    const flagMark = this.flagMark();
     const remote = await this.listOutputsOfInput(liveInputUid);
     const claimed = new Set(this.store.all().map((r) => r.cf_uid).filter(Boolean));
     for (const row of this.store.all()) {
@@ -279,7 +304,7 @@ export class Outputs {
         this.ledger.queue(row.output_id, row.added_by, "release");
       } else {
         const found = remote.find((o) => o.uid === row.cf_uid);
-        if (found && found.enabled !== (row.enabled === 1)) this.store.setEnabled(row.output_id, found.enabled);
+        if (found && found.enabled !== (row.enabled === 1) && this.flagsSettledSince(flagMark)) this.store.setEnabled(row.output_id, found.enabled);
       }
     }
     if (this.inflight.size === 0) {

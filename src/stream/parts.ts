@@ -112,7 +112,8 @@ export function assembleStream(ctx: DurableObjectState, env: Env): StreamParts {
   p.sync = new StatusSync(s, {
     situation: (now) => p.facts.situation(now),
     applyIngest: (state) => p.facts.applyIngest(state),
-    applyRemoteOutputs: (outputs) => p.facts.applyRemoteOutputs(outputs),
+    outputFlagsMark: () => p.outputs.flagMark(),
+    applyRemoteOutputs: (outputs, flagMark) => p.facts.applyRemoteOutputs(outputs, flagMark),
     readFailed: () => p.facts.readFailed(),
     inputLive: (uid) => p.analytics.readLiveViewers(uid),
   });

@@ -17,7 +17,9 @@ export const INGEST_STABLE_MS = 3_000;
 export interface SyncHooks {
   situation(now: number): PollSituation;
   applyIngest(state: IngestState): void;
-  applyRemoteOutputs(outputs: RemoteOutput[]): void;
+  /** Taken before the outputs are listed, handed back to applyRemoteOutputs (Outputs.flagMark). */
+  outputFlagsMark(): number;
+  applyRemoteOutputs(outputs: RemoteOutput[], flagMark: number): void;
   /** A read failed: knowledge may just have gone stale, so viewers may need telling. */
   readFailed?(): void;
   /** An input read found the input connected (analytics read the live viewer count then). */
@@ -71,9 +73,12 @@ export class StatusSync {
   }
 
   async pollOutputs(): Promise<void> {
-    await this.poll(OUTPUTS_POLL_TIMER, "outputs", (uid) => this.s.api.listOutputs(uid, "poll"), (outputs) => {
-      this.hooks.applyRemoteOutputs(outputs);
-    });
+    let flagMark = 0;
+    const read = (uid: string) => {
+      flagMark = this.hooks.outputFlagsMark();
+      return this.s.api.listOutputs(uid, "poll");
+    };
+    await this.poll(OUTPUTS_POLL_TIMER, "outputs", read, (outputs) => this.hooks.applyRemoteOutputs(outputs, flagMark));
   }
 
   /**

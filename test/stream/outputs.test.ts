@@ -19,6 +19,7 @@ import {
   type TestApp,
   cloudflareDirect,
   sharedStream,
+  emulator,
 } from "../helpers";
 
 beforeEach(resetEmulator);
@@ -396,6 +397,44 @@ describe("promises kept over time", () => {
     await expireTimer(s.streamId, "outputs-reconcile");
     expect(await remoteUrls(s.streamId)).toEqual([yt("ours")]);
     expect(await ourUrls(app, s.streamId)).toEqual([yt("ours")]);
+  });
+
+  // A listing of Cloudflare's outputs read before a PATCH landed carries the flag from before it: applied
+  // after the PATCH's answer, it would undo the PATCH on our side only (seen in the e2e fault matrix).
+  for (const [reader, timer] of [
+    ["the reconcile", "outputs-reconcile"],
+    ["the outputs poll", "poll-outputs"],
+  ] as const) {
+    it(`${reader}'s listing, read before a PATCH landed, does not undo the PATCH (ours stays what Cloudflare has)`, async () => {
+      const app = await registerApp();
+      const s = await startStream(app);
+      const { outputId } = (await add(app, s.streamId, { url: yt("crossed") })).body;
+      // The listing is read at once (enabled: true) and answered 800 ms later; the PATCH lands in between.
+      await injectFault({ method: "GET", path: OUTPUTS_PATH, answerDelayMs: 800, count: 1 });
+      await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+        state.storage.sql.exec("INSERT INTO schedule (name, due_at) VALUES (?, 0) ON CONFLICT(name) DO UPDATE SET due_at = 0", timer);
+      });
+      const reading = expireTimer(s.streamId, timer);
+      await waitFor(async () => (await emulator("GET", "faults")).faults.length === 0, 5_000, "the listing to be read");
+      const path = `/api/streams/${s.streamId}/outputs/${outputId}`;
+      expect((await call("PATCH", path, { enabled: false }, app.headers)).status).toBe(200);
+      await reading;
+      expect((await inputFor(s.streamId)).outputs[0].enabled).toBe(false);
+      expect((await list(app, s.streamId)).body.outputs[0]).toMatchObject({ outputId, enabled: false });
+    });
+  }
+
+  it("a listing read with no PATCH in flight sets our flag to Cloudflare's (the flag is Cloudflare's truth)", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const { outputId } = (await add(app, s.streamId, { url: yt("truth") })).body;
+    const input = await inputFor(s.streamId);
+    await cloudflareDirect("PUT", `/${input.uid}/outputs/${input.outputs[0].uid}`, { enabled: false });
+    await runInDurableObject(env.STREAMS.getByName(s.streamId), (_i, state) => {
+      state.storage.sql.exec("INSERT INTO schedule (name, due_at) VALUES ('outputs-reconcile', 0) ON CONFLICT(name) DO UPDATE SET due_at = 0");
+    });
+    await expireTimer(s.streamId, "outputs-reconcile");
+    expect((await list(app, s.streamId)).body.outputs[0]).toMatchObject({ outputId, enabled: false });
   });
 
   it("a ledger reconcile keeps the slot of an output that is live at its stream (the per-app cap holds)", async () => {
