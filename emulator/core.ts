@@ -24,7 +24,6 @@ import { WebhookSender, type InputError } from "./webhooks.ts";
 export { DroppedConnectionError } from "./faults.ts";
 export { WHIP_NO_OUTPUTS } from "./outputs.ts";
 export type * from "./types.ts";
-export type { VideoEvent, VideoListener, VideoMedia } from "./videos.ts";
 
 /** `customer-<CODE>.cloudflarestream.com`: where playback URLs, `/views` and `/lifecycle` live. */
 const DELIVERY_HOST = /^customer-[a-z0-9]+\.cloudflarestream\.com$/i;

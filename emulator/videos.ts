@@ -15,74 +15,11 @@
 
 import { ApiError, ErrorCode, readJsonObject } from "./envelope.ts";
 import { randomHex, uid as newUid } from "./ids.ts";
-import type { EmulatorConfig, LiveInputRecord } from "./types.ts";
+import type { EmulatorConfig, LiveInputRecord, VideoEvent, VideoListener, VideoMedia, VideoRecord, VideoWebhookRecord } from "./types.ts";
 import { filterVideos, iso, renderVideo, signWebhook } from "./video-render.ts";
 
 export { signWebhook } from "./video-render.ts";
-
-export type VideoState = "live-inprogress" | "inprogress" | "ready" | "error";
-
-/** One connection of the input that fed the video: a reconnect within the window adds one. */
-export interface VideoSession {
-  start: number;
-  /** null while the input is still connected. */
-  end: number | null;
-}
-
-export interface VideoRecord {
-  uid: string;
-  liveInput: string;
-  creator: string | null;
-  meta: Record<string, unknown>;
-  created: number;
-  modified: number;
-  state: VideoState;
-  sessions: VideoSession[];
-  /** The window a reconnect must fall within, in seconds (from the input when the last session started). */
-  timeoutSeconds: number;
-  /** deleteRecordingAfterDays of the input at the last connect: scheduledDeletion is counted from readiness. */
-  deleteAfterDays: number | null;
-  requireSignedURLs: boolean;
-  allowedOrigins: string[];
-  /** When the video left live-inprogress (the window passed); null before. */
-  endedAt: number | null;
-  readyAt: number | null;
-  scheduledDeletion: number | null;
-  error: { code: string; text: string } | null;
-  /** What a media driver reported about the real recording (Node, ffmpeg); null: computed from the sessions. */
-  media: VideoMedia | null;
-}
-
-/** Facts about the recorded media, as a recording driver measures them. */
-export interface VideoMedia {
-  durationSeconds?: number;
-  sizeBytes?: number;
-  width?: number;
-  height?: number;
-}
-
-/**
- * What happened to a video, for a recording driver (emulator/README.md#recordings):
- * - `started`: a new video for a connect of `inputUid` (session 0);
- * - `continued`: a reconnect within the window: the same video, a new session (`session` ≥ 1);
- * - `paused`: the input disconnected; the video waits for a reconnect until `until` (epoch ms);
- * - `ended`: the window passed (or the input is gone for good): the recording is final (`inprogress`);
- * - `ready` / `errored`: processing finished; `deleted`: the video is gone (API delete or scheduledDeletion).
- * Delivered synchronously, in order, inside the emulator call that caused it.
- */
-export type VideoEvent =
-  | { type: "started" | "continued"; videoUid: string; inputUid: string; session: number; at: number }
-  | { type: "paused"; videoUid: string; inputUid: string; session: number; at: number; until: number }
-  | { type: "ended" | "ready" | "errored" | "deleted"; videoUid: string; inputUid: string; at: number };
-
-export type VideoListener = (event: VideoEvent) => void;
-
-/** The account's video webhook (`PUT /stream/webhook`). */
-export interface VideoWebhookRecord {
-  notificationUrl: string;
-  secret: string;
-  modified: number;
-}
+export type { VideoEvent, VideoListener, VideoMedia, VideoRecord, VideoSession, VideoState, VideoWebhookRecord } from "./types.ts";
 
 export interface VideoLibraryDeps {
   now(): number;
