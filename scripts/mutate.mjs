@@ -44,6 +44,7 @@ const TESTS = {
   "src/budget/lease-pool.ts": ["test/budget/api-budget.test.ts"],
 
   "src/cloudflare/stream-api.ts": ["test/stream/fault-matrix.test.ts", "test/stream/lifecycle-faults.test.ts"],
+  "src/cloudflare/call-error.ts": ["test/cloudflare/stream-api.test.ts", "test/stream/fault-matrix.test.ts"],
   "src/cloudflare/live-input-index.ts": ["test/sweep/leak-sweep.test.ts"],
 
   "src/http/router.ts": ["test/http/streams.test.ts", "test/http/bad-input.test.ts"],

@@ -1,11 +1,14 @@
 import { playbackBase } from "./playback";
-import { APIConnectionError, APIError } from "cloudflare/error";
 import { Stream } from "cloudflare/resources/stream/stream";
 import { createClient } from "cloudflare/tree-shakable";
 import type { Config } from "../config";
 import type { BudgetSettings, Grant, Priority } from "../budget/sliding-window";
 import { ApiError } from "../http/errors";
+import { CloudflareCallError, toCloudflareError } from "./call-error";
 import { STAT } from "../ops/counters";
+
+// The error mapping lives in call-error.ts; most callers import it from here with the API.
+export { CloudflareCallError, toCloudflareError } from "./call-error";
 
 /** The shared API budget every call passes (the ApiBudget object in production). */
 export interface BudgetClient {
@@ -367,55 +370,4 @@ function toRemoteOutput(output: unknown): RemoteOutput {
     enabled: o.enabled !== false,
     ...(relay && typeof relay === "object" ? { relay } : {}),
   };
-}
-
-export class CloudflareCallError extends ApiError {
-  constructor(
-    message: string,
-    /** HTTP status from Cloudflare, or undefined for timeouts and dropped connections. */
-    readonly upstreamStatus: number | undefined,
-    retryAfter?: number,
-    /** Set when our own budget deferred the call (nothing was sent): when to try again. */
-    readonly budgetDeferralMs?: number,
-  ) {
-    super(502, "CLOUDFLARE_ERROR", message, retryAfter);
-  }
-
-  /**
-   * True when Cloudflare certainly did not apply the request: our budget held it back, or Cloudflare
-   * answered 4xx (refused or rate-limited). A 5xx, timeout or dropped connection may hide a success.
-   */
-  get definitelyNotApplied(): boolean {
-    const s = this.upstreamStatus;
-    return this.budgetDeferralMs !== undefined || (s !== undefined && s >= 400 && s < 500);
-  }
-
-  /** A 4xx other than 408/429 means Cloudflare refused the request itself: retrying will not help. */
-  get isPermanent(): boolean {
-    const s = this.upstreamStatus;
-    return s !== undefined && s >= 400 && s < 500 && s !== 408 && s !== 429;
-  }
-}
-
-export function toCloudflareError(error: unknown): CloudflareCallError {
-  if (error instanceof CloudflareCallError) return error;
-  if (error instanceof APIConnectionError) {
-    return new CloudflareCallError(`Cloudflare Stream unreachable: ${error.message}`, undefined);
-  }
-  if (error instanceof APIError) {
-    const retryAfter = Number(error.headers?.get?.("retry-after") ?? NaN);
-    const detail = firstErrorMessage(error.errors) ?? error.message;
-    return new CloudflareCallError(
-      `Cloudflare Stream returned ${error.status ?? "an error"}: ${detail}`,
-      error.status,
-      Number.isFinite(retryAfter) ? retryAfter : undefined,
-    );
-  }
-  return new CloudflareCallError(`Cloudflare Stream call failed: ${error instanceof Error ? error.message : String(error)}`, undefined);
-}
-
-function firstErrorMessage(errors: unknown): string | undefined {
-  if (!Array.isArray(errors) || errors.length === 0) return undefined;
-  const first = errors[0] as { code?: unknown; message?: unknown };
-  return typeof first.message === "string" ? `${first.message}${first.code !== undefined ? ` (code ${first.code})` : ""}` : undefined;
 }
