@@ -1,5 +1,5 @@
 // The floor of the bench's WebRTC section: a bare werift forwarder in its own Node process, as the emulator is,
-// with nothing of the emulator or the coordinator in it. One publisher (POST /whip) and any number of viewers
+// with nothing of the emulator or the coordinator in it (and in its own session, as the emulator: see webrtc.ts). One publisher (POST /whip) and any number of viewers
 // (POST /whep), SDP in and out, DELETE /session/<id>. It does only what forwarding on this machine cannot do
 // without (BRIEF §6): a loopback candidate, no RTP header extensions (stripped too), and viewers' keyframe
 // requests (PLI) relayed to the publisher. Same werift settings as the emulator's peers (ICE lite, H.264

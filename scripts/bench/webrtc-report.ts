@@ -37,7 +37,7 @@ export function webrtcMarkdown(f: WebrtcResult, t: Record<string, WebrtcTarget>)
 Ours: a stream started with \`ingest: "webrtc"\`, published at the glasses' \`whipUrl\` (from \`GET /api/device/stream\`),
 N WHEP viewers at the stream's \`webrtcUrl\`: the emulator's werift forwarder in its Node process
 (\`emulator/webrtc-ingest.ts\`, on the \`npm start\` stack). Floor, in the same run: a bare werift forwarder in its
-own Node process (\`scripts/bench/webrtc-floor.mjs\`: same werift settings, PLI relay, no emulator or coordinator
+own Node process and session, as the emulator is (the kernel shares CPU by session: autogroup) (\`scripts/bench/webrtc-floor.mjs\`: same werift settings, PLI relay, no emulator or coordinator
 layer), the same kind of publisher, the same viewers. Publisher and viewers are werift peers in the bench's process;
 the publisher sends ffmpeg's H.264 test pattern (640×360, 30 fps, a keyframe each second). Both publishers run all
 along; per viewer count the two paths are measured one after the other (order alternating), over ${f.windowMs / 1000} s each,

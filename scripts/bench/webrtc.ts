@@ -2,7 +2,7 @@
  * Benchmark part (f): WebRTC on the real `npm start` stack, each figure beside its floor measured in the same
  * run. Ours: a stream started with `ingest: "webrtc"`, published over WHIP at the glasses' whipUrl, watched by
  * N WHEP viewers at the stream's webrtcUrl (the emulator's werift forwarder, emulator/webrtc-ingest.ts). Floor:
- * a bare werift forwarder in its own Node process (scripts/bench/webrtc-floor.mjs), fed by the same kind of
+ * a bare werift forwarder in its own Node process and session (scripts/bench/webrtc-floor.mjs), fed by the same kind of
  * publisher and watched by the same viewers, from the same bench process. Per viewer count (0, 1, 5, 20),
  * the two paths are measured one after the other (order alternating), both publishers live all along:
  *   - offer → first frame: a viewer's offer started → its first complete frame (and first keyframe);
@@ -226,7 +226,10 @@ const ingest = async (stack: { emulator: string }) => (await http("GET", `${stac
 
 /** The floor's process, once it listens; it exits with the bench (its stdin is the bench's pipe). */
 async function startFloor(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(here, "webrtc-floor.mjs")], { stdio: ["pipe", "pipe", "inherit"] });
+  // Its own session, as the stack's processes are (startStack spawns them detached): with Linux's autogroup
+  // scheduling the CPU is shared between sessions first, so a floor in the bench's session would compete
+  // with the bench's own publisher and viewers while the emulator does not.
+  const child = spawn(process.execPath, [path.join(here, "webrtc-floor.mjs")], { stdio: ["pipe", "pipe", "inherit"], detached: true });
   const port = await withTimeout(
     new Promise<number>((resolve, reject) => {
       child.stdout!.on("data", (d) => {
