@@ -11,13 +11,20 @@ import type { RelayDriver, RelayReport, RelaySpec } from "./types.ts";
 const ACTIVE_AFTER_MS = 10_000;
 const KILL_GRACE_MS = 2000;
 
+/** Whether `binary` runs, asked once per binary and process: each ask spawns it (≈ 0.5 s on a busy machine). */
 export function ffmpegAvailable(binary = "ffmpeg"): boolean {
-  try {
-    return spawnSync(binary, ["-version"], { stdio: "ignore" }).status === 0;
-  } catch {
-    return false;
+  let known = availability.get(binary);
+  if (known === undefined) {
+    try {
+      known = spawnSync(binary, ["-version"], { stdio: "ignore" }).status === 0;
+    } catch {
+      known = false;
+    }
+    availability.set(binary, known);
   }
+  return known;
 }
+const availability = new Map<string, boolean>();
 
 /** Output URL + stream key, as Cloudflare joins them (RTMP: path segment; SRT: streamid). */
 export function relayTarget(url: string, streamKey: string): { target: string; format: string } {
