@@ -190,7 +190,9 @@ function groupsOf(modules) {
     }
     const unit = tests.every((t) => UNIT_TESTS.has(t));
     const name = dirname(module).replace(/\//g, "-") + (unit ? "-unit" : "");
-    const config = unit ? "vitest.unit.config.ts" : module.startsWith("emulator/") ? "vitest.emulator.config.ts" : "vitest.config.ts";
+    // Workerd groups use vitest.mutation.config.ts: vitest.config.ts with one workerd runtime kept across
+    // mutants (scripts/persistent-workerd.ts), instead of a new workerd and module import per mutant.
+    const config = unit ? "vitest.unit.config.ts" : module.startsWith("emulator/") ? "vitest.emulator.config.ts" : "vitest.mutation.config.ts";
     const group = groups.get(name) ?? { name, config, modules: [], tests: new Set() };
     group.modules.push(module);
     for (const t of tests) group.tests.add(t);
