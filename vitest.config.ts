@@ -67,7 +67,10 @@ export default defineConfig({
     // Each test file runs in a Miniflare instance of its own (the pool starts one per file), with its own
     // emulator and storage, so files can run side by side without seeing each other's state.
     fileParallelism: true,
-    maxWorkers: 2,
+    // Three at a time on this 2-core machine: a file's time is mostly waiting (its runtime's start-up, the
+    // emulator's injected delays), so a third file fills the gaps. Measured back to back (load 4–6):
+    // 2 workers 274 s, 3 workers 236 s, the same CPU time (259 s, 262 s), all 504 tests passing in both.
+    maxWorkers: 3,
     // Under mutation testing (scripts/mutate.mjs sets MUTATION_TESTING) code is instrumented and the
     // machine is busier: the heaviest race tests need more than 20 s there.
     testTimeout: process.env.MUTATION_TESTING ? 90_000 : 20_000,
