@@ -40,7 +40,7 @@ const TESTS = {
   "src/apps/output-ledger.ts": ["test/stream/outputs.test.ts"],
 
   "src/budget/api-budget.ts": ["test/budget/lease-pool.test.ts"],
-  "src/budget/budgeted-api.ts": ["test/budget/api-budget.test.ts", "test/budget/lease-pool.test.ts"],
+  "src/budget/budgeted-api.ts": ["test/budget/api-budget.test.ts", "test/budget/lease-pool.test.ts", "test/http/admin-stats.test.ts"],
   "src/budget/lease-pool.ts": ["test/budget/api-budget.test.ts"],
 
   "src/cloudflare/stream-api.ts": ["test/stream/fault-matrix.test.ts", "test/stream/lifecycle-faults.test.ts"],
