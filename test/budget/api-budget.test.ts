@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ApiBudget } from "../../src/budget/api-budget";
-import { clock, resetClock, shiftClock } from "../../src/clock";
+import { clock, freezeClock, resetClock, shiftClock } from "../../src/clock";
 import { LIVE_INPUTS_PATH, injectFault, newUserId, postStream, registerApp, resetEmulator } from "../helpers";
 
 beforeEach(resetEmulator);
@@ -58,6 +58,26 @@ describe("the shared API budget", () => {
       shiftClock(60_000);
       expect((await fresh.acquire("user", { limit: 100, pollShare: 0.8 })).granted).toBe(false);
     });
+  });
+
+  it("the usage shows a 429 block until its last millisecond, and none from its end on", async () => {
+    const stub = env.BUDGET.getByName("global");
+    const now = freezeClock();
+    await stub.reportRateLimited(60);
+    const until = new Date(now + 60_000).toISOString();
+    expect((await stub.usage()).blockedUntil).toBe(until);
+    shiftClock(59_999);
+    expect((await stub.usage()).blockedUntil).toBe(until);
+    shiftClock(1);
+    expect((await stub.usage()).blockedUntil).toBeNull();
+  });
+
+  it("a lease is at most 64 slots and lives at most 10 s; below those, what was asked", async () => {
+    const stub = env.BUDGET.getByName("global");
+    const now = freezeClock();
+    const settings = { limit: 1_000, pollShare: 0.8 };
+    expect(await stub.lease("user", settings, 100, 60_000)).toEqual({ granted: true, count: 64, expiresAt: now + 10_000 });
+    expect(await stub.lease("user", settings, 3, 5_000)).toEqual({ granted: true, count: 3, expiresAt: now + 5_000 });
   });
 
   it("a 429 without retry-after still blocks for at least a second", async () => {
