@@ -26,7 +26,9 @@ export async function reconcileOnWake(p: StreamParts): Promise<void> {
     // Its cleanup may have died with the previous instance: resume it now, not at the lease's end.
     s.schedule.set(CLEANUP_TIMER, now);
   }
-  // Joins or an end a previous instance could not report yet (not awaited: requests need not wait).
+  // Joins or an end a previous instance could not report yet, and ledger commits or releases it queued
+  // but was evicted before delivering or planning their retry (not awaited: requests need not wait).
   if (!p.participation.isEmpty()) void p.participation.flush();
+  if (!p.outputs.ledger.isEmpty()) void p.outputs.ledger.flush();
   await s.schedule.arm();
 }

@@ -1,7 +1,7 @@
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { clock, freezeClock, resetClock, shiftClock } from "../../src/clock";
-import { appObjectUnreachable, call, fireAlarm, openSocket, registerApp, resetEmulator, startStream, streamTimers } from "../helpers";
+import { appObjectUnreachable, call, fireAlarm, openSocket, registerApp, resetEmulator, startStream, streamTimers, waitFor } from "../helpers";
 
 beforeEach(resetEmulator);
 afterEach(resetClock);
@@ -56,5 +56,26 @@ describe("the per-app ledger outbox", () => {
       state.storage.sql.exec<{ state: string }>("SELECT state FROM output_ledger").toArray().map((r) => r.state),
     );
     expect(states).toEqual(["committed"]);
+  });
+  it("a release queued but never delivered nor retried (the object evicted first) is delivered when the stream wakes", async () => {
+    const app = await registerApp();
+    const s = await startStream(app);
+    const viewer = await openSocket(s.streamId, { headers: app.headers });
+    await viewer.next("managed_stream_status");
+    const added = await call("POST", `/api/streams/${s.streamId}/outputs`, { url: "rtmp://a.rtmp.youtube.com/live2/evicted" }, app.headers);
+    const account = env.APPS.getByName(app.packageName);
+    expect(await account.outputCount()).toBe(1);
+    const unreachable = await appObjectUnreachable(s.streamId, ["releaseOutput"]);
+    expect((await call("DELETE", `/api/streams/${s.streamId}/outputs/${added.body.outputId}`, undefined, app.headers)).status).toBeLessThan(300);
+    await unreachable.restore();
+    // As if the object was evicted after the queued release, before its retry timer was written.
+    const stub = env.STREAMS.getByName(s.streamId);
+    await runInDurableObject(stub, (_i, state) => void state.storage.sql.exec("DELETE FROM schedule WHERE name = 'ledger-outbox'"));
+    viewer.ws.close();
+    await evictDurableObject(stub);
+    expect(await account.outputCount()).toBe(1);
+    // The next request wakes the object, which delivers what it still holds.
+    expect((await call("GET", `/api/streams/${s.streamId}`, undefined, app.headers)).status).toBe(200);
+    await waitFor(async () => (await account.outputCount()) === 0, 5_000, "the release to reach the app's ledger");
   });
 });
