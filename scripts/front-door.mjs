@@ -152,14 +152,16 @@ function readWholeBody(req, { maxBodyBytes, bodyTimeoutMs }) {
 
 /**
  * Starts the front door on `host:port`, forwarding to `upstreamHost:upstreamPort`. Returns
- * `{ server, port, stats(), close() }`.
+ * `{ server, port, stats(), close(), retarget(port) }`; `retarget` sends later requests to another
+ * upstream port (a runtime started again on a new port, scripts/start.mjs).
  */
 export async function startFrontDoor({ host = "127.0.0.1", port, upstreamHost = "127.0.0.1", upstreamPort, ...options }) {
+  const target = { port: upstreamPort };
   const o = { ...FRONT_DOOR_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
   const gate = new Gate(o.maxInFlight);
   const stats = { forwarded: 0, shed: 0, runtimeFailures: 0 };
   const upstream = (req, headers) =>
-    http.request({ host: upstreamHost, port: upstreamPort, method: req.method, path: req.url, headers, agent: false, timeout: o.upstreamTimeoutMs });
+    http.request({ host: upstreamHost, port: target.port, method: req.method, path: req.url, headers, agent: false, timeout: o.upstreamTimeoutMs });
 
   /** Admission: refuse at once past maxQueued, else wait in line; false means answered or gone. */
   async function admit(gone, refuse) {
@@ -297,6 +299,7 @@ export async function startFrontDoor({ host = "127.0.0.1", port, upstreamHost = 
     port: server.address().port,
     stats: () => ({ ...stats, inFlight: gate.active, queued: gate.queued }),
     close: () => new Promise((resolve) => server.close(() => resolve())),
+    retarget: (upstream) => void (target.port = upstream),
   };
 }
 

@@ -66,19 +66,40 @@ for (const name of [
 const children = [];
 let stopping = false;
 
-function run(name, command, args, env) {
-  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  const prefix = (line) => (line.trim() ? `[${name}] ${line}\n` : "");
-  child.stdout.on("data", (chunk) => process.stdout.write(String(chunk).split("\n").map(prefix).join("")));
-  child.stderr.on("data", (chunk) => process.stderr.write(String(chunk).split("\n").map(prefix).join("")));
-  child.on("exit", (code, signal) => {
-    if (!stopping) {
+/**
+ * Runs a child with its output prefixed. If it exits on its own, everything stops, unless `restart` says
+ * how often it may be started again: wrangler dev (4.124 on Node 20) sometimes exits after its proxy loses
+ * the connection to the runtime under load, and the coordinator's state is on disk (--persist-to), so it
+ * is started again at once and resumes from its storage, as after a deploy (the front door answers 503
+ * JSON meanwhile). More than `restart.max` exits within `restart.windowMs` stop everything.
+ */
+function run(name, command, args, env, restart = null) {
+  const exits = [];
+  const start = () => {
+    const child = spawn(command, typeof args === "function" ? args() : args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const prefix = (line) => (line.trim() ? `[${name}] ${line}\n` : "");
+    child.stdout.on("data", (chunk) => process.stdout.write(String(chunk).split("\n").map(prefix).join("")));
+    child.stderr.on("data", (chunk) => process.stderr.write(String(chunk).split("\n").map(prefix).join("")));
+    child.on("exit", (code, signal) => {
+      children.splice(children.indexOf(child), 1);
+      if (stopping) return;
+      const now = Date.now();
+      exits.push(now);
+      while (exits.length && exits[0] < now - (restart?.windowMs ?? 0)) exits.shift();
+      if (restart && exits.length <= restart.max) {
+        console.error(`[${name}] exited (${signal ?? code}); starting it again (${exits.length} of at most ${restart.max} in ${restart.windowMs / 60_000} min), state kept`);
+        Promise.resolve(restart.before?.()).then(start, (error) => {
+          console.error(`[${name}] cannot start it again: ${error?.message ?? error}; stopping everything`);
+          shutdown(1);
+        });
+        return;
+      }
       console.error(`[${name}] exited (${signal ?? code}); stopping everything`);
       shutdown(1);
-    }
-  });
-  children.push(child);
-  return child;
+    });
+    children.push(child);
+  };
+  start();
 }
 
 /** User grants are required unless REQUIRE_USER_GRANT is exactly `false` (src/config.ts): say how to mint one. */
@@ -126,11 +147,12 @@ const EMULATOR_STATE_DIR =
 // wrangler dev listens on an internal port behind our front door (scripts/front-door.mjs), which bounds
 // the requests in flight and reads bodies whole: wrangler dies under a burst or a dropped upload
 // (docs/architecture.md, "Load on the local stack").
-const WRANGLER_PORT = String(await freePort());
+let wranglerPort = String(await freePort());
+let frontDoor;
 try {
-  await startFrontDoor({
+  frontDoor = await startFrontDoor({
     port: Number(PORT),
-    upstreamPort: Number(WRANGLER_PORT),
+    upstreamPort: Number(wranglerPort),
     maxInFlight: Number(process.env.LOCAL_MAX_IN_FLIGHT) || undefined,
     queueTimeoutMs: Number(process.env.LOCAL_QUEUE_TIMEOUT_MS) || undefined,
   });
@@ -184,19 +206,21 @@ buildAssets();
 
 // Wrangler's launcher refuses Node 20, but its CLI runs fine on it (tested): call the CLI directly.
 const wranglerCli = path.join(path.dirname(require.resolve("wrangler/package.json")), "wrangler-dist", "cli.js");
+let coordinatorStarts = 0;
 run(
   "coordinator",
   process.execPath,
-  [
+  () => [
     "--no-warnings",
     wranglerCli,
     "dev",
     "--ip",
     "127.0.0.1",
     "--port",
-    WRANGLER_PORT,
+    wranglerPort,
+    // Started again, it takes any free inspector port: a runtime left from a killed wrangler may hold the first.
     "--inspector-port",
-    process.env.INSPECTOR_PORT ?? "0",
+    coordinatorStarts++ === 0 ? (process.env.INSPECTOR_PORT ?? "0") : "0",
     "--show-interactive-dev-session=false",
     "--log-level",
     process.env.WRANGLER_LOG ?? "warn",
@@ -209,6 +233,16 @@ run(
   // No fetch of the `Request.cf` sample from workers.cloudflare.com: it needs the internet (a DNS failure and
   // a stack trace on every start here) and Miniflare's placeholder serves a local stack as well.
   { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_API_TOKEN: "", CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false" },
+  {
+    max: 3,
+    windowMs: 10 * 60_000,
+    // A new internal port: a runtime left behind by a wrangler that was killed (not one that exited) still
+    // holds the old one, and answers there from memory that is no longer the coordinator's.
+    before: async () => {
+      wranglerPort = String(await freePort());
+      frontDoor.retarget(Number(wranglerPort));
+    },
+  },
 );
 
 try {

@@ -169,7 +169,8 @@ describe("recordings on the npm start stack", { skip: NO_FFMPEG, timeout: 240_00
       assert.equal(videos.length, 2, JSON.stringify(videos));
       assert.equal(videos[1].status.state, "live-inprogress");
       await publisher.done();
-      const stopped = await http("POST", coord(`/api/admin/streams/${streamId}/stop`), { headers: admin });
+      // An admin stop is idempotent (a stopped stream answers its snapshot), so it may be sent again.
+      const stopped = await http("POST", coord(`/api/admin/streams/${streamId}/stop`), { headers: admin, idempotent: true });
       assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
       await waitFor("the input to be deleted", async () => (await cfGet(`/stream/live_inputs/${input.uid}`)).status === 404, { timeoutMs: 15_000 });
 

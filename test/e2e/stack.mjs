@@ -129,8 +129,39 @@ export async function startStack(extraEnv = {}, { reuse } = {}) {
 
 // ── HTTP ─────────────────────────────────────────────────────────────────────────────────────────
 
+/**
+ * Whether to send a call again after the local front door said the runtime did not answer it (503
+ * SERVICE_UNAVAILABLE "…did not answer (ECONN…)": wrangler dev lost it, or was being started again by
+ * `npm start` after it exited; scripts/start.mjs). As a client would: a call that never reached the
+ * runtime (ECONNREFUSED) always, one that may have (a reset) only if repeating it is harmless: GET, HEAD,
+ * PUT, DELETE, a POST with an Idempotency-Key, or a call the test marks `idempotent`. Never a 503 our
+ * Worker gave, nor the runtime's own 5xx ("failed this request"): those are answers.
+ */
+function runtimeDidNotAnswer(method, headers, idempotent, status, parsed) {
+  if (status !== 503 || parsed?.error !== "SERVICE_UNAVAILABLE" || !/runtime did not answer/.test(parsed?.message ?? "")) return false;
+  if (/ECONNREFUSED/.test(parsed.message)) return true;
+  return idempotent || ["GET", "HEAD", "PUT", "DELETE"].includes(method) || Object.keys(headers).some((h) => h.toLowerCase() === "idempotency-key");
+}
+/** How many calls were sent again this way (printed by the test files that care). */
+export const unansweredRetries = { count: 0 };
+
 /** One HTTP call; returns {status, headers, body} with the body parsed as JSON when it is JSON. */
-export async function http(method, url, { body, headers = {} } = {}) {
+export async function http(method, url, { body, headers = {}, idempotent = false } = {}) {
+  const started = Date.now();
+  for (let sent = 1; ; sent++) {
+    const answer = await httpOnce(method, url, { body, headers });
+    const again = runtimeDidNotAnswer(method, headers, idempotent, answer.status, answer.body) && Date.now() < started + 60_000;
+    if (!again) {
+      // Said once per call, so a run shows that (and where) the local runtime went away.
+      if (sent > 1) console.log(`${method} ${new URL(url).pathname}: sent ${sent} times (the local runtime did not answer for ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      return answer;
+    }
+    unansweredRetries.count += 1;
+    await sleep(1_000);
+  }
+}
+
+async function httpOnce(method, url, { body, headers = {} } = {}) {
   const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(15_000) };
   if (body !== undefined) {
     init.body = typeof body === "string" ? body : JSON.stringify(body);
