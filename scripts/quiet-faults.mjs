@@ -12,14 +12,18 @@ const OPAQUE = /^uncaught exception; .*Error: internal error; reference = \w+\s*
 const plain = (line) => line.replace(/\x1b\[[0-9;]*m/g, "");
 
 export class InjectedFaultFilter {
-  /** @param {(line: string) => void} write */
-  constructor(write) {
+  /**
+   * @param {(line: string) => void} write
+   * @param {Set<string>} references shared by the filters of one process's stdout and stderr: workerd
+   *   names an internal error on stderr (`wdErrId`) and reports it on stdout
+   */
+  constructor(write, references = new Set()) {
     this.write = write;
     this.dropping = false;
     this.dropped = 0;
     this.held = null;
     /** workerd's references of dropped internal errors: it reports each one twice. */
-    this.references = new Set();
+    this.references = references;
   }
 
   push(line) {
@@ -33,7 +37,13 @@ export class InjectedFaultFilter {
       this.dropped += 1;
       return;
     }
-    if (this.dropping && CONTINUATION.some((pattern) => pattern.test(text))) return;
+    if (this.dropping && CONTINUATION.some((pattern) => pattern.test(text))) {
+      // workerd names the internal error it will report for this fault (`wdErrId`), lines later: that
+      // report (twice, opaque: "internal error; reference = <id>") goes too.
+      const later = /wdErrId = (\w+)/.exec(text)?.[1];
+      if (later) this.references.add(later);
+      return;
+    }
     this.dropping = false;
     if (this.held !== null) this.write(this.held);
     this.held = OPAQUE.test(text) ? line : null;

@@ -63,9 +63,10 @@ function run({ command, args }, write) {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? "1" : process.env.FORCE_COLOR ?? "0" } });
     let open = 2;
+    const references = new Set();
     const done = new Promise((r) => {
       for (const from of [child.stdout, child.stderr]) {
-        const filter = new InjectedFaultFilter(write);
+        const filter = new InjectedFaultFilter(write, references);
         let pending = "";
         from.setEncoding("utf8");
         from.on("data", (chunk) => {

@@ -43,6 +43,40 @@ test("workerd's opaque internal error goes only when the next line shows it inje
   ]);
 });
 
+test("an injected fault's report names the internal error workerd reports for it later (wdErrId): both reports of it go", () => {
+  const out = filtered([
+    "e = kj/async-io-unix.c++:1293: failed: DNS lookup failed.; params.host = hook.test; params.service = ",
+    `${STACK}; sentryErrorContext = jsgInternalError; wdErrId = later1`,
+    "e = kj/async-io-unix.c++:1293: failed: DNS lookup failed.; params.host = coordinator.test; params.service = ",
+    `${STACK}; sentryErrorContext = jsgInternalError; wdErrId = later2`,
+    "uncaught exception; source = Uncaught (in promise); stack = Error: internal error; reference = later1",
+    "uncaught exception; source = Uncaught (in promise); stack = Error: internal error; reference = later2",
+    "uncaught exception; exception = workerd/jsg/value.h:1477: failed: jsg.Error: internal error; reference = later1",
+    STACK,
+    "uncaught exception; exception = workerd/jsg/value.h:1477: failed: jsg.Error: internal error; reference = other",
+    STACK,
+  ]);
+  assert.deepEqual(out, [
+    "uncaught exception; exception = workerd/jsg/value.h:1477: failed: jsg.Error: internal error; reference = other",
+    STACK,
+    "(5 reports of injected faults left out: scripts/quiet-faults.mjs)",
+  ]);
+});
+
+test("the internal error named on stderr (wdErrId) goes when it is reported on stdout (the two filters share what they learn)", () => {
+  const out = [];
+  const shared = new Set();
+  const stderr = new InjectedFaultFilter((line) => out.push(line), shared);
+  const stdout = new InjectedFaultFilter((line) => out.push(line), shared);
+  stderr.push("e = kj/async-io-unix.c++:1293: failed: DNS lookup failed.; params.host = coordinator.test; params.service = ");
+  stderr.push(`${STACK}; sentryErrorContext = jsgInternalError; wdErrId = named1`);
+  stdout.push("uncaught exception; source = Uncaught (in promise); stack = Error: internal error; reference = named1");
+  stdout.push("uncaught exception; exception = workerd/jsg/value.h:1477: failed: jsg.Error: internal error; reference = named1");
+  stdout.push(STACK);
+  stdout.push("after");
+  assert.deepEqual(out, ["after"]);
+});
+
 test("a failing test's report, stack frames included, passes untouched", () => {
   const report = [" FAIL  test/stream/x.test.ts > y", "AssertionError: expected 1 to be 2", "    at test/stream/x.test.ts:10:5", STACK];
   assert.deepEqual(filtered(report), report);

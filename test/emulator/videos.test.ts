@@ -190,9 +190,9 @@ describe("videos: a live input's recordings", () => {
 describe("video webhook", () => {
   it("PUT/GET/DELETE /stream/webhook: one per account, the secret kept across updates", async () => {
     expect((await api("GET", `${STREAM}/webhook`)).status).toBe(404);
-    const put = (await api("PUT", `${STREAM}/webhook`, { notificationUrl: "https://hooks.example/a" })).body.result;
-    expect(put).toEqual({ notificationUrl: "https://hooks.example/a", modified: expect.any(String), secret: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    const again = (await api("PUT", `${STREAM}/webhook`, { notificationUrl: "https://hooks.example/b" })).body.result;
+    const put = (await api("PUT", `${STREAM}/webhook`, { notificationUrl: "https://hook.test/a" })).body.result;
+    expect(put).toEqual({ notificationUrl: "https://hook.test/a", modified: expect.any(String), secret: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const again = (await api("PUT", `${STREAM}/webhook`, { notificationUrl: "https://hook.test/b" })).body.result;
     expect(again.secret).toBe(put.secret);
     expect((await api("GET", `${STREAM}/webhook`)).body.result).toEqual(again);
     expect((await api("PUT", `${STREAM}/webhook`, { notificationUrl: "ftp://x" })).status).toBe(400);
@@ -204,7 +204,7 @@ describe("video webhook", () => {
 
   it("a ready video is POSTed to the webhook, the whole video object, signed time=…,sig1=hex(HMAC-SHA256(secret, time.body))", async () => {
     await control("POST", "config", { videoReadyDelaySeconds: 5 });
-    const { secret } = (await api("PUT", `${STREAM}/webhook`, { notificationUrl: "https://hooks.example/video" })).body.result;
+    const { secret } = (await api("PUT", `${STREAM}/webhook`, { notificationUrl: "https://hook.test/video" })).body.result;
     const li = await createInput({ ...RECORDED, recording: { mode: "automatic", timeoutSeconds: 1 } });
     await connect(li.uid);
     await advance(3);
@@ -214,7 +214,7 @@ describe("video webhook", () => {
     await advance(5);
     const deliveries = await waitForVideoDeliveries(1);
     const d = deliveries[0];
-    expect(d).toMatchObject({ url: "https://hooks.example/video", event: "video.ready", inputId: li.uid });
+    expect(d).toMatchObject({ url: "https://hook.test/video", event: "video.ready", inputId: li.uid });
     const ready = await video(d.videoId);
     expect(JSON.parse(d.body)).toEqual(ready);
     expect(d.payload).toEqual(ready);
@@ -226,7 +226,7 @@ describe("video webhook", () => {
   });
 
   it("a failed video (control API) is POSTed too, with its error reason", async () => {
-    await api("PUT", `${STREAM}/webhook`, { notificationUrl: "https://hooks.example/video" });
+    await api("PUT", `${STREAM}/webhook`, { notificationUrl: "https://hook.test/video" });
     const li = await createInput(RECORDED);
     await connect(li.uid);
     const [v] = await videosOf(li.uid);
@@ -274,9 +274,9 @@ describe("the cloudflare SDK against the video endpoints", () => {
     expect((await client.stream.get(uid, { account_id })).status?.state).toBe("live-inprogress");
     expect((await client.stream.list({ account_id, live_input_id: li.uid, status: "live-inprogress" })).result).toHaveLength(1);
     expect((await client.stream.videos.storageUsage({ account_id, creator: "stream-abc" })).videoCount).toBe(1);
-    const hook = await client.stream.webhooks.update({ account_id, notificationUrl: "https://hooks.example/sdk" });
+    const hook = await client.stream.webhooks.update({ account_id, notificationUrl: "https://hook.test/sdk" });
     expect(hook.secret).toBeTruthy();
-    expect((await client.stream.webhooks.get({ account_id })).notificationUrl).toBe("https://hooks.example/sdk");
+    expect((await client.stream.webhooks.get({ account_id })).notificationUrl).toBe("https://hook.test/sdk");
     expect(await client.stream.webhooks.delete({ account_id })).toBe("ok");
     await client.stream.delete(uid, { account_id });
     await expect(client.stream.get(uid, { account_id })).rejects.toMatchObject({ status: 404 });
