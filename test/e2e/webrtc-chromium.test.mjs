@@ -44,11 +44,20 @@ describe("WebRTC in Chromium (npm start stack)", { skip: CHROMIUM_SKIP, timeout:
   const pages = [];
 
   before(async () => {
-    [stack, browser, script] = await Promise.all([startStack(), launchChromium([...FAKE_CAMERA, ...WEBRTC_PLAIN_CANDIDATES]), bundlePage()]);
+    // All three settled before any failure is thrown, so after() stops what did start: with Promise.all a
+    // failed page bundle left the stack and the browser running, unreferenced, and the file never exited.
+    const results = await Promise.allSettled([
+      startStack().then((started) => (stack = started)),
+      launchChromium([...FAKE_CAMERA, ...WEBRTC_PLAIN_CANDIDATES]).then((launched) => (browser = launched)),
+      bundlePage().then((bundled) => (script = bundled)),
+    ]);
+    const failure = results.find((r) => r.status === "rejected");
+    if (failure) throw failure.reason;
   });
   after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
+    // Bounded: a page stuck in a call (seen once after 12 min of a hung run) must not hold the file open.
+    for (const cleanup of cleanups.reverse()) await bounded(cleanup(), 5_000, undefined);
+    await bounded(browser?.close() ?? Promise.resolve(), 10_000, undefined);
     if (failed && stack) console.log(`--- stack output ---\n${stack.output().slice(-20_000)}`);
     await stack?.stop();
   });
@@ -73,9 +82,16 @@ describe("WebRTC in Chromium (npm start stack)", { skip: CHROMIUM_SKIP, timeout:
     });
     await page.goto(`${stack.coordinator}${PAGES}${name}.html`);
     await page.waitForFunction(() => window.webrtcPage !== undefined, null, { timeout: 10_000 });
-    const entry = { name, page, problems, stats: () => page.evaluate(() => window.webrtcPage.stats()) };
+    const entry = { name, page, problems, stats: () => bounded(page.evaluate(() => window.webrtcPage.stats()), 3_000, "(the page did not answer)") };
     pages.push(entry);
     return entry;
+  }
+
+  /** `promise`, or `fallback` once `ms` have passed or if it fails (for calls into a page that may be stuck). */
+  function bounded(promise, ms, fallback) {
+    let timer;
+    const late = new Promise((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
+    return Promise.race([Promise.resolve(promise).catch(() => fallback), late]).finally(() => clearTimeout(timer));
   }
 
   /** Runs `fn(arg)` in the page, failing after `timeoutMs` with what the page logged. */
