@@ -29,6 +29,6 @@ export async function reconcileOnWake(p: StreamParts): Promise<void> {
   // Joins or an end a previous instance could not report yet, and ledger commits or releases it queued
   // but was evicted before delivering or planning their retry (not awaited: requests need not wait).
   if (!p.participation.isEmpty()) void p.participation.flush();
-  if (!p.outputs.ledger.isEmpty()) void p.outputs.ledger.flush();
+  if (!p.outputs.ledger.isEmpty()) void p.outputs.flushLedger();
   await s.schedule.arm();
 }
