@@ -262,7 +262,12 @@ describe("the web console in Chromium", { skip: CHROMIUM_SKIP }, () => {
         await page.getByRole("button", { name: "Disable output Console e2e" }).focus();
         await page.keyboard.press("Enter");
         await row.getByText("No", { exact: true }).waitFor({ timeout: 15_000 });
-        await page.getByRole("button", { name: "Remove output Console e2e" }).focus();
+        // "No" can show (a pushed status refreshed the list) before the toggle's own answer is back, while
+        // every action button is still disabled; a disabled button takes no focus and Enter would go nowhere.
+        await page.getByRole("status").filter({ hasText: "Output disabled" }).waitFor({ timeout: 15_000 });
+        const remove = page.getByRole("button", { name: "Remove output Console e2e" });
+        await page.waitForFunction((el) => !el.disabled, await remove.elementHandle(), { timeout: 15_000 });
+        await remove.focus();
         await page.keyboard.press("Enter");
         await row.waitFor({ state: "detached", timeout: 15_000 });
         await page.getByTestId("no-outputs").waitFor();

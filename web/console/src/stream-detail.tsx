@@ -65,14 +65,23 @@ export function AppStreamDetail({
     client.getStream(streamId, { retry: false }).then(setSnapshot, () => {
       // The socket says what matters; a failed refresh only leaves ingest and glasses as they were.
     });
-  const refreshOutputs = () =>
-    client.listOutputs(streamId, { retry: false }).then(
+  // Lists are asked for by pushes and by our own actions, and may come back out of order (separate
+  // connections): only the newest request's answer is shown, so a list read before a removal can never
+  // put the removed row back after the removal's own list.
+  const outputsRequest = useRef(0);
+  const refreshOutputs = () => {
+    const request = ++outputsRequest.current;
+    return client.listOutputs(streamId, { retry: false }).then(
       (list) => {
+        if (request !== outputsRequest.current) return;
         setOutputs(list.outputs);
         setOutputsError("");
       },
-      (error: unknown) => setOutputsError(describeError(error)),
+      (error: unknown) => {
+        if (request === outputsRequest.current) setOutputsError(describeError(error));
+      },
     );
+  };
 
   useEffect(() => {
     const viewer = client.viewer(streamId);
