@@ -67,6 +67,11 @@ export async function startEmulatorServer(opts: EmulatorServerOptions = {}): Pro
   const rtmpUrl = wantRtmp ? `rtmp://${host}:${rtmpPort}/${RTMP_APP}/` : null;
 
   const httpServer = http.createServer();
+  // Node closes an idle keep-alive connection after 5 s; a client that picks that connection from its pool
+  // just then (workerd's fetch, the SDK's) gets "Connection error" for a call that never arrived: under
+  // load, a start stream answered 502 in the fault matrix. Idle connections are the client's to close.
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   await listen(httpServer, host, opts.port ?? 8788);
   const port = (httpServer.address() as net.AddressInfo).port;
   const url = `http://${host}:${port}`;

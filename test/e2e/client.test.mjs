@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
 import { buildClient } from "../../client/build.mjs";
-import { ADMIN_TOKEN, ffmpegAvailable, freePort, publishTestPattern, sleep, startStack, unique, waitFor } from "./stack.mjs";
+import { ADMIN_TOKEN, bound, ffmpegAvailable, freePort, publishTestPattern, sleep, startStack, unique, waitFor } from "./stack.mjs";
 
 // Build client/dist from client/src first, so the test never runs a stale build.
 await buildClient();
@@ -684,7 +684,8 @@ describe("typed client (client/) against npm start", { timeout: 300_000 }, () =>
         }
 
         // The example finishes by itself: output added, stream stopped, viewer closed as stopped.
-        const result = await Promise.race([exited, sleep(150_000).then(() => null)]);
+        // bound, not sleep: a pending 150 s timer kept this file's process alive 2+ min after its last test.
+        const result = await Promise.race([exited, bound(150_000).then(() => null)]);
         assert.ok(result, `the example did not finish within 150 s of the restart:\n${output()}`);
         t.diagnostic(`walkthrough output:\n${output()}`);
         assert.equal(result.code, 0, `the example failed:\n${output()}`);

@@ -14,7 +14,7 @@ export const ADMIN_TOKEN = "local-admin-token";
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A sleep that does not keep the process alive: a bound raced against a child's exit, which does. */
-const bound = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+export const bound = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** A port that was free a moment ago: bind port 0, read it, release it. */
 export function freePort() {

@@ -232,8 +232,8 @@ describe("stream keys stay secret", () => {
     expect((await list(a, s.streamId)).body.outputs[0].url).toBe(yt("super-secret-key"));
     expect((await list(b, s.streamId)).body.outputs[0].url).toBe("rtmp://a.rtmp.youtube.com/live2/****");
 
-    const seenByA = await waitFor(async () => wa.messages.find((m) => m.outputs?.length), 3_000, "a's push");
-    const seenByB = await waitFor(async () => wb.messages.find((m) => m.outputs?.length), 3_000, "b's push");
+    const seenByA = await waitFor(async () => wa.messages.find((m) => m.outputs?.length), 10_000, "a's push");
+    const seenByB = await waitFor(async () => wb.messages.find((m) => m.outputs?.length), 10_000, "b's push");
     expect(seenByA.outputs[0]).toMatchObject({ url: yt("super-secret-key"), name: "YT", status: "stopped" });
     expect(seenByA.outputs[0]).not.toHaveProperty("error"); // absent, not null (the SDK's `error?: string`)
     expect(seenByB.outputs[0].url).toBe("rtmp://a.rtmp.youtube.com/live2/****");

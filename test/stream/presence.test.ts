@@ -178,14 +178,14 @@ describe("presence", () => {
     await watcher.next();
     socket.ws.close(1000);
     watcher.ws.close(1000);
-    await waitFor(async () => (Object.keys(await streamTimers(s.streamId))).includes("grace"), 2_000, "grace timer");
+    await waitFor(async () => (Object.keys(await streamTimers(s.streamId))).includes("grace"), 10_000, "grace timer");
 
     // A viewer that comes back within the grace period cancels it.
     const back = await viewerSocket(s.streamId, app);
     await back.next();
     expect(Object.keys(await streamTimers(s.streamId))).not.toContain("grace");
     back.ws.close(1000);
-    await waitFor(async () => (Object.keys(await streamTimers(s.streamId))).includes("grace"), 2_000, "grace timer again");
+    await waitFor(async () => (Object.keys(await streamTimers(s.streamId))).includes("grace"), 10_000, "grace timer again");
 
     await expireTimer(s.streamId, "grace");
     expect(await device.next("stop_rtmp_stream")).toMatchObject({ streamId: s.streamId });
@@ -337,7 +337,7 @@ describe("presence boundaries (the tests' clock, alarms fired on purpose)", () =
 
     const leftAt = clock.now();
     v.ws.close(1000);
-    const graceAt = (await waitFor(async () => (await streamTimers(s.streamId)).grace, 2_000, "grace timer"))!;
+    const graceAt = (await waitFor(async () => (await streamTimers(s.streamId)).grace, 10_000, "grace timer"))!;
     expect(graceAt - leftAt).toBe(60_000);
 
     shiftClock(graceAt - 1 - clock.now());

@@ -93,7 +93,7 @@ describe("webhooks", () => {
     // Ingest drops and its webhook is lost: the confirm read sees it, and stops trusting webhooks.
     await emulator("POST", `live_inputs/${input.uid}/disconnect`);
     await expireTimer(s.streamId, "poll-input");
-    await waitFor(async () => viewer.messages.find((m) => m.status === "preparing"), 1_000, "preparing push");
+    await waitFor(async () => viewer.messages.find((m) => m.status === "preparing"), 10_000, "preparing push");
     expect(await due()).toBeLessThanOrEqual(30_000);
     await emulator("POST", `live_inputs/${input.uid}/connect`);
     await expireTimer(s.streamId, "poll-input");
@@ -105,7 +105,7 @@ describe("webhooks", () => {
     const { s, viewer, input } = await liveStream(app);
     await call("POST", `/api/streams/${s.streamId}/outputs`, { url: "rtmp://live.example.com/app/k" }, app.headers);
     await ingestEvent(input.uid, "error", { code: "ERR_GOP_OUT_OF_RANGE", message: "GOP too long" });
-    const status = await waitFor(async () => viewer.messages.find((m) => m.status === "error"), 2_000, "error status");
+    const status = await waitFor(async () => viewer.messages.find((m) => m.status === "error"), 10_000, "error status");
     expect(status.message).toContain("ERR_GOP_OUT_OF_RANGE");
     expect(status.outputs[0]).toMatchObject({ status: "error", error: expect.stringContaining("GOP too long") });
     const listed = await call("GET", `/api/streams/${s.streamId}/outputs`, undefined, app.headers);
@@ -238,7 +238,7 @@ describe("output status", () => {
     await emulator("POST", `outputs/${cfOutput.uid}/relay`, { state: "error", lastError: "rtmp://live.example.com/app/key1: Connection refused by destination" });
     await expireTimer(s.streamId, "poll-outputs");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "error", error: expect.stringContaining("Connection refused") });
-    const pushed = await waitFor(async () => viewer.messages.find((m) => m.outputs?.[0]?.status === "error"), 2_000, "push");
+    const pushed = await waitFor(async () => viewer.messages.find((m) => m.outputs?.[0]?.status === "error"), 10_000, "push");
     expect(pushed.outputs[0].error).toContain("Connection refused");
     // Another app sees the error with the destination's key masked.
     const seenByOther = (await call("GET", `/api/streams/${s.streamId}/outputs`, undefined, other.headers)).body.outputs[0];
@@ -266,12 +266,12 @@ describe("output status", () => {
     });
     await expireTimer(s.streamId, "ingest-stable");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "active" });
-    await waitFor(async () => viewer.messages.find((m) => m.outputs?.[0]?.status === "active"), 2_000, "active push");
+    await waitFor(async () => viewer.messages.find((m) => m.outputs?.[0]?.status === "active"), 10_000, "active push");
     const told = viewer.messages.length;
     await injectFault({ method: "GET", path: `${LIVE_INPUTS_PATH}/*`, status: 500, count: 1 });
     await expireTimer(s.streamId, "poll-input");
     expect(await outputStatus(app, s.streamId)).toMatchObject({ status: "unknown" });
-    await waitFor(async () => viewer.messages.slice(told).find((m) => m.outputs?.[0]?.status === "stopped"), 1_000, "push of unknown");
+    await waitFor(async () => viewer.messages.slice(told).find((m) => m.outputs?.[0]?.status === "stopped"), 10_000, "push of unknown");
   });
 
   it("a read our own budget held back is no failure: webhooks still vouch, nothing goes unknown", async () => {
