@@ -13,6 +13,9 @@ export const UNIT_TESTS = [
   "test/stream/inbound.test.ts",
   "test/cloudflare/stream-api.test.ts",
   "test/outputs/rtmp-url.test.ts",
+  "test/outputs/output-status.test.ts",
+  "test/outputs/output-view.test.ts",
+  "test/outputs/restream-destinations.test.ts",
   "test/stream/analytics-model.test.ts",
 ];
 
