@@ -34,18 +34,22 @@ const TESTS = {
   "src/index.ts": ["test/sweep/leak-sweep.test.ts", "test/http/runtime-failures.test.ts"],
   "src/env.ts": [],
 
-  "src/apps/app-account.ts": ["test/apps/admin.test.ts", "test/http/auth.test.ts", "test/stream/outputs.test.ts"],
-  "src/apps/app-streams.ts": ["test/http/stream-lists.test.ts"],
+  // The ledger and the stream index are driven on the AppAccount stub by their mirrors (fast); outputs.test.ts and
+  // stream-lists.test.ts reach them end to end, but their race tests cost 10–30 s a mutant (1 h+ for src/apps).
+  "src/apps/app-account.ts": ["test/apps/admin.test.ts", "test/http/auth.test.ts", "test/apps/output-ledger.test.ts", "test/apps/app-streams.test.ts"],
+  "src/apps/app-streams.ts": [],
   "src/apps/credentials.ts": ["test/apps/admin.test.ts", "test/http/auth.test.ts"],
-  "src/apps/output-ledger.ts": ["test/stream/outputs.test.ts"],
+  "src/apps/output-ledger.ts": ["test/apps/app-account.test.ts"],
 
   "src/budget/api-budget.ts": ["test/budget/lease-pool.test.ts"],
   "src/budget/budgeted-api.ts": ["test/budget/api-budget.test.ts", "test/budget/lease-pool.test.ts", "test/http/admin-stats.test.ts"],
   "src/budget/lease-pool.ts": ["test/budget/api-budget.test.ts"],
 
-  "src/cloudflare/stream-api.ts": ["test/stream/fault-matrix.test.ts", "test/stream/lifecycle-faults.test.ts"],
-  "src/cloudflare/call-error.ts": ["test/cloudflare/stream-api.test.ts", "test/stream/fault-matrix.test.ts"],
-  "src/cloudflare/live-input-index.ts": ["test/sweep/leak-sweep.test.ts"],
+  // Its mirror drives every call and fault path against the emulator (in Node under mutation testing);
+  // fault-matrix.test.ts and lifecycle-faults.test.ts prove the same end to end, at seconds a mutant.
+  "src/cloudflare/stream-api.ts": [],
+  "src/cloudflare/call-error.ts": [],
+  "src/cloudflare/live-input-index.ts": [],
 
   "src/http/router.ts": ["test/http/streams.test.ts", "test/http/bad-input.test.ts"],
   "src/http/auth.ts": ["test/apps/user-grants.test.ts", "test/stream/presence.test.ts"],
@@ -180,8 +184,17 @@ const UNIT_TESTS = new Set(
 );
 
 /**
+ * Tests of our Cloudflare clients against the Stream emulator that also run in Node, with the emulator in the
+ * tests' isolate (vitest.emulator.config.ts's EMULATED_TESTS).
+ */
+const EMULATED_TESTS = new Set(
+  [...(readFileSync(join(ROOT, "vitest.emulator.config.ts"), "utf8").match(/EMULATED_TESTS = \[([^\]]*)\]/)?.[1] ?? "").matchAll(/"(test\/[^"]+\.test\.ts)"/g)].map((m) => m[1]),
+);
+
+/**
  * One Stryker run per folder (its dry run is paid once); per-test coverage then picks the tests per mutant.
- * Modules whose every test is a Node unit test get a group of their own run in Node (vitest.unit.config.ts).
+ * Modules whose every test is a Node unit test get a group of their own run in Node (vitest.unit.config.ts);
+ * those whose tests are unit or emulated tests, a group run in Node with the emulator (vitest.emulator.config.ts).
  */
 function groupsOf(modules) {
   const groups = new Map();
@@ -193,11 +206,15 @@ function groupsOf(modules) {
       continue;
     }
     const unit = tests.every((t) => UNIT_TESTS.has(t));
-    const name = dirname(module).replace(/\//g, "-") + (unit ? "-unit" : "");
+    const emulated = !unit && !module.startsWith("emulator/") && tests.every((t) => UNIT_TESTS.has(t) || EMULATED_TESTS.has(t));
+    const name = dirname(module).replace(/\//g, "-") + (unit ? "-unit" : emulated ? "-node" : "");
     // Workerd groups use vitest.mutation.config.ts: vitest.config.ts with one workerd runtime kept across
     // mutants (scripts/persistent-workerd.ts), instead of a new workerd and module import per mutant.
-    const config = unit ? "vitest.unit.config.ts" : module.startsWith("emulator/") ? "vitest.emulator.config.ts" : "vitest.mutation.config.ts";
-    const group = groups.get(name) ?? { name, config, modules: [], tests: new Set() };
+    const config = unit ? "vitest.unit.config.ts" : emulated || module.startsWith("emulator/") ? "vitest.emulator.config.ts" : "vitest.mutation.config.ts";
+    // In Node (unit and emulated groups) every run re-imports the modules: every test per mutant is cheap, and
+    // mutants of module-level constants are switched.
+    const node = unit || emulated;
+    const group = groups.get(name) ?? { name, config, node, modules: [], tests: new Set() };
     group.modules.push(module);
     for (const t of tests) group.tests.add(t);
     groups.set(name, group);
@@ -214,12 +231,12 @@ function runGroup(group, opts) {
     testFiles: [...group.tests],
     // Per-test coverage picks the tests per mutant (what makes the workerd groups affordable). A unit group's
     // files cost milliseconds, so it runs them all per mutant, which was 2–4× faster than measuring coverage.
-    coverageAnalysis: group.config === "vitest.unit.config.ts" ? "all" : "perTest",
+    coverageAnalysis: group.node ? "all" : "perTest",
     // Mutants of module-level constants ("static") are not switched by the vitest runner under workerd (the
     // module is evaluated once per test worker): they would run every test and report survived. Left out of
     // those groups' score (Stryker allows it only with perTest); the timing constants are pinned by boundary
     // tests checked by hand (docs/testing.md).
-    ignoreStatic: group.config !== "vitest.unit.config.ts",
+    ignoreStatic: !group.node,
     concurrency: opts.concurrency,
     checkers: opts.checker ? ["typescript"] : [],
     tsconfigFile: "tsconfig.json",

@@ -1,7 +1,7 @@
-import { env } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { freezeClock, resetClock, shiftClock } from "../../src/clock";
-import { newUserId, postStream, registerApp, resetEmulator } from "../helpers";
+import { ADMIN, call, newUserId, postStream, registerApp, resetEmulator } from "../helpers";
 
 beforeEach(resetEmulator);
 afterEach(resetClock);
@@ -34,5 +34,166 @@ describe("stream starts per app", () => {
     expect(refused.headers.get("retry-after")).toBe("60");
     shiftClock(60_000);
     expect((await postStream(app, { userId: newUserId(), recording: { mode: "off" } })).status).toBe(201);
+  });
+});
+
+describe("an app's account", () => {
+  it("two registrations of one name at the same moment: one key is issued, the other is APP_EXISTS (never a 500)", async () => {
+    const packageName = `com.test.race.${crypto.randomUUID().slice(0, 8)}`;
+    const replies = await Promise.all([0, 1, 2].map(() => call("POST", "/api/admin/apps", { packageName }, ADMIN)));
+    expect(replies.map((r) => r.status).sort()).toEqual([201, 409, 409]);
+    expect(replies.filter((r) => r.status === 409).map((r) => r.body.error)).toEqual(["APP_EXISTS", "APP_EXISTS"]);
+  });
+
+  it("an app removed and registered again starts with a fresh start allowance and a new key", async () => {
+    const app = await registerApp();
+    const account = env.APPS.getByName(app.packageName);
+    freezeClock();
+    for (let i = 0; i < 3; i++) await account.consumeStreamStart(3);
+    expect(await account.consumeStreamStart(3)).toMatchObject({ ok: false, error: "RATE_LIMITED" });
+    expect(await account.remove()).toEqual({ ok: true });
+    expect(await account.verifyKey(app.apiKey)).toBe(false);
+    const again = await account.register(app.packageName);
+    expect(again).toMatchObject({ ok: true });
+    expect(await account.consumeStreamStart(3)).toEqual({ ok: true });
+    expect(await account.verifyKey(app.apiKey)).toBe(false);
+    expect(await account.verifyKey((again as { apiKey: string }).apiKey)).toBe(true);
+  });
+
+  it("a start is counted only behind a valid key, and not at all when no start is asked", async () => {
+    const app = await registerApp();
+    const account = env.APPS.getByName(app.packageName);
+    freezeClock();
+    expect(await account.authorize("sc_wrong", 1)).toEqual({ valid: false, start: null });
+    expect(await account.authorize(app.apiKey, null)).toEqual({ valid: true, start: null });
+    expect(await account.authorize(app.apiKey, 1)).toEqual({ valid: true, start: { ok: true } });
+    expect(await account.authorize(app.apiKey, 1)).toMatchObject({ valid: true, start: { ok: false, error: "RATE_LIMITED", retryAfter: 60 } });
+  });
+
+  it("an unregistered app has no key to check, rotate or remove", async () => {
+    const account = env.APPS.getByName(`com.test.none.${crypto.randomUUID().slice(0, 8)}`);
+    expect(await account.verifyKey("sc_anything")).toBe(false);
+    expect(await account.rotateKey()).toMatchObject({ ok: false, status: 404, error: "APP_NOT_FOUND" });
+    expect(await account.remove()).toMatchObject({ ok: false, status: 404, error: "APP_NOT_FOUND" });
+  });
+});
+
+/** A stream object holding one output row in `state` (as its add left it), without a stream around it. */
+async function streamHolding(streamId: string, outputId: string, state: "pending" | "ready" | "deleting"): Promise<void> {
+  await runInDurableObject(env.STREAMS.getByName(streamId), (_i, s) => {
+    s.storage.sql.exec(
+      `INSERT INTO outputs (output_id, added_by, url, normalized_url, masked_url, server, stream_key, state, created_at)
+       VALUES (?, 'com.test', 'rtmp://h/app/k', ?, 'rtmp://h/app/****', 'rtmp://h/app', 'k', ?, 0)
+       ON CONFLICT(output_id) DO UPDATE SET state = excluded.state`,
+      outputId,
+      `rtmp://h/app/${outputId}`,
+      state,
+    );
+  });
+}
+
+describe("the output ledger's reconcile (reservations a crash left pending)", () => {
+  const ledgerOf = (account: DurableObjectStub<import("../../src/apps/app-account").AppAccount>) =>
+    runInDurableObject(account, (_i, s) =>
+      Object.fromEntries(s.storage.sql.exec<{ output_id: string; state: string }>("SELECT output_id, state FROM output_ledger").toArray().map((r) => [r.output_id, r.state])),
+    );
+  const alarmOf = (account: DurableObjectStub<import("../../src/apps/app-account").AppAccount>) =>
+    runInDurableObject(account, (_i, s) => s.storage.getAlarm());
+  const newStreamId = () => `stream-${crypto.randomUUID()}`;
+
+  it("a reservation pending for 2 minutes whose stream never made the output gives its slot back; one pending less long keeps it", async () => {
+    const account = env.APPS.getByName((await registerApp()).packageName);
+    freezeClock();
+    expect(await account.reserveOutput(newStreamId(), "out-never")).toBe(true);
+    shiftClock(2 * 60_000 - 1);
+    expect(await runDurableObjectAlarm(account)).toBe(true);
+    expect(await ledgerOf(account)).toEqual({ "out-never": "pending" });
+    shiftClock(1);
+    expect(await runDurableObjectAlarm(account)).toBe(true);
+    expect(await ledgerOf(account)).toEqual({});
+    expect(await account.outputCount()).toBe(0);
+    // Nothing is pending any more: no reconcile is left armed.
+    expect(await alarmOf(account)).toBeNull();
+  });
+
+  it("a reservation whose stream is deleting the output gives its slot back", async () => {
+    const account = env.APPS.getByName((await registerApp()).packageName);
+    const streamId = newStreamId();
+    await streamHolding(streamId, "out-going", "deleting");
+    freezeClock();
+    await account.reserveOutput(streamId, "out-going");
+    shiftClock(2 * 60_000);
+    await runDurableObjectAlarm(account);
+    expect(await ledgerOf(account)).toEqual({});
+  });
+
+  it("a reservation whose output is live at its stream is committed, and then keeps its slot for good (the per-app cap holds)", async () => {
+    const account = env.APPS.getByName((await registerApp()).packageName);
+    const [live, never] = [newStreamId(), newStreamId()];
+    await streamHolding(live, "out-live", "ready");
+    freezeClock();
+    await account.reserveOutput(live, "out-live");
+    await account.reserveOutput(never, "out-never");
+    shiftClock(2 * 60_000);
+    await runDurableObjectAlarm(account);
+    expect(await ledgerOf(account)).toEqual({ "out-live": "committed" });
+    // A committed slot is never looked at again, however old.
+    shiftClock(24 * 3_600_000);
+    await runInDurableObject(account, async (_i, s) => void (await s.storage.setAlarm(Date.now())));
+    await runDurableObjectAlarm(account);
+    expect(await ledgerOf(account)).toEqual({ "out-live": "committed" });
+    expect(await account.outputCount()).toBe(1);
+  });
+
+  it("a reservation its stream is still adding stays pending, is looked at again a minute later, and is committed once the add lands", async () => {
+    const account = env.APPS.getByName((await registerApp()).packageName);
+    const streamId = newStreamId();
+    await streamHolding(streamId, "out-slow", "pending");
+    const t0 = freezeClock();
+    await account.reserveOutput(streamId, "out-slow");
+    shiftClock(2 * 60_000);
+    await runDurableObjectAlarm(account);
+    expect(await ledgerOf(account)).toEqual({ "out-slow": "pending" });
+    expect(await alarmOf(account)).toBe(t0 + 2 * 60_000 + 60_000);
+    await streamHolding(streamId, "out-slow", "ready");
+    shiftClock(60_000);
+    await runDurableObjectAlarm(account);
+    expect(await ledgerOf(account)).toEqual({ "out-slow": "committed" });
+    expect(await alarmOf(account)).toBeNull();
+  });
+
+  it("the reconcile is due 2 minutes after the oldest pending reservation, also when a reservation is refused at the cap", async () => {
+    const account = env.APPS.getByName((await registerApp()).packageName);
+    const t0 = freezeClock();
+    await account.reserveOutput(newStreamId(), "out-0");
+    expect(await alarmOf(account)).toBe(t0 + 2 * 60_000);
+    shiftClock(30_000);
+    for (let i = 1; i < 10; i++) await account.reserveOutput(newStreamId(), `out-${i}`);
+    expect(await alarmOf(account)).toBe(t0 + 2 * 60_000);
+    // The cap is full of pending reservations: a refused one still (re)arms the reconcile that may free them.
+    await runInDurableObject(account, async (_i, s) => void (await s.storage.deleteAlarm()));
+    expect(await account.reserveOutput(newStreamId(), "out-10")).toBe(false);
+    expect(await alarmOf(account)).toBe(t0 + 2 * 60_000);
+  });
+
+  it("a reservation made when the oldest pending one is already overdue arms the reconcile a second later, not in the past", async () => {
+    const account = env.APPS.getByName((await registerApp()).packageName);
+    const t0 = freezeClock();
+    await account.reserveOutput(newStreamId(), "out-old");
+    shiftClock(10 * 60_000);
+    await account.reserveOutput(newStreamId(), "out-new");
+    expect(await alarmOf(account)).toBe(t0 + 10 * 60_000 + 1_000);
+  });
+
+  it("once every reservation is committed or released, the next reconcile leaves no alarm behind", async () => {
+    const account = env.APPS.getByName((await registerApp()).packageName);
+    freezeClock();
+    await account.reserveOutput(newStreamId(), "out-a");
+    await account.reserveOutput(newStreamId(), "out-b");
+    await account.commitOutput("out-a");
+    await account.releaseOutput("out-b");
+    expect(await runDurableObjectAlarm(account)).toBe(true);
+    expect(await alarmOf(account)).toBeNull();
+    expect(await ledgerOf(account)).toEqual({ "out-a": "committed" });
   });
 });

@@ -1,0 +1,89 @@
+// Helpers for the tests of the Cloudflare clients (src/cloudflare/*-api.ts) against the Stream emulator. They use no
+// `cloudflare:test`, so the same files run under workerd (`npm test`: fetch reaches the emulator as the outbound
+// service) and in Node with the emulator in the tests' isolate (vitest.emulator.config.ts, for mutation testing).
+import { loadConfig, type Config } from "../../src/config";
+import type { Env } from "../../src/env";
+import type { BudgetClient } from "../../src/cloudflare/stream-api";
+import type { BudgetSettings, Grant, Priority } from "../../src/budget/sliding-window";
+
+export const EMULATOR = "http://stream-emulator.test";
+export const API = `${EMULATOR}/client/v4/accounts/local-account/stream`;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
+/** The bindings vitest.config.ts gives the Worker (TEST_BINDINGS), as a Config; `overrides` replace variables. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    CLOUDFLARE_API_BASE_URL: `${EMULATOR}/client/v4`,
+    CLOUDFLARE_API_TOKEN: "local-dev-token",
+    CLOUDFLARE_ACCOUNT_ID: "local-account",
+    CLOUDFLARE_TIMEOUT_MS: "1500",
+    STREAM_CUSTOMER_CODE: "testcode",
+    REALTIME_API_BASE_URL: `${EMULATOR}/v1`,
+    REALTIME_APP_ID: "local-realtime-app",
+    REALTIME_APP_SECRET: "local-realtime-secret",
+    TURN_KEY_ID: "local-turn-key",
+    TURN_KEY_API_TOKEN: "local-turn-token",
+    ...overrides,
+  } as unknown as Env);
+}
+
+export async function control(method: string, path: string, body?: unknown): Promise<Json> {
+  const res = await fetch(`${EMULATOR}/__emulator/${path}`, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`emulator ${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+export const resetEmulator = () => control("POST", "reset", { config: true });
+
+export function injectFault(fault: {
+  method?: string;
+  path: string;
+  status?: number;
+  drop?: boolean;
+  count?: number;
+  retryAfter?: number;
+  afterEffect?: boolean;
+  body?: unknown;
+}): Promise<Json> {
+  return control("POST", "faults", fault);
+}
+
+/** The API calls the emulator answered, as "METHOD path status" (path below the account). */
+export async function calls(): Promise<string[]> {
+  return (await control("GET", "calls")).calls.map((c: Json) => `${c.method} ${String(c.path).replace(/^\/client\/v4\/accounts\/[^/]+/, "")} ${c.status}`);
+}
+
+/** Raw Stream API call behind the client's back (the truth a test compares with). */
+export async function cloudflare(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
+  const res = await fetch(`${API}${path}`, {
+    method,
+    headers: { authorization: "Bearer local-dev-token", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+/** A budget that grants (or refuses, or is unreachable) and records what the client told it. */
+export class RecordingBudget implements BudgetClient {
+  readonly acquired: Array<{ priority: Priority; settings: BudgetSettings }> = [];
+  readonly rateLimited: number[] = [];
+  readonly counted: Array<[string, boolean]> = [];
+  answer: Grant | "unreachable" = { granted: true };
+
+  async acquire(priority: Priority, settings: BudgetSettings): Promise<Grant> {
+    this.acquired.push({ priority, settings });
+    if (this.answer === "unreachable") throw new Error("budget object unreachable");
+    return this.answer;
+  }
+  async reportRateLimited(retryAfterSeconds: number): Promise<void> {
+    this.rateLimited.push(retryAfterSeconds);
+  }
+  count(name: string, rare: boolean): void {
+    this.counted.push([name, rare]);
+  }
+}
