@@ -41,9 +41,9 @@ const TESTS = {
   "src/apps/credentials.ts": ["test/apps/admin.test.ts", "test/http/auth.test.ts"],
   "src/apps/output-ledger.ts": ["test/apps/app-account.test.ts"],
 
-  "src/budget/api-budget.ts": ["test/budget/lease-pool.test.ts"],
-  "src/budget/budgeted-api.ts": ["test/budget/api-budget.test.ts", "test/budget/lease-pool.test.ts", "test/http/admin-stats.test.ts"],
-  "src/budget/lease-pool.ts": ["test/budget/api-budget.test.ts"],
+  "src/budget/api-budget.ts": ["test/budget/budgeted-api.test.ts", "test/http/admin-stats.test.ts"],
+  "src/budget/budgeted-api.ts": ["test/budget/api-budget.test.ts", "test/http/admin-stats.test.ts"],
+  "src/budget/lease-pool.ts": ["test/budget/api-budget.test.ts", "test/budget/budgeted-api.test.ts"],
 
   // Its mirror drives every call and fault path against the emulator (in Node under mutation testing);
   // fault-matrix.test.ts and lifecycle-faults.test.ts prove the same end to end, at seconds a mutant.

@@ -57,9 +57,10 @@ export class SlidingWindowBudget {
       for (let i = 0; i < granted; i++) this.log.add(expiresAt);
       return { granted: true, count: granted, expiresAt };
     }
-    // The slot frees when enough of the oldest grants leave the window.
+    // The slot frees when enough of the oldest grants leave the window: a grant at g counts through
+    // g + WINDOW_MS (its last millisecond included), so the slot is back one millisecond later.
     const freesAt = this.log.nthSince(since, used - cap);
-    return { granted: false, retryAfterMs: Math.max(1, (freesAt ?? now) + WINDOW_MS - now) };
+    return { granted: false, retryAfterMs: Math.max(1, (freesAt ?? now) + WINDOW_MS + 1 - now) };
   }
 
   /** Cloudflare answered 429: nobody calls until its retry-after has passed. */

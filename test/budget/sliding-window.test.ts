@@ -23,7 +23,8 @@ describe("SlidingWindowBudget", () => {
     for (let i = 0; i < 10; i++) if (budget.acquire("poll", settings, i).granted) polls++;
     expect(polls).toBe(5);
     const denied = budget.acquire("poll", settings, 100);
-    expect(denied).toEqual({ granted: false, retryAfterMs: WINDOW_MS - 100 });
+    // The oldest poll (at 0) counts until WINDOW_MS inclusive: its slot is back one millisecond later.
+    expect(denied).toEqual({ granted: false, retryAfterMs: WINDOW_MS + 1 - 100 });
     for (let i = 0; i < 5; i++) expect(budget.acquire("user", settings, 200 + i).granted).toBe(true);
     expect(budget.acquire("user", settings, 300).granted).toBe(false);
     // When the oldest grants leave the window, slots come back.
@@ -90,10 +91,36 @@ describe("SlidingWindowBudget", () => {
     const two = { limit: 2, pollShare: 0.5 };
     budget.acquire("user", two, 1_000);
     budget.acquire("user", two, 4_000);
-    expect(budget.acquire("user", two, 10_000)).toEqual({ granted: false, retryAfterMs: 1_000 + WINDOW_MS - 10_000 });
+    expect(budget.acquire("user", two, 10_000)).toEqual({ granted: false, retryAfterMs: 1_000 + WINDOW_MS + 1 - 10_000 });
     // A grant counts for the window's whole five minutes, its last millisecond included.
-    expect(budget.acquire("user", two, 1_000 + WINDOW_MS).granted).toBe(false);
+    expect(budget.acquire("user", two, 1_000 + WINDOW_MS)).toEqual({ granted: false, retryAfterMs: 1 });
     expect(budget.acquire("user", two, 1_000 + WINDOW_MS + 1).granted).toBe(true);
+  });
+
+  it("the window is Cloudflare's five minutes: a grant counts for 300,000 ms, its last millisecond included", () => {
+    const budget = new SlidingWindowBudget(new MemoryGrantLog());
+    const one = { limit: 1, pollShare: 0.5 };
+    expect(budget.acquire("user", one, 0).granted).toBe(true);
+    expect(budget.acquire("user", one, 300_000)).toEqual({ granted: false, retryAfterMs: 1 });
+    expect(budget.acquire("user", one, 300_001).granted).toBe(true);
+  });
+
+  it("a caller that waits exactly the retry-after it was told is served", () => {
+    const budget = new SlidingWindowBudget(new MemoryGrantLog());
+    const one = { limit: 1, pollShare: 0.5 };
+    expect(budget.lease("user", one, 0, 1, 2_000).granted).toBe(true);
+    const refused = budget.acquire("user", one, 60_000);
+    expect(refused.granted).toBe(false);
+    const wait = refused.granted ? 0 : refused.retryAfterMs;
+    expect(budget.acquire("user", one, 60_000 + wait - 1).granted).toBe(false);
+    expect(budget.acquire("user", one, 60_000 + wait).granted).toBe(true);
+  });
+
+  it("polls with no share at all are refused for a whole window, users are not", () => {
+    const budget = new SlidingWindowBudget(new MemoryGrantLog());
+    const none = { limit: 10, pollShare: 0 };
+    expect(budget.acquire("poll", none, 0)).toEqual({ granted: false, retryAfterMs: WINDOW_MS + 1 });
+    expect(budget.acquire("user", none, 0).granted).toBe(true);
   });
 });
 
