@@ -1,9 +1,10 @@
 import { env, runInDurableObject } from "cloudflare:test";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sweepLeakedInputs } from "../../src/sweep/leak-sweep";
 import { ADMIN, LIVE_INPUTS_PATH, call, cloudflareDirect, emulator, emulatorInputs, injectFault, inputFor, newUserId, registerApp, resetEmulator, startStream } from "../helpers";
 
 beforeEach(resetEmulator);
+afterEach(() => vi.restoreAllMocks());
 
 async function createRaw(meta: unknown): Promise<string> {
   return (await cloudflareDirect("POST", "", { meta })).uid;
@@ -76,6 +77,56 @@ describe("leak sweep", () => {
     const created = Date.parse((await emulatorInputs()).find((i: { uid: string }) => i.uid === uid).created);
     expect((await sweepLeakedInputs(env, created + 10 * 60_000)).deleted).toEqual([]);
     expect((await sweepLeakedInputs(env, created + 10 * 60_000 + 1)).deleted).toEqual([uid]);
+  });
+
+  it("an input its stream still names after stopping is deleted LEAK_SWEEP_MINUTES after the stop, not after its creation", async () => {
+    // The stream is recorded as stopped, 20 minutes after its input was made, yet the input is still at
+    // Cloudflare (a stop whose cleanup was lost): the stop, not the input's age, starts the safety age.
+    const app = await registerApp();
+    const s = await startStream(app, newUserId());
+    const input = await inputFor(s.streamId);
+    const created = Date.parse(input.created);
+    const stoppedAt = created + 20 * 60_000;
+    await runInDurableObject(stub(s.streamId), (_i, state) => {
+      state.storage.sql.exec("UPDATE stream SET phase = 'stopped', stopped_at = ? WHERE id = 1", stoppedAt);
+    });
+    expect(await stub(s.streamId).sweepInfo()).toMatchObject({ phase: "stopped", liveInputUid: input.uid, stoppedAt });
+
+    expect((await sweepLeakedInputs(env, stoppedAt + 10 * 60_000)).deleted).toEqual([]);
+    expect((await emulatorInputs()).map((i: { uid: string }) => i.uid)).toContain(input.uid);
+    expect((await sweepLeakedInputs(env, stoppedAt + 10 * 60_000 + 1)).deleted).toEqual([input.uid]);
+    expect(await emulatorInputs()).toEqual([]);
+  });
+
+  it("an input whose meta does not name its stream is found through the input index, and kept while its stream runs", async () => {
+    const app = await registerApp();
+    const s = await startStream(app, newUserId());
+    const input = await inputFor(s.streamId);
+    // As inputs made before the meta carried the streamId: only our marker.
+    await cloudflareDirect("PUT", `/${input.uid}`, { meta: { managedBy: "stream-coordinator" } });
+    expect((await emulatorInputs()).find((i: { uid: string }) => i.uid === input.uid).meta).toEqual({ managedBy: "stream-coordinator" });
+
+    const report = await sweepLeakedInputs(env, Date.now() + 24 * 60 * 60_000);
+    expect(report).toMatchObject({ checked: 1, deleted: [], failed: [] });
+    expect((await emulatorInputs()).map((i: { uid: string }) => i.uid)).toEqual([input.uid]);
+  });
+
+  it("a run that deletes an input, or fails to, logs its report (a failure with its reason); a run with nothing to do logs nothing", async () => {
+    const logs = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const reports = () => logs.mock.calls.filter((c) => c[0] === "leak sweep").map((c) => JSON.parse(c[1] as string));
+    const young = await createRaw({ managedBy: "stream-coordinator" });
+
+    await sweepLeakedInputs(env, Date.now() + 60_000);
+    expect(reports()).toEqual([]);
+
+    await injectFault({ method: "DELETE", path: `${LIVE_INPUTS_PATH}/*`, status: 403, count: 1 });
+    await sweepLeakedInputs(env, Date.now() + 11 * 60_000);
+    expect(reports()).toMatchObject([{ checked: 1, deleted: [], failed: [young] }]);
+    expect(errors).toHaveBeenCalledWith("leak sweep could not delete an input", expect.any(String));
+
+    await sweepLeakedInputs(env, Date.now() + 11 * 60_000);
+    expect(reports()).toMatchObject([{ failed: [young] }, { checked: 1, deleted: [young], failed: [] }]);
   });
 });
 
