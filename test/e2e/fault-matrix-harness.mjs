@@ -37,6 +37,33 @@ export async function emulatorInputs() {
 
 export const inputsOf = (inputs, streamId) => inputs.filter((i) => i.meta?.streamId === streamId);
 
+/** The coordinator's admin stats: its budget's block and the 429s it has read. */
+async function budgetStats() {
+  const res = await http("GET", coord("/api/admin/stats"), { headers: admin });
+  assert.equal(res.status, 200, `admin stats: ${JSON.stringify(res.body)}`);
+  return { blockedUntil: res.body.budget.blockedUntil, rateLimited: res.body.cloudflare.rateLimited };
+}
+
+/**
+ * After a 429: waits until the coordinator has read it (counted it) and its block has passed. The block
+ * starts when the coordinator reads the 429, which under load is later than the emulator served it: a
+ * fixed sleep of retry-after + 100 ms let the next cell's call be refused "budget exhausted". The budget
+ * object's `blockedUntil` says when it ends; isolates hold the same block locally, set from the same 429.
+ */
+async function blockPassed(rateLimitedBefore) {
+  await waitFor("the coordinator to read the 429", async () => (await budgetStats()).rateLimited > rateLimitedBefore, { timeoutMs: 15_000, intervalMs: 200 });
+  const { until } = await waitFor(
+    "the coordinator's 429 block to pass",
+    async () => {
+      const { blockedUntil } = await budgetStats();
+      if (blockedUntil === null) return { until: 0 };
+      return Date.parse(blockedUntil) <= Date.now() ? { until: Date.parse(blockedUntil) } : false;
+    },
+    { timeoutMs: 15_000, intervalMs: 200 },
+  );
+  await sleep(Math.max(0, until + 300 - Date.now()));
+}
+
 async function addFault(spec) {
   const res = await http("POST", emu("/__emulator/faults"), { body: spec });
   assert.equal(res.status, 200, `add fault: ${JSON.stringify(res.body)}`);
@@ -243,6 +270,7 @@ export async function runCell(callName, kind, row = null) {
     await row?.setUp.wait();
     const faulted = async () => {
       cell.since = Date.now() - 50;
+      const rateLimitedBefore = kind === "429" ? (await budgetStats()).rateLimited : 0;
       const faultId = await addFault({ method: call.method, path: call.path(cell), count: 1, ...matrix.faults[kind] });
       cell.status = "running";
       cell.answer = await call.act(cell);
@@ -251,11 +279,16 @@ export async function runCell(callName, kind, row = null) {
         `${callName} × ${kind}: the faulted call to be served`,
         async () => (await callsSince(cell.since)).find((c) => c.fault === faultId),
         { timeoutMs: matrix.lateMs + 12_000, intervalMs: 150 },
-      );
+      ).catch(async (error) => {
+        // What the coordinator answered and which calls it did make say why the faulted one never came.
+        const made = (await callsSince(cell.since).catch(() => [])).filter((c) => !cell.uid || String(c.path).includes(cell.uid)).slice(0, 20).map((c) => `${c.method} ${c.path} → ${c.status}${c.fault ? ` (fault ${c.fault})` : ""}`);
+        error.message += `\nanswered: ${JSON.stringify(cell.answer?.status)} ${JSON.stringify(cell.answer?.body)?.slice(0, 300)}\ncalls since: ${made.join("; ") || "none"}`;
+        throw error;
+      });
       await call.afterServed?.(cell);
       cell.until = Date.now();
       // Cloudflare's block passes; the coordinator holds every call back until then.
-      if (kind === "429") await sleep(matrix.retryAfterSeconds * 1000 + 100);
+      if (kind === "429") await blockPassed(rateLimitedBefore);
     };
     await (row
       ? row.inLane(() =>
