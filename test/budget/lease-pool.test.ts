@@ -44,6 +44,17 @@ function handBudget() {
   return { source, asked, answer, clock: () => now, advance: (ms: number) => (now += ms), start: now };
 }
 
+/**
+ * A call that must be answered in this isolate (a pooled slot or a remembered refusal): fails at once if it
+ * asks the budget object instead (with `handBudget`, such a request would wait for an answer forever).
+ */
+function answeredHere(source: LeaseSource & { calls: number }, clock: () => number, priority: Priority = "user") {
+  const calls = source.calls;
+  const grant = acquireLeased(source, priority, settings, clock);
+  expect(source.calls, "answered without a round trip").toBe(calls);
+  return grant;
+}
+
 /** A lease source that counts its round trips and grants what `answer` says. */
 function grantingSource(answer: (count: number) => Lease) {
   const source: LeaseSource & { calls: number; asked: number[] } = {
@@ -159,7 +170,7 @@ describe("budget leases kept in the isolate", () => {
     expect(await first).toEqual({ granted: false, retryAfterMs: 3_000 });
     expect(await second).toEqual({ granted: false, retryAfterMs: 9_000 });
     advance(8_999);
-    expect(await acquireLeased(source, "user", settings, clock)).toEqual({ granted: false, retryAfterMs: 1 });
+    expect(await answeredHere(source, clock)).toEqual({ granted: false, retryAfterMs: 1 });
     expect(source.calls).toBe(2);
   });
 
@@ -253,7 +264,7 @@ describe("budget leases kept in the isolate", () => {
     expect(await b).toEqual({ granted: true });
     // 3 + 3 spare slots, spendable now (five of them spent here)…
     const calls = source.calls;
-    for (let i = 0; i < 5; i++) expect((await acquireLeased(source, "user", settings, clock)).granted).toBe(true);
+    for (let i = 0; i < 5; i++) expect((await answeredHere(source, clock)).granted).toBe(true);
     expect(source.calls).toBe(calls);
     // …but the sixth not from the second lease's expiry on, though the first lease's would still be valid.
     advance(500);
@@ -261,18 +272,37 @@ describe("budget leases kept in the isolate", () => {
     expect(source.calls).toBe(calls + 1);
   });
 
-  it("a lease answered after the pooled one expired does not bring the expired slots back", async () => {
+  it("slots of a lease pooled with an earlier one that expires sooner are spent only until that expiry", async () => {
+    const { source, answer, clock, advance, start } = handBudget();
+    const a = acquireLeased(source, "user", settings, clock);
+    const b = acquireLeased(source, "user", settings, clock);
+    await answer(0, { granted: true, count: 4, expiresAt: start + 1_500 });
+    advance(1_000);
+    await answer(1, { granted: true, count: 4, expiresAt: start + LEASE_TTL_MS });
+    await a;
+    await b;
+    const calls = source.calls;
+    for (let i = 0; i < 5; i++) expect((await answeredHere(source, clock)).granted).toBe(true);
+    expect(source.calls).toBe(calls);
+    // The pool cannot tell whose slot is whose: from the first lease's expiry on, none is spent.
+    advance(500);
+    void acquireLeased(source, "user", settings, clock);
+    expect(source.calls).toBe(calls + 1);
+  });
+
+  it("a lease answered the moment the pooled one expires does not bring the expired slots back, nor expire with them", async () => {
     const { source, answer, clock, advance, start } = handBudget();
     const a = acquireLeased(source, "user", settings, clock);
     const b = acquireLeased(source, "user", settings, clock);
     await answer(0, { granted: true, count: 4, expiresAt: start + 500 });
-    advance(600);
+    advance(500);
     await answer(1, { granted: true, count: 2, expiresAt: start + LEASE_TTL_MS });
     await a;
     await b;
-    // Only the second lease's one spare slot is left (the first lease's three expired at +500).
+    // Only the second lease's one spare slot is left (the first lease's three expired at +500), and it
+    // lasts until the second lease's own expiry.
     const calls = source.calls;
-    expect((await acquireLeased(source, "user", settings, clock)).granted).toBe(true);
+    expect((await answeredHere(source, clock)).granted).toBe(true);
     expect(source.calls).toBe(calls);
     void acquireLeased(source, "user", settings, clock);
     expect(source.calls).toBe(calls + 1);
@@ -290,7 +320,7 @@ describe("budget leases kept in the isolate", () => {
     // The second lease's three spare slots last until its own expiry, not the first one's.
     advance(1_000);
     const calls = source.calls;
-    for (let i = 0; i < 3; i++) expect((await acquireLeased(source, "user", settings, clock)).granted).toBe(true);
+    for (let i = 0; i < 3; i++) expect((await answeredHere(source, clock)).granted).toBe(true);
     expect(source.calls).toBe(calls);
   });
 
@@ -300,7 +330,13 @@ describe("budget leases kept in the isolate", () => {
     resetLeases();
     await answer(0, { granted: true, count: 4, expiresAt: clock() + LEASE_TTL_MS });
     expect(await inFlight).toEqual({ granted: true });
-    for (let i = 0; i < 3; i++) expect((await acquireLeased(source, "user", settings, clock)).granted).toBe(true);
+    for (let i = 0; i < 3; i++) expect((await answeredHere(source, clock)).granted).toBe(true);
     expect(source.calls).toBe(1);
+    // A full pool of its own: a refusal then is remembered like any other.
+    const refused = acquireLeased(source, "user", settings, clock);
+    await answer(1, { granted: false, retryAfterMs: 4_000 });
+    expect(await refused).toEqual({ granted: false, retryAfterMs: 4_000 });
+    expect(await answeredHere(source, clock)).toEqual({ granted: false, retryAfterMs: 4_000 });
+    expect(source.calls).toBe(2);
   });
 });
