@@ -437,6 +437,10 @@ describe("room presence and cleanup", () => {
       const app = apps[i % apps.length]!;
       const sessionId = await viewerSession(r, app.headers);
       expect((await pull(r, sessionId, publisher, "cam", app.headers)).status).toBe(200);
+      // The viewer answers the SFU's offer, as a real one does: the emulator drops a session never
+      // negotiated 30 s after it was made (in real time), which under load is shorter than this test.
+      const answered = await call("PUT", rt(r.streamId, `sessions/${sessionId}/renegotiate`), { sessionDescription: { type: "answer", sdp: OFFER } }, app.headers);
+      expect(answered.status).toBe(200);
       viewers.push({ app, sessionId });
       // Every third viewer closes its track and then goes (its PeerConnection closes: the SFU drops the
       // session); every seventh vanishes without a word. The room learns of both only from the SFU.
