@@ -112,7 +112,7 @@ const TESTS = {
   "src/sweep/leak-sweep.ts": ["test/stream/recovery.test.ts", "test/http/admin-stats.test.ts"],
   "src/sweep/video-sweep.ts": ["test/sweep/leak-sweep.test.ts"],
   "src/users/user-streams.ts": ["test/http/streams.test.ts", "test/http/auth.test.ts", "test/http/watch-link.test.ts"],
-  "src/users/watch-link.ts": ["test/http/watch-link.test.ts"],
+  "src/users/watch-link.ts": ["test/http/watch-link.test.ts", "test/users/user-streams.test.ts"],
   "src/users/watch-key-index.ts": ["test/http/watch-link.test.ts", "test/users/watch-link.test.ts"],
 
   // emulator/*: every test of test/emulator (the folder fallback), run in Node with the emulator in the

@@ -1,7 +1,7 @@
 // A user's watch key (src/users/watch-link.ts), kept by the user's own object; the sharded index only routes.
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { userForWatchKey } from "../../src/users/watch-key-index";
+import { recordWatchKey, userForWatchKey, WATCH_KEY_SHARDS } from "../../src/users/watch-key-index";
 import { newUserId, resetEmulator } from "../helpers";
 
 beforeEach(resetEmulator);
@@ -58,5 +58,19 @@ describe("a user's watch key", () => {
     expect(await userForWatchKey(env, ka)).toBe(a);
     expect(await userForWatchKey(env, kb)).toBe(b);
     expect(await userForWatchKey(env, "A".repeat(24))).toBeNull();
+  });
+
+  it("the index spreads keys over its 16 shard objects, each key in exactly one of them", async () => {
+    const keys = Array.from({ length: 24 }, (_, i) => `spread-key-${String(i).padStart(2, "0")}`.padEnd(24, "x"));
+    for (const key of keys) await recordWatchKey(env, key, `user-${key}`);
+    const shardOf = new Map<string, number>();
+    for (const key of keys) {
+      const found = await Promise.all(Array.from({ length: WATCH_KEY_SHARDS }, (_, n) => env.WATCH_KEYS.getByName(`shard:${n}`).userId(key)));
+      const holders = found.flatMap((userId, n) => (userId === `user-${key}` ? [n] : []));
+      expect(holders, key).toHaveLength(1);
+      shardOf.set(key, holders[0]!);
+    }
+    expect(WATCH_KEY_SHARDS).toBe(16);
+    expect(new Set(shardOf.values()).size).toBeGreaterThanOrEqual(8);
   });
 });
