@@ -27,7 +27,7 @@ export interface RealtimeMedia {
   /** Emulator view: packets received and forwarded, when the engine counts them. */
   stats?(sessionId: string): unknown;
   /** Set by the SFU: the engine saw the session's peer go (closed or failed). */
-  onGone?: (sessionId: string) => void;
+  onGone?: (sessionId: string, why?: string) => void;
 }
 
 /** Signalling only: a session counts as connected once an answer has been exchanged. */

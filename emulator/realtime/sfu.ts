@@ -34,6 +34,8 @@ interface SessionRecord {
 export const TRACKS_PER_CALL = 64;
 /** A session that never connects is dropped after this long, as an abandoned one is at Cloudflare. */
 export const CONNECT_TIMEOUT_MS = 30_000;
+/** How many dropped sessions the control view lists. */
+const DROPPED_KEPT = 50;
 
 class SfuError extends Error {
   constructor(
@@ -53,6 +55,7 @@ export class RealtimeSfu {
   private readonly media: RealtimeMedia;
   private readonly now: () => number;
   private sessions = new Map<string, SessionRecord>();
+  private dropped: Array<{ sessionId: string; why: string; at: string }> = [];
 
   constructor(options: RealtimeOptions = {}) {
     this.appId = options.appId ?? "local-realtime-app";
@@ -61,7 +64,7 @@ export class RealtimeSfu {
     this.turnKeyToken = options.turnKeyToken ?? "local-turn-token";
     this.media = options.media ?? fakeMedia();
     this.now = options.now ?? Date.now;
-    this.media.onGone = (sessionId) => this.drop(sessionId);
+    this.media.onGone = (sessionId, why) => this.drop(sessionId, why ?? "its peer went away");
   }
 
   /** Answers a `/v1/…` call, or null when the path is not the SFU's. */
@@ -108,18 +111,23 @@ export class RealtimeSfu {
         connected: this.media.connected(s.sessionId),
         media: this.media.stats?.(s.sessionId) ?? null,
       })),
+      dropped: this.dropped,
     };
   }
 
   /** The peer of a session vanished (DELETE /__emulator/realtime/sessions/:id): its PeerConnection is gone. */
-  drop(sessionId: string): boolean {
+  drop(sessionId: string, why = "dropped through /__emulator/realtime"): boolean {
     if (!this.sessions.delete(sessionId)) return false;
+    // The last few, for the control view: a test that finds a session gone can say why.
+    this.dropped.push({ sessionId, why, at: new Date(this.now()).toISOString() });
+    if (this.dropped.length > DROPPED_KEPT) this.dropped.shift();
     this.media.closeSession(sessionId);
     return true;
   }
 
   reset(): void {
-    for (const id of [...this.sessions.keys()]) this.drop(id);
+    for (const id of [...this.sessions.keys()]) this.drop(id, "emulator reset");
+    this.dropped = [];
   }
 
   // ── API ────────────────────────────────────────────────────────────────────────────────────────
@@ -229,7 +237,7 @@ export class RealtimeSfu {
     const sdp = await this.media.close(session.sessionId, closing, force ? null : offer);
     for (const mid of closing) session.tracks.delete(mid);
     // Emulator choice: a session whose every track was force-closed is dropped (nothing of it is left to use).
-    if (force && session.tracks.size === 0 && closing.length > 0) this.drop(session.sessionId);
+    if (force && session.tracks.size === 0 && closing.length > 0) this.drop(session.sessionId, "its last track was closed with force");
     return json({ requiresImmediateRenegotiation: false, ...(sdp ? { sessionDescription: { type: "answer", sdp } } : {}), tracks: answered });
   }
 
@@ -271,7 +279,7 @@ export class RealtimeSfu {
   private expire(): void {
     const now = this.now();
     for (const s of [...this.sessions.values()]) {
-      if (!this.media.everConnected(s.sessionId) && now - s.createdAt > CONNECT_TIMEOUT_MS) this.drop(s.sessionId);
+      if (!this.media.everConnected(s.sessionId) && now - s.createdAt > CONNECT_TIMEOUT_MS) this.drop(s.sessionId, `never connected within ${CONNECT_TIMEOUT_MS} ms`);
     }
   }
 }

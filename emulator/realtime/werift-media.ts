@@ -135,7 +135,9 @@ export function weriftMedia(): RealtimeMedia {
     pc.connectionStateChange.subscribe((state) => {
       if (state === "connected") created.everConnected = true;
       // The peer went away (closed, or ICE consent failed): the SFU drops the session.
-      if ((state === "failed" || state === "closed") && peers.get(sessionId) === created) media.onGone?.(sessionId);
+      if ((state === "failed" || state === "closed") && peers.get(sessionId) === created) {
+        media.onGone?.(sessionId, `its PeerConnection went ${state} (ICE ${pc.iceConnectionState}, ${created.everConnected ? "after" : "before"} connecting)`);
+      }
     });
     peers.set(sessionId, created);
     peer = created;

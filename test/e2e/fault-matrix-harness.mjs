@@ -118,7 +118,9 @@ export async function startCellStream(cell) {
 }
 
 export async function addCellOutput(cell) {
-  const res = await http("POST", coord(`/api/streams/${cell.streamId}/outputs`), { body: { url: cell.target }, headers: cell.client.headers });
+  // With an Idempotency-Key, as apps should send it: a set-up call the local runtime lost is sent again.
+  const headers = { ...cell.client.headers, "idempotency-key": unique("setup-") };
+  const res = await http("POST", coord(`/api/streams/${cell.streamId}/outputs`), { body: { url: cell.target }, headers });
   assert.equal(res.status, 200, `add output: HTTP ${res.status} ${JSON.stringify(res.body)}`);
   cell.outputId = res.body.outputId;
 }

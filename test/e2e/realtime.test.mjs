@@ -49,7 +49,12 @@ describe("Realtime SFU room, real media", { skip: SKIP }, () => {
     const told = await socket.next("realtime_tracks", (m) => m.type === "realtime_tracks" && m.sessionId === glasses.sessionId, { timeoutMs: 15_000 });
     assert.deepEqual(told.tracks, [{ trackName: "cam", kind: "video" }]);
 
-    const viewer = await pullTrack(s.asApp, told.sessionId, told.tracks[0].trackName);
+    const viewer = await pullTrack(s.asApp, told.sessionId, told.tracks[0].trackName).catch(async (error) => {
+      // Why the publisher's session was gone at the SFU, when it was.
+      const view = await (await fetch(`${stack.emulator}/__emulator/realtime`)).json();
+      error.message += `\nSFU dropped: ${JSON.stringify(view.dropped)}; publisher peer: ${glasses.pc.connectionState} (ICE ${glasses.pc.iceConnectionState})`;
+      throw error;
+    });
     cleanups.push(() => viewer.stop());
     await waitFor("RTP at the viewer", () => viewer.packets() >= 30, { timeoutMs: 20_000 });
     console.log(`viewer: first RTP ${viewer.firstPacketMs()} ms after the pull; ${viewer.packets()} packets`);

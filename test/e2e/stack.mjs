@@ -132,13 +132,15 @@ export async function startStack(extraEnv = {}, { reuse } = {}) {
 /**
  * Whether to send a call again after the local front door said the runtime did not answer it (503
  * SERVICE_UNAVAILABLE "…did not answer (ECONN…)": wrangler dev lost it, or was being started again by
- * `npm start` after it exited; scripts/start.mjs). As a client would: a call that never reached the
- * runtime (ECONNREFUSED) always, one that may have (a reset) only if repeating it is harmless: GET, HEAD,
- * PUT, DELETE, a POST with an Idempotency-Key, or a call the test marks `idempotent`. Never a 503 our
- * Worker gave, nor the runtime's own 5xx ("failed this request"): those are answers.
+ * `npm start` after it exited; scripts/start.mjs), or that wrangler failed it ("…failed this request
+ * (HTTP 5xx from wrangler)": a non-JSON 5xx, which our Worker never gives; wrangler's proxy answers so a
+ * request it lost to a closing keep-alive connection, docs/architecture.md). As a client would: a call that
+ * never reached the runtime (ECONNREFUSED) always, one that may have only if repeating it is harmless: GET,
+ * HEAD, PUT, DELETE, a POST with an Idempotency-Key, or a call the test marks `idempotent`. Never a 503
+ * our Worker gave: that is an answer.
  */
 function runtimeDidNotAnswer(method, headers, idempotent, status, parsed) {
-  if (status !== 503 || parsed?.error !== "SERVICE_UNAVAILABLE" || !/runtime did not answer/.test(parsed?.message ?? "")) return false;
+  if (status !== 503 || parsed?.error !== "SERVICE_UNAVAILABLE" || !/runtime (did not answer|failed this request)/.test(parsed?.message ?? "")) return false;
   if (/ECONNREFUSED/.test(parsed.message)) return true;
   return idempotent || ["GET", "HEAD", "PUT", "DELETE"].includes(method) || Object.keys(headers).some((h) => h.toLowerCase() === "idempotency-key");
 }
