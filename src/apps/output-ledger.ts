@@ -60,8 +60,4 @@ export class OutputLedger {
   oldestPendingAt(): number | null {
     return this.sql.one<{ t: number | null }>(`SELECT MIN(updated_at) AS t FROM output_ledger WHERE state = 'pending'`)?.t ?? null;
   }
-
-  clear(): void {
-    this.sql.run(`DELETE FROM output_ledger`);
-  }
 }

@@ -1,5 +1,6 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { AppAccount } from "../../src/apps/app-account";
 import { freezeClock, resetClock, shiftClock } from "../../src/clock";
 import { ADMIN, call, newUserId, postStream, registerApp, resetEmulator } from "../helpers";
 
@@ -13,7 +14,13 @@ describe("stream starts per app", () => {
     const t0 = freezeClock();
     for (let i = 0; i < 3; i++) expect(await account.consumeStreamStart(3)).toEqual({ ok: true });
     shiftClock(30_000);
-    expect(await account.consumeStreamStart(3)).toMatchObject({ ok: false, status: 429, error: "RATE_LIMITED", retryAfter: 30 });
+    expect(await account.consumeStreamStart(3)).toMatchObject({
+      ok: false,
+      status: 429,
+      error: "RATE_LIMITED",
+      message: "Too many stream starts: at most 3 per minute per app",
+      retryAfter: 30,
+    });
     shiftClock(29_999);
     expect(await account.consumeStreamStart(3)).toMatchObject({ ok: false, status: 429, retryAfter: 1 });
     shiftClock(1);
@@ -42,7 +49,23 @@ describe("an app's account", () => {
     const packageName = `com.test.race.${crypto.randomUUID().slice(0, 8)}`;
     const replies = await Promise.all([0, 1, 2].map(() => call("POST", "/api/admin/apps", { packageName }, ADMIN)));
     expect(replies.map((r) => r.status).sort()).toEqual([201, 409, 409]);
-    expect(replies.filter((r) => r.status === 409).map((r) => r.body.error)).toEqual(["APP_EXISTS", "APP_EXISTS"]);
+    expect(replies.filter((r) => r.status === 409).map((r) => r.body)).toEqual([
+      { error: "APP_EXISTS", message: `App ${packageName} is already registered` },
+      { error: "APP_EXISTS", message: `App ${packageName} is already registered` },
+    ]);
+  });
+
+  it("a registration that started while another was hashing its key does not overwrite it: APP_EXISTS, the first key kept", async () => {
+    const packageName = `com.test.race.${crypto.randomUUID().slice(0, 8)}`;
+    const account = env.APPS.getByName(packageName);
+    // Called on the instance, both start before either has stored its key (they interleave at the hash's await).
+    const [first, second] = await runInDurableObject(account, (instance) => {
+      const app = instance as unknown as AppAccount;
+      return Promise.all([app.register(packageName), app.register(packageName)]);
+    });
+    expect(first).toMatchObject({ ok: true });
+    expect(second).toEqual({ ok: false, status: 409, error: "APP_EXISTS", message: `App ${packageName} is already registered` });
+    expect(await account.verifyKey((first as { apiKey: string }).apiKey)).toBe(true);
   });
 
   it("an app removed and registered again starts with a fresh start allowance and a new key", async () => {
@@ -73,8 +96,8 @@ describe("an app's account", () => {
   it("an unregistered app has no key to check, rotate or remove", async () => {
     const account = env.APPS.getByName(`com.test.none.${crypto.randomUUID().slice(0, 8)}`);
     expect(await account.verifyKey("sc_anything")).toBe(false);
-    expect(await account.rotateKey()).toMatchObject({ ok: false, status: 404, error: "APP_NOT_FOUND" });
-    expect(await account.remove()).toMatchObject({ ok: false, status: 404, error: "APP_NOT_FOUND" });
+    expect(await account.rotateKey()).toMatchObject({ ok: false, status: 404, error: "APP_NOT_FOUND", message: "App is not registered" });
+    expect(await account.remove()).toMatchObject({ ok: false, status: 404, error: "APP_NOT_FOUND", message: "App is not registered" });
   });
 });
 
@@ -183,6 +206,29 @@ describe("the output ledger's reconcile (reservations a crash left pending)", ()
     shiftClock(10 * 60_000);
     await account.reserveOutput(newStreamId(), "out-new");
     expect(await alarmOf(account)).toBe(t0 + 10 * 60_000 + 1_000);
+  });
+
+  it("a stream that cannot answer is logged and its reservation stays pending; the other reservations are still settled", async () => {
+    const account = env.APPS.getByName((await registerApp()).packageName);
+    const [broken, never] = [newStreamId(), newStreamId()];
+    // A stream object whose outputs table cannot be read: its hasOutput() throws.
+    await runInDurableObject(env.STREAMS.getByName(broken), (_i, s) => {
+      s.storage.sql.exec("DROP TABLE outputs");
+      s.storage.sql.exec("CREATE TABLE outputs (unrelated TEXT)");
+    });
+    const t0 = freezeClock();
+    await account.reserveOutput(broken, "out-broken");
+    await account.reserveOutput(never, "out-never");
+    const logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      shiftClock(2 * 60_000);
+      await runDurableObjectAlarm(account);
+      expect(logged).toHaveBeenCalledWith("ledger reconcile: stream unreachable", expect.stringContaining("output_id"));
+    } finally {
+      logged.mockRestore();
+    }
+    expect(await ledgerOf(account)).toEqual({ "out-broken": "pending" });
+    expect(await alarmOf(account)).toBe(t0 + 2 * 60_000 + 60_000);
   });
 
   it("once every reservation is committed or released, the next reconcile leaves no alarm behind", async () => {

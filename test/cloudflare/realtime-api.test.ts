@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { RealtimeApi, RealtimeCallError, STUN_ONLY } from "../../src/cloudflare/realtime-api";
+import { RealtimeApi, RealtimeCallError } from "../../src/cloudflare/realtime-api";
 import { ApiError } from "../../src/http/errors";
 import { calls, control, injectFault, resetEmulator, testConfig, type Json } from "./emulated";
 
@@ -125,11 +125,19 @@ describe("faults", () => {
     expect(await rejection(api.newSession())).toMatchObject({ status: 400, code: "REALTIME_REFUSED", upstreamStatus: 499, message: "Cloudflare Realtime refused the call: HTTP 499" });
     await injectFault({ method: "POST", path: `${SESSIONS}/new`, status: 500, body: {} });
     expect(await rejection(api.newSession())).toMatchObject({ status: 502, code: "REALTIME_ERROR" });
+    await injectFault({ method: "POST", path: `${SESSIONS}/new`, status: 400, body: {} });
+    expect(await rejection(api.newSession())).toMatchObject({ status: 400, code: "REALTIME_REFUSED", upstreamStatus: 400, message: "Cloudflare Realtime refused the call: HTTP 400" });
   });
 
   it("a 429 is 429 RATE_LIMITED with the SFU's retry-after, 1 s when it gives none", async () => {
     await injectFault({ method: "POST", path: `${SESSIONS}/new`, status: 429, retryAfter: 9 });
-    expect(await rejection(api.newSession())).toMatchObject({ status: 429, code: "RATE_LIMITED", upstreamStatus: 429, retryAfter: 9 });
+    expect(await rejection(api.newSession())).toMatchObject({
+      status: 429,
+      code: "RATE_LIMITED",
+      upstreamStatus: 429,
+      retryAfter: 9,
+      message: "Cloudflare Realtime is rate limiting this session; retry shortly",
+    });
     await injectFault({ method: "POST", path: `${SESSIONS}/new`, status: 429 });
     expect(await rejection(api.newSession())).toMatchObject({ status: 429, retryAfter: 1 });
   });
@@ -162,10 +170,10 @@ describe("faults", () => {
   });
 
   it("an answer that is not an object, or a session without an id, is 502 REALTIME_ERROR (malformed)", async () => {
-    for (const body of ["just a string", 42, [1]]) {
+    for (const body of ["just a string", 42]) {
       await injectFault({ method: "POST", path: `${SESSIONS}/new`, ...ok(body) });
       const error = await rejection(api.newSession());
-      expect(error).toMatchObject({ status: 502, code: "REALTIME_ERROR", upstreamStatus: 200 });
+      expect(error).toMatchObject({ status: 502, code: "REALTIME_ERROR", upstreamStatus: 200, message: "Cloudflare Realtime answered with a body that is not an object" });
     }
     for (const body of [{}, { sessionId: "" }, { sessionId: 7 }]) {
       await injectFault({ method: "POST", path: `${SESSIONS}/new`, ...ok(body) });
@@ -173,9 +181,51 @@ describe("faults", () => {
     }
   });
 
-  it("an empty 200 body is an empty object: a session then has no id (malformed)", async () => {
-    await injectFault({ method: "POST", path: `${SESSIONS}/new`, ...ok("") });
-    expect(await rejection(api.newSession())).toMatchObject({ code: "REALTIME_ERROR" });
+  /** Runs `fn` with every SFU call answered by `answer`: bodies the emulator never sends (empty, not JSON, a bare null). */
+  async function withSfu(answer: (init?: RequestInit) => Promise<Response>, fn: () => Promise<void>): Promise<void> {
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (_input: RequestInfo | URL, init?: RequestInit) => answer(init);
+    try {
+      await fn();
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  }
+
+  it("an empty 200 body is an empty object: a close answers no tracks, a session has no id (malformed)", async () => {
+    await withSfu(async () => new Response("", { status: 200 }), async () => {
+      expect(await api.closeTracks("s", ["0"], true)).toEqual({ requiresImmediateRenegotiation: false, tracks: [] });
+      expect(await rejection(api.newSession())).toMatchObject({ code: "REALTIME_ERROR", message: "Cloudflare Realtime sessions/new answered without a sessionId" });
+    });
+  });
+
+  it("a 200 whose body is not JSON, or is a bare null, is 502 REALTIME_ERROR (malformed), never a crash", async () => {
+    await withSfu(async () => new Response("<html>", { status: 200 }), async () => {
+      expect(await rejection(api.getSession("s"))).toMatchObject({ status: 502, code: "REALTIME_ERROR", upstreamStatus: 200, message: "Cloudflare Realtime answered 200 with a body that is not JSON" });
+    });
+    await withSfu(async () => new Response("null", { status: 200 }), async () => {
+      const error = await rejection(api.newSession());
+      expect(error).toBeInstanceOf(RealtimeCallError);
+      expect(error).toMatchObject({ message: "Cloudflare Realtime answered with a body that is not an object" });
+    });
+  });
+
+  it("an error answer whose body is not JSON is judged by its status alone", async () => {
+    await withSfu(async () => new Response("<html>bad gateway</html>", { status: 502 }), async () => {
+      expect(await rejection(api.newSession())).toMatchObject({ status: 502, code: "REALTIME_ERROR", upstreamStatus: 502, message: "Cloudflare Realtime returned HTTP 502" });
+    });
+    await withSfu(async () => new Response("nope", { status: 404 }), async () => {
+      expect(await rejection(api.getSession("s"))).toMatchObject({ status: 404, code: "SESSION_NOT_FOUND" });
+    });
+  });
+
+  it("a call aborted on the way (AbortError) is 'timed out' too; any other throw is 'unreachable'", async () => {
+    await withSfu(async () => Promise.reject(new DOMException("aborted", "AbortError")), async () => {
+      expect((await rejection(api.newSession())).message).toBe("Cloudflare Realtime timed out");
+    });
+    await withSfu(async () => Promise.reject(new DOMException("x", "NetworkError")), async () => {
+      expect((await rejection(api.newSession())).message).toBe("Cloudflare Realtime unreachable");
+    });
   });
 });
 
@@ -255,6 +305,11 @@ describe("configuration", () => {
     expect(api.enabled).toBe(true);
   });
 
+  it("the disabled answer says what to configure", async () => {
+    const error = await rejection(Promise.resolve().then(() => new RealtimeApi(testConfig({ REALTIME_APP_ID: "" })).newSession()));
+    expect(error.message).toBe("Realtime rooms are disabled: REALTIME_APP_ID and REALTIME_APP_SECRET are not configured");
+  });
+
   it("a trailing slash on the base URL is dropped", async () => {
     const slashed = new RealtimeApi(testConfig({ REALTIME_API_BASE_URL: "http://stream-emulator.test/v1//" }));
     expect((await slashed.newSession()).sessionId).toEqual(expect.any(String));
@@ -263,9 +318,9 @@ describe("configuration", () => {
 
 describe("ICE servers", () => {
   it("TURN credentials from the TURN key, with the configured time to live", async () => {
-    const servers = await api.iceServers();
+    const ttl = 600;
+    const servers = await new RealtimeApi(testConfig({ TURN_CREDENTIAL_TTL_SECONDS: String(ttl) })).iceServers();
     expect(servers.some((s) => s.username && s.credential)).toBe(true);
-    const ttl = testConfig().turnCredentialTtlSeconds;
     const turn = servers.find((s) => s.username)!;
     const expiry = Number(turn.username!.split(":")[0]);
     expect(expiry - Math.floor(Date.now() / 1000)).toBeGreaterThan(ttl - 60);
@@ -275,7 +330,7 @@ describe("ICE servers", () => {
   it("STUN only without a TURN key or its token, and nothing is sent", async () => {
     for (const overrides of [{ TURN_KEY_ID: "" }, { TURN_KEY_API_TOKEN: "" }] as Record<string, string>[]) {
       await control("DELETE", "calls");
-      expect(await new RealtimeApi(testConfig(overrides)).iceServers()).toBe(STUN_ONLY);
+      expect(await new RealtimeApi(testConfig(overrides)).iceServers()).toEqual([{ urls: ["stun:stun.cloudflare.com:3478", "stun:stun.cloudflare.com:53"] }]);
       expect(await calls()).toEqual([]);
     }
   });

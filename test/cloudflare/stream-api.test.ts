@@ -28,7 +28,7 @@ describe("creating and reading live inputs", () => {
     expect(created.ingest.srtPassphrase).toEqual(expect.any(String));
     expect(created.ingest.whipUrl).toMatch(/^https?:/);
     const remote = (await cloudflare("GET", `/live_inputs/${created.uid}`)).body.result;
-    expect(remote.meta).toEqual({ name: `${META_MARKER}:stream-1`, managedBy: META_MARKER, streamId: "stream-1", ingest: "srt" });
+    expect(remote.meta).toEqual({ name: "stream-coordinator:stream-1", managedBy: "stream-coordinator", streamId: "stream-1", ingest: "srt" });
     // Cloudflare does not answer it back: its recordings show it.
     await control("POST", `live_inputs/${created.uid}/connect`);
     expect((await control("GET", "state")).videos.find((v: Json) => v.liveInput === created.uid)?.creator).toBe("stream-1");
@@ -39,8 +39,24 @@ describe("creating and reading live inputs", () => {
   });
 
   it("a recording retention is sent only when one is set", async () => {
-    const created = await newInput(undefined, { deleteRecordingAfterDays: 30 });
-    expect((await cloudflare("GET", `/live_inputs/${created.uid}`)).body.result.deleteRecordingAfterDays).toBe(30);
+    const sent: Json[] = [];
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+      const request = new Request(input, init);
+      if (request.method === "POST") sent.push(await request.clone().json());
+      return realFetch(request);
+    };
+    try {
+      // The SDK takes fetch when its client is made.
+      api = new StreamApi(testConfig(), budget);
+      const created = await newInput(undefined, { deleteRecordingAfterDays: 30 });
+      expect((await cloudflare("GET", `/live_inputs/${created.uid}`)).body.result.deleteRecordingAfterDays).toBe(30);
+      await newInput(undefined, { deleteRecordingAfterDays: null });
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    expect(sent[0].deleteRecordingAfterDays).toBe(30);
+    expect("deleteRecordingAfterDays" in sent[1]).toBe(false);
   });
 
   it("a create retried for the same stream (its answer lost) returns the same input, not a second one", async () => {
@@ -79,9 +95,29 @@ describe("creating and reading live inputs", () => {
     expect(listed.find((i) => i.uid !== ours.uid)).toMatchObject({ streamId: null });
   });
 
+  it("a listed input without a uid is left out; one without a creation time or a string stream id has null; meta of any other shape is not ours", async () => {
+    const listed = [
+      { uid: "", meta: { managedBy: META_MARKER, streamId: "s-empty" } },
+      { meta: { managedBy: META_MARKER, streamId: "s-none" } },
+      { uid: "u1", meta: { managedBy: META_MARKER, streamId: 7 } },
+      { uid: "u2", meta: null },
+      { uid: "u3", meta: META_MARKER },
+      { uid: "u4", meta: { managedBy: "someone-else", streamId: "s-4" } },
+      { uid: "u5", meta: { managedBy: META_MARKER, streamId: "s-5" }, created: "2026-12-01T00:00:00Z" },
+    ];
+    await injectFault({ method: "GET", path: "/client/v4/accounts/*/stream/live_inputs", status: 200, body: { success: true, errors: [], messages: [], result: { liveInputs: listed, range: 7, total: 7 } } });
+    expect(await api.listOurLiveInputs()).toEqual([
+      { uid: "u1", streamId: null, created: null },
+      { uid: "u5", streamId: "s-5", created: "2026-12-01T00:00:00Z" },
+    ]);
+    await injectFault({ method: "GET", path: "/client/v4/accounts/*/stream/live_inputs", status: 200, body: { success: true, errors: [], messages: [], result: {} } });
+    expect(await api.listOurLiveInputs()).toEqual([]);
+  });
+
   it("the ingest state is read from either shape of the input's status", async () => {
     const { uid } = await newInput();
     expect(await api.getIngestState(uid)).toBe("idle");
+    expect(budget.acquired.at(-1)?.priority).toBe("user");
     await control("POST", `live_inputs/${uid}/connect`);
     expect(await api.getIngestState(uid, "poll")).toBe("connected");
     expect(budget.acquired.at(-1)?.priority).toBe("poll");
@@ -123,6 +159,44 @@ describe("live viewers (the delivery host's /views)", () => {
     expect(error.message).toMatch(/^The delivery host answered \d+ for views$/);
   });
 
+  /** Runs `fn` with the delivery host's /views answered by `answer` (the emulator's are always well formed). */
+  async function withViews(answer: (init?: RequestInit) => Promise<Response>, fn: () => Promise<void>): Promise<void> {
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (input: RequestInfo | URL, init?: RequestInit) =>
+      String(input instanceof Request ? input.url : input).endsWith("/views") ? answer(init) : realFetch(input, init);
+    try {
+      await fn();
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  }
+
+  it("a views answer without a whole, non-negative count is a failed call (502), not a number made up", async () => {
+    for (const body of ['{"liveViewers":-1}', '{"liveViewers":1.5}', '{"liveViewers":"3"}', "{}", "null", "not json"]) {
+      await withViews(async () => new Response(body, { status: 200 }), async () => {
+        const error = await rejection(api.getLiveViewers("abc"));
+        expect([body, error.message, error.upstreamStatus]).toEqual([body, "The delivery host's views answer has no liveViewers count", 502]);
+      });
+    }
+    await withViews(async () => new Response('{"liveViewers":0}'), async () => expect(await api.getLiveViewers("abc")).toBe(0));
+  });
+
+  it("a views refusal without a body is still a failed call with the host's status", async () => {
+    await withViews(async () => new Response(null, { status: 404 }), async () => {
+      expect(await rejection(api.getLiveViewers("abc"))).toMatchObject({ upstreamStatus: 404, message: "The delivery host answered 404 for views" });
+    });
+  });
+
+  it("a delivery host that never answers is given up after CLOUDFLARE_TIMEOUT_MS: a lost call, no status", async () => {
+    const quick = new StreamApi(testConfig({ CLOUDFLARE_TIMEOUT_MS: "100" }), budget);
+    const hang = (init?: RequestInit) => new Promise<Response>((_resolve, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+    await withViews(hang, async () => {
+      const error = await rejection(quick.getLiveViewers("abc"));
+      expect(error).toBeInstanceOf(CloudflareCallError);
+      expect(error).toMatchObject({ upstreamStatus: undefined, definitelyNotApplied: false });
+    });
+  });
+
   it("no delivery host configured: a failed call, nothing sent and no budget spent", async () => {
     const unhosted = new StreamApi(testConfig({ STREAM_CUSTOMER_CODE: "" }), budget);
     const error = await rejection(unhosted.getLiveViewers("abc"));
@@ -143,16 +217,20 @@ describe("outputs", () => {
     expect((await api.listOutputs(uid)).map((o) => [o.uid, o.enabled]).sort()).toEqual([[made.uid, true], [off.uid, false]].sort());
     await api.setOutputEnabled(uid, made.uid, false);
     expect((await api.listOutputs(uid, "user")).find((o) => o.uid === made.uid)?.enabled).toBe(false);
+    budget.acquired.length = 0;
     await api.deleteOutput(uid, made.uid);
     expect((await api.listOutputs(uid)).map((o) => o.uid)).toEqual([off.uid]);
+    // A delete is the user's by default; a listing is cleanup's.
+    expect(budget.acquired.map((a) => a.priority)).toEqual(["user", "cleanup"]);
   });
 
   it("an output's fields default to empty strings and enabled when Cloudflare leaves them out; an emulator relay state is kept", async () => {
-    const body = { success: true, errors: [], messages: [], result: [{}, { uid: "o2", url: "rtmp://x", streamKey: "k", enabled: false, relay: { state: "idle", lastError: null } }] };
+    const body = { success: true, errors: [], messages: [], result: [{}, { uid: "o2", url: "rtmp://x", streamKey: "k", enabled: false, relay: { state: "idle", lastError: null } }, { uid: "o3", relay: "idle" }] };
     await injectFault({ method: "GET", path: `${inputPath("abc")}/outputs`, status: 200, body });
-    expect(await api.listOutputs("abc")).toEqual([
+    expect(await api.listOutputs("abc")).toStrictEqual([
       { uid: "", url: "", streamKey: "", enabled: true },
       { uid: "o2", url: "rtmp://x", streamKey: "k", enabled: false, relay: { state: "idle", lastError: null } },
+      { uid: "o3", url: "", streamKey: "", enabled: true },
     ]);
   });
 
@@ -162,8 +240,9 @@ describe("outputs", () => {
     await api.deleteOutput("0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef");
   });
 
-  it("a delete whose answer was lost is settled by listing: done when the output is gone", async () => {
+  it("a delete whose answer was lost is settled by listing: done when the output is gone, whatever else is listed", async () => {
     const { uid } = await newInput();
+    await api.createOutput(uid, { url: "rtmp://other.example/live", streamKey: "k", enabled: true });
     const out = await api.createOutput(uid, { url: "rtmp://a.example/live", streamKey: "k", enabled: true });
     await injectFault({ method: "DELETE", path: `${inputPath(uid)}/outputs/${out.uid}`, status: 500, afterEffect: true });
     await control("DELETE", "calls");
@@ -187,6 +266,16 @@ describe("outputs", () => {
     expect((await api.listOutputs(uid)).map((o) => o.uid)).toEqual([kept.uid]);
   });
 
+  it("a delete whose answer was lost is done when the input itself is gone (its outputs went with it)", async () => {
+    const { uid } = await newInput();
+    const out = await api.createOutput(uid, { url: "rtmp://a.example/live", streamKey: "k", enabled: true });
+    await injectFault({ method: "DELETE", path: `${inputPath(uid)}/outputs/${out.uid}`, status: 500 });
+    await injectFault({ method: "GET", path: `${inputPath(uid)}/outputs`, status: 404 });
+    await control("DELETE", "calls");
+    await api.deleteOutput(uid, out.uid);
+    expect(await calls()).toEqual([`DELETE /stream/live_inputs/${uid}/outputs/${out.uid} 500`, `GET /stream/live_inputs/${uid}/outputs 404`]);
+  });
+
   it("a delete Cloudflare refused (4xx) is not retried nor read back: the refusal is the answer", async () => {
     const { uid } = await newInput();
     const out = await api.createOutput(uid, { url: "rtmp://a.example/live", streamKey: "k", enabled: true });
@@ -204,8 +293,9 @@ describe("outputs", () => {
     expect(await rejection(api.deleteOutput(uid, out.uid))).toMatchObject({ upstreamStatus: 500, definitelyNotApplied: false });
   });
 
-  it("a toggle whose answer was lost is settled by reading the flag back", async () => {
+  it("a toggle whose answer was lost is settled by reading that output's flag back", async () => {
     const { uid } = await newInput();
+    await api.createOutput(uid, { url: "rtmp://other.example/live", streamKey: "k", enabled: true });
     const out = await api.createOutput(uid, { url: "rtmp://a.example/live", streamKey: "k", enabled: true });
     await injectFault({ method: "PUT", path: `${inputPath(uid)}/outputs/${out.uid}`, status: 502, afterEffect: true });
     await control("DELETE", "calls");
@@ -273,6 +363,34 @@ describe("deleting a live input", () => {
   });
 });
 
+describe("priorities", () => {
+  it("each call is paid at its own priority: user for what a user waits on, cleanup for deletes and sweeps", async () => {
+    const { uid } = await newInput();
+    await api.getLiveInput(uid);
+    await api.listOurLiveInputs();
+    const out = await api.createOutput(uid, { url: "rtmp://a.example/live", streamKey: "k", enabled: true });
+    await injectFault({ method: "PUT", path: `${inputPath(uid)}/outputs/${out.uid}`, status: 502, afterEffect: true });
+    await api.setOutputEnabled(uid, out.uid, false);
+    await injectFault({ method: "DELETE", path: inputPath(uid), status: 500, afterEffect: true });
+    await api.deleteLiveInput(uid);
+    expect(budget.acquired.map((a) => a.priority)).toEqual(["user", "user", "cleanup", "user", "user", "user", "cleanup", "cleanup"]);
+  });
+});
+
+describe("configuration", () => {
+  it("without an API token, calls are still sent (with a placeholder) and refused by Cloudflare: an answer, not a crash", async () => {
+    const untokened = new StreamApi(testConfig({ CLOUDFLARE_API_TOKEN: "" }), budget);
+    expect(await rejection(untokened.listOutputs("abc"))).toMatchObject({ upstreamStatus: 403, definitelyNotApplied: true });
+  });
+
+  it("without an account id, calls go to a placeholder account, never to an empty path segment", async () => {
+    await control("DELETE", "calls");
+    const unaccounted = new StreamApi(testConfig({ CLOUDFLARE_ACCOUNT_ID: "" }), budget);
+    await rejection(unaccounted.listOutputs("abc"));
+    expect((await control("GET", "calls")).calls.map((c: Json) => c.path)).toEqual(["/client/v4/accounts/unset/stream/live_inputs/abc/outputs"]);
+  });
+});
+
 describe("every call passes the shared budget", () => {
   it("asks the budget with the configured limit and poll share, at the call's priority", async () => {
     await newInput();
@@ -305,7 +423,8 @@ describe("every call passes the shared budget", () => {
     expect(await rejection(newInput())).toMatchObject({ upstreamStatus: 429, retryAfter: 17, definitelyNotApplied: true });
     await injectFault({ method: "POST", path: "/client/v4/accounts/*/stream/live_inputs", status: 429 });
     const error = await rejection(newInput());
-    expect(budget.rateLimited).toEqual([17, error.retryAfter ?? 300]);
+    expect(error.retryAfter).toBeUndefined();
+    expect(budget.rateLimited).toEqual([17, 300]);
     expect(budget.counted).toEqual([]);
   });
 
@@ -319,7 +438,9 @@ describe("every call passes the shared budget", () => {
 
   it("failed calls are counted as server, client or unreachable (rarely: written at once); a 404 is an answer, not counted", async () => {
     const { uid } = await newInput();
-    await injectFault({ method: "GET", path: inputPath(uid), status: 503 });
+    await injectFault({ method: "GET", path: inputPath(uid), status: 500 });
+    await rejection(api.getLiveInput(uid));
+    await injectFault({ method: "GET", path: inputPath(uid), status: 499 });
     await rejection(api.getLiveInput(uid));
     await injectFault({ method: "GET", path: inputPath(uid), status: 400 });
     await rejection(api.getLiveInput(uid));
@@ -329,8 +450,22 @@ describe("every call passes the shared budget", () => {
     expect(budget.counted).toEqual([
       ["cloudflare.failed.server", true],
       ["cloudflare.failed.client", true],
+      ["cloudflare.failed.client", true],
       ["cloudflare.failed.unreachable", true],
     ]);
+  });
+
+  it("a budget without counters serves, refuses and fails calls all the same", async () => {
+    const plain = { acquire: budget.acquire.bind(budget), reportRateLimited: budget.reportRateLimited.bind(budget) };
+    const uncounted = new StreamApi(testConfig(), plain);
+    const { uid } = await uncounted.createLiveInput({ streamId: "s-plain", ingestProtocol: "rtmp", recording, deleteRecordingAfterDays: null });
+    await injectFault({ method: "GET", path: inputPath(uid), status: 500 });
+    expect(await rejection(uncounted.getLiveInput(uid))).toMatchObject({ upstreamStatus: 500 });
+    budget.answer = { granted: false, retryAfterMs: 1_000 };
+    expect(await rejection(uncounted.getLiveInput(uid))).toMatchObject({ budgetDeferralMs: 1_000 });
+    budget.answer = "unreachable";
+    expect(await rejection(uncounted.getLiveInput(uid))).toMatchObject({ budgetDeferralMs: 1_000, retryAfter: 1 });
+    expect(budget.counted).toEqual([]);
   });
 
   it("a 500 answer to a create is 'maybe applied', so the caller keeps the work pending", async () => {

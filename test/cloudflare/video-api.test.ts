@@ -56,6 +56,17 @@ describe("reading recordings", () => {
     expect(await getVideo(api, video, "cleanup")).toMatchObject({ uid: video, creator: "stream-a" });
   });
 
+  it("an input's video list answered with a bare null is no videos, not a crash", async () => {
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = async () => new Response("null", { status: 200, headers: { "content-type": "application/json" } });
+    try {
+      // The SDK takes fetch when its client is made.
+      expect(await listInputVideos(new StreamApi(testConfig(), budget), "abc", "cleanup")).toEqual([]);
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  });
+
   it("a list answered without an array is no videos", async () => {
     await injectFault({ method: "GET", path: "/client/v4/accounts/*/stream", status: 200, body: { success: true, errors: [], messages: [], result: { not: "a list" } } });
     expect(await listAllVideos(api, "cleanup")).toEqual([]);
