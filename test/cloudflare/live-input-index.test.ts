@@ -111,3 +111,36 @@ describe("the running streams (GET /api/admin/streams)", () => {
     await forgetInputStream(env, uid);
   });
 });
+
+describe("the running streams' merge across shards", () => {
+  const shardOf = (uid: string) => {
+    let hash = 0;
+    for (let i = 0; i < uid.length; i++) hash = (hash * 31 + uid.charCodeAt(i)) >>> 0;
+    return hash % INDEX_SHARDS;
+  };
+  /** Empties every shard, so a page's `more` is about this test's entries alone. */
+  async function emptyIndex(): Promise<void> {
+    for (const e of (await runningStreamsPage(env, null, 10_000)).entries) await forgetInputStream(env, e.uid);
+  }
+
+  it("streams created at the same moment in different shards are ordered by stream id, newest id first", async () => {
+    await emptyIndex();
+    const uids: string[] = [];
+    while (uids.length < 4) {
+      const uid = newUid();
+      if (!uids.some((u) => shardOf(u) === shardOf(uid))) uids.push(uid);
+    }
+    // Written in an order that is neither sorted nor reversed.
+    for (const [i, id] of (["tie-b", "tie-d", "tie-a", "tie-c"] as const).entries()) await recordInputStream(env, uids[i]!, id, 5_000);
+    await recordInputStream(env, newUid(), "later", 6_000);
+    expect((await runningStreamsPage(env, null, 10)).entries.map((e) => e.streamId)).toEqual(["later", "tie-d", "tie-c", "tie-b", "tie-a"]);
+  });
+
+  it("a page holding exactly the last entries says no more follow; one short of them says more do", async () => {
+    await emptyIndex();
+    for (let i = 0; i < 3; i++) await recordInputStream(env, newUid(), `exact-${i}`, 7_000 + i);
+    expect(await runningStreamsPage(env, null, 3)).toMatchObject({ more: false });
+    expect(await runningStreamsPage(env, null, 2)).toMatchObject({ more: true });
+    expect((await runningStreamsPage(env, null, 2)).entries.map((e) => e.streamId)).toEqual(["exact-2", "exact-1"]);
+  });
+});
