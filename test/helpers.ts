@@ -1,6 +1,7 @@
 import { SELF, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { shiftClock } from "../src/clock";
 import { StreamCoordinator } from "../src/stream/stream-coordinator";
+import { control, EMULATOR, type EmulatorFault } from "./cloudflare/emulated";
 
 /** Test helpers: talk to the coordinator through SELF and to the emulator through its control API. */
 
@@ -8,7 +9,7 @@ import { StreamCoordinator } from "../src/stream/stream-coordinator";
 export type Json = any;
 
 export const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
-export const EMULATOR = "http://stream-emulator.test";
+export { EMULATOR };
 
 export interface Reply {
   status: number;
@@ -91,15 +92,8 @@ export async function deviceToken(userId: string): Promise<string> {
 
 // ── Emulator control ─────────────────────────────────────────────────────────────────────────────
 
-export async function emulator(method: string, path: string, body?: unknown): Promise<Json> {
-  const res = await fetch(`${EMULATOR}/__emulator/${path}`, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`emulator ${method} ${path}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
+/** The emulator's control API (/__emulator/…): test/cloudflare/emulated.ts's, which needs no workerd. */
+export const emulator = control;
 
 export async function emulatorInputs(): Promise<Json[]> {
   return (await emulator("GET", "state")).inputs;
@@ -115,20 +109,8 @@ export async function resetEmulator(): Promise<void> {
   await env.BUDGET.getByName("global").clear();
 }
 
-export async function injectFault(fault: {
-  method?: string;
-  path: string;
-  status?: number;
-  delayMs?: number;
-  /** Performs the call, then holds its answer this long (a read taken now, answered later). */
-  answerDelayMs?: number;
-  drop?: boolean;
-  count?: number;
-  retryAfter?: number;
-  afterEffect?: boolean;
-  body?: unknown;
-}): Promise<void> {
-  await emulator("POST", "faults", fault);
+export async function injectFault(fault: EmulatorFault): Promise<void> {
+  await control("POST", "faults", fault);
 }
 
 export const LIVE_INPUTS_PATH = "/client/v4/accounts/*/stream/live_inputs";

@@ -40,18 +40,44 @@ export async function control(method: string, path: string, body?: unknown): Pro
 
 export const resetEmulator = () => control("POST", "reset", { config: true });
 
-export function injectFault(fault: {
+/** A fault the emulator injects into its next matching calls (emulator/faults.ts). */
+export interface EmulatorFault {
   method?: string;
   path: string;
   status?: number;
+  delayMs?: number;
+  /** Performs the call, then holds its answer this long (a read taken now, answered later). */
+  answerDelayMs?: number;
   drop?: boolean;
   count?: number;
   retryAfter?: number;
   afterEffect?: boolean;
   body?: unknown;
-}): Promise<Json> {
+}
+
+export function injectFault(fault: EmulatorFault): Promise<Json> {
   return control("POST", "faults", fault);
 }
+
+/** A WebRTC offer with a video (mid 0) and an audio (mid 1) m-section, for the SFU's signalling. */
+export const SDP_OFFER = [
+  "v=0",
+  "o=- 1 2 IN IP4 127.0.0.1",
+  "s=-",
+  "t=0 0",
+  "a=group:BUNDLE 0 1",
+  "m=video 9 UDP/TLS/RTP/SAVPF 96",
+  "c=IN IP4 0.0.0.0",
+  "a=mid:0",
+  "a=sendonly",
+  "a=rtpmap:96 VP8/90000",
+  "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+  "c=IN IP4 0.0.0.0",
+  "a=mid:1",
+  "a=sendonly",
+  "a=rtpmap:111 opus/48000/2",
+  "",
+].join("\r\n");
 
 /** The API calls the emulator answered, as "METHOD path status" (path below the account). */
 export async function calls(): Promise<string[]> {

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { RealtimeApi, RealtimeCallError } from "../../src/cloudflare/realtime-api";
 import { ApiError } from "../../src/http/errors";
-import { calls, control, injectFault, resetEmulator, testConfig, type Json } from "./emulated";
+import { calls, control, injectFault, resetEmulator, SDP_OFFER as OFFER, testConfig, type Json } from "./emulated";
 
 /** The Realtime SFU and TURN client (src/cloudflare/realtime-api.ts) against the emulator's SFU (/v1). */
 let api: RealtimeApi;
@@ -10,24 +10,6 @@ beforeEach(async () => {
   api = new RealtimeApi(testConfig());
 });
 
-const OFFER = [
-  "v=0",
-  "o=- 1 2 IN IP4 127.0.0.1",
-  "s=-",
-  "t=0 0",
-  "a=group:BUNDLE 0 1",
-  "m=video 9 UDP/TLS/RTP/SAVPF 96",
-  "c=IN IP4 0.0.0.0",
-  "a=mid:0",
-  "a=sendonly",
-  "a=rtpmap:96 VP8/90000",
-  "m=audio 9 UDP/TLS/RTP/SAVPF 111",
-  "c=IN IP4 0.0.0.0",
-  "a=mid:1",
-  "a=sendonly",
-  "a=rtpmap:111 opus/48000/2",
-  "",
-].join("\r\n");
 const SESSIONS = "/v1/apps/local-realtime-app/sessions";
 const rejection = (p: Promise<unknown>) => p.then(() => expect.unreachable("should have thrown"), (e: unknown) => e as RealtimeCallError);
 const ok = (body: unknown) => ({ status: 200, body });
@@ -71,6 +53,31 @@ describe("sessions and tracks", () => {
     expect(closed.requiresImmediateRenegotiation).toBe(false);
     expect(closed.tracks).toEqual([{ mid }]);
     expect((await api.getSession(sessionId)).tracks).toEqual([]);
+  });
+
+  it("the emulator's control view says which sessions the SFU dropped, and why; a reset forgets them", async () => {
+    const forced = await publisher();
+    await api.closeTracks(forced, ["0", "1"], true);
+    const vanished = await publisher();
+    await control("DELETE", `realtime/sessions/${vanished}`);
+    const view = await control("GET", "realtime");
+    expect(view.sessions).toEqual([]);
+    expect(view.dropped).toEqual([
+      { sessionId: forced, why: "its last track was closed with force", at: expect.any(String) },
+      { sessionId: vanished, why: "dropped through /__emulator/realtime", at: expect.any(String) },
+    ]);
+    await resetEmulator();
+    expect((await control("GET", "realtime")).dropped).toEqual([]);
+  });
+
+  it("the control view keeps the last 50 dropped sessions, the oldest let go first", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 51; i++) {
+      const { sessionId } = await api.newSession();
+      await control("DELETE", `realtime/sessions/${sessionId}`);
+      ids.push(sessionId);
+    }
+    expect((await control("GET", "realtime")).dropped.map((d: Json) => d.sessionId)).toEqual(ids.slice(1));
   });
 
   it("a track the SFU refuses inside a 200 is reported per track, with its code and description", async () => {

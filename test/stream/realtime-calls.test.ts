@@ -18,6 +18,7 @@ import {
   type TestApp,
   restartStreamObject,
 } from "../helpers";
+import { SDP_OFFER as OFFER } from "../cloudflare/emulated";
 
 /**
  * The stream's Realtime SFU room (src/stream/realtime-calls.ts) against the emulator's SFU
@@ -26,24 +27,6 @@ import {
  */
 beforeEach(resetEmulator);
 
-const OFFER = [
-  "v=0",
-  "o=- 1 2 IN IP4 127.0.0.1",
-  "s=-",
-  "t=0 0",
-  "a=group:BUNDLE 0 1",
-  "m=video 9 UDP/TLS/RTP/SAVPF 96",
-  "c=IN IP4 0.0.0.0",
-  "a=mid:0",
-  "a=sendonly",
-  "a=rtpmap:96 VP8/90000",
-  "m=audio 9 UDP/TLS/RTP/SAVPF 111",
-  "c=IN IP4 0.0.0.0",
-  "a=mid:1",
-  "a=sendonly",
-  "a=rtpmap:111 opus/48000/2",
-  "",
-].join("\r\n");
 
 const rt = (streamId: string, path: string) => `/api/streams/${streamId}/realtime/${path}`;
 const sfuSessions = async (): Promise<Json[]> => (await emulator("GET", "realtime")).sessions;
