@@ -94,10 +94,12 @@ async function callsAbout(uid, since, until = Infinity) {
 /** A fresh app and user per cell, with the grant the platform mints (grants are required by default). */
 async function newClient() {
   const packageName = unique("com.e2e.faults.").toLowerCase();
-  const reg = await http("POST", coord("/api/admin/apps"), { body: { packageName }, headers: admin });
+  // Set-up calls, sent again if wrangler's proxy fails them (a POST it loses to a closing keep-alive
+  // connection never reached the runtime: docs/architecture.md); a repeat that did land would be a 409 here.
+  const reg = await http("POST", coord("/api/admin/apps"), { body: { packageName }, headers: admin, idempotent: true });
   assert.equal(reg.status, 201, `register app: ${JSON.stringify(reg.body)}`);
   const userId = unique("user-faults-");
-  const grant = await http("POST", coord("/api/admin/user-grants"), { body: { userId, packageName }, headers: admin });
+  const grant = await http("POST", coord("/api/admin/user-grants"), { body: { userId, packageName }, headers: admin, idempotent: true });
   assert.equal(grant.status, 201, `user grant: ${JSON.stringify(grant.body)}`);
   const headers = { "x-api-key": reg.body.apiKey, "x-package-name": packageName };
   return { packageName, userId, headers, startHeaders: { ...headers, "x-user-grant": grant.body.token } };
